@@ -1,0 +1,284 @@
+//! The event model: a JSON object of fields plus a separate `[@metadata]` object.
+//!
+//! Events follow Logstash semantics: `@timestamp`, `message` and `tags` are ordinary
+//! fields with conventional meaning; `[@metadata]` is readable by conditions and sprintf
+//! but is never part of the shipped document.
+
+use crate::field_ref::FieldRef;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+
+/// Name of the timestamp field.
+pub const TIMESTAMP: &str = "@timestamp";
+/// Name of the tags field.
+pub const TAGS: &str = "tags";
+
+/// One log event travelling through the pipeline.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Event {
+    fields: Map<String, Value>,
+    metadata: Map<String, Value>,
+}
+
+impl Event {
+    /// An event holding `message`, stamped with `now`.
+    pub fn from_message(message: String, now: DateTime<Utc>) -> Self {
+        let mut fields = Map::new();
+        fields.insert(TIMESTAMP.to_string(), Value::String(format_timestamp(now)));
+        fields.insert("message".to_string(), Value::String(message));
+        Self {
+            fields,
+            metadata: Map::new(),
+        }
+    }
+
+    /// An event from an existing JSON object (its `@metadata` key, if any, becomes metadata).
+    pub fn from_fields(mut fields: Map<String, Value>) -> Self {
+        let metadata = match fields.remove("@metadata") {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        Self { fields, metadata }
+    }
+
+    /// The shipped fields (no metadata).
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.fields
+    }
+
+    /// The `[@metadata]` object.
+    pub fn metadata(&self) -> &Map<String, Value> {
+        &self.metadata
+    }
+
+    /// Consumes the event, returning the document to ship.
+    pub fn into_document(self) -> Map<String, Value> {
+        self.fields
+    }
+
+    fn root(&self, r: &FieldRef) -> (&Map<String, Value>, usize) {
+        if r.is_metadata() {
+            (&self.metadata, 1)
+        } else {
+            (&self.fields, 0)
+        }
+    }
+
+    fn root_mut(&mut self, r: &FieldRef) -> (&mut Map<String, Value>, usize) {
+        if r.is_metadata() {
+            (&mut self.metadata, 1)
+        } else {
+            (&mut self.fields, 0)
+        }
+    }
+
+    /// The value at `r`; numeric segments index arrays. `[@metadata]` alone is the whole
+    /// metadata object and is not addressable as a value here.
+    pub fn get(&self, r: &FieldRef) -> Option<&Value> {
+        let (root, skip) = self.root(r);
+        let segs = &r.segments()[skip..];
+        let (first, rest) = segs.split_first()?;
+        let mut cur = root.get(first)?;
+        for s in rest {
+            cur = step(cur, s)?;
+        }
+        Some(cur)
+    }
+
+    /// Mutable access to the value at `r`.
+    pub fn get_mut(&mut self, r: &FieldRef) -> Option<&mut Value> {
+        let (root, skip) = self.root_mut(r);
+        let segs = &r.segments()[skip..];
+        let (first, rest) = segs.split_first()?;
+        let mut cur = root.get_mut(first)?;
+        for s in rest {
+            cur = match cur {
+                Value::Object(m) => m.get_mut(s)?,
+                Value::Array(a) => a.get_mut(s.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(cur)
+    }
+
+    /// Whether a field exists at `r` (a null value counts as present).
+    pub fn contains(&self, r: &FieldRef) -> bool {
+        self.get(r).is_some()
+    }
+
+    /// Sets `r` to `value`, creating intermediate objects. An intermediate value that is
+    /// not an object is replaced by one, as the new value must have somewhere to live.
+    pub fn set(&mut self, r: &FieldRef, value: Value) {
+        let (root, skip) = self.root_mut(r);
+        let segs = &r.segments()[skip..];
+        let Some((last, parents)) = segs.split_last() else {
+            return;
+        };
+        let mut cur = root;
+        for s in parents {
+            let slot = cur
+                .entry(s.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            let Value::Object(m) = slot else {
+                unreachable!("slot was just made an object")
+            };
+            cur = m;
+        }
+        cur.insert(last.clone(), value);
+    }
+
+    /// Removes and returns the value at `r`. Empty parent objects are kept, as in Logstash.
+    pub fn remove(&mut self, r: &FieldRef) -> Option<Value> {
+        let (root, skip) = self.root_mut(r);
+        let segs = &r.segments()[skip..];
+        let (last, parents) = segs.split_last()?;
+        if parents.is_empty() {
+            return root.shift_remove(last);
+        }
+        let (first, middle) = parents.split_first()?;
+        let mut cur = root.get_mut(first)?;
+        for s in middle {
+            cur = match cur {
+                Value::Object(m) => m.get_mut(s)?,
+                Value::Array(a) => a.get_mut(s.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        match cur {
+            Value::Object(m) => m.shift_remove(last),
+            Value::Array(a) => {
+                let i = last.parse::<usize>().ok()?;
+                (i < a.len()).then(|| a.remove(i))
+            }
+            _ => None,
+        }
+    }
+
+    /// The value at `r` as a string slice, when it is a string.
+    pub fn get_str(&self, r: &FieldRef) -> Option<&str> {
+        self.get(r).and_then(Value::as_str)
+    }
+
+    /// The event's `@timestamp`, when it holds a valid RFC 3339 time.
+    pub fn timestamp(&self) -> Option<DateTime<Utc>> {
+        let s = self.fields.get(TIMESTAMP)?.as_str()?;
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// Sets `@timestamp`.
+    pub fn set_timestamp(&mut self, t: DateTime<Utc>) {
+        self.fields
+            .insert(TIMESTAMP.to_string(), Value::String(format_timestamp(t)));
+    }
+
+    /// Adds `tag` to `tags` unless already present.
+    pub fn add_tag(&mut self, tag: &str) {
+        match self.fields.get_mut(TAGS) {
+            Some(Value::Array(tags)) => {
+                if !tags.iter().any(|t| t.as_str() == Some(tag)) {
+                    tags.push(Value::String(tag.to_string()));
+                }
+            }
+            Some(Value::String(existing)) => {
+                if existing != tag {
+                    let old = std::mem::take(existing);
+                    self.fields.insert(
+                        TAGS.to_string(),
+                        Value::Array(vec![Value::String(old), Value::String(tag.to_string())]),
+                    );
+                }
+            }
+            _ => {
+                self.fields.insert(
+                    TAGS.to_string(),
+                    Value::Array(vec![Value::String(tag.to_string())]),
+                );
+            }
+        }
+    }
+
+    /// Removes `tag` from `tags`.
+    pub fn remove_tag(&mut self, tag: &str) {
+        if let Some(Value::Array(tags)) = self.fields.get_mut(TAGS) {
+            tags.retain(|t| t.as_str() != Some(tag));
+        }
+    }
+
+    /// Whether `tags` contains `tag`.
+    pub fn has_tag(&self, tag: &str) -> bool {
+        match self.fields.get(TAGS) {
+            Some(Value::Array(tags)) => tags.iter().any(|t| t.as_str() == Some(tag)),
+            Some(Value::String(t)) => t == tag,
+            _ => false,
+        }
+    }
+}
+
+fn step<'a>(cur: &'a Value, segment: &str) -> Option<&'a Value> {
+    match cur {
+        Value::Object(m) => m.get(segment),
+        Value::Array(a) => a.get(segment.parse::<usize>().ok()?),
+        _ => None,
+    }
+}
+
+/// Formats a time the way Logstash serialises `@timestamp` (UTC, millisecond precision).
+pub fn format_timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The string form Logstash uses for a value in sprintf and comparisons: strings as-is,
+/// numbers in their shortest form, arrays joined with `,`, objects as JSON.
+pub fn value_to_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Array(a) => a.iter().map(value_to_string).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn r(s: &str) -> FieldRef {
+        FieldRef::parse(s).unwrap()
+    }
+
+    #[test]
+    fn nested_set_get_remove_and_metadata_are_separate() {
+        let mut e = Event::default();
+        e.set(&r("[a][b]"), json!(1));
+        e.set(&r("[@metadata][id]"), json!("x"));
+        assert_eq!(e.get(&r("[a][b]")), Some(&json!(1)));
+        assert_eq!(e.get(&r("[@metadata][id]")), Some(&json!("x")));
+        assert!(!e.fields().contains_key("@metadata"));
+        assert_eq!(e.remove(&r("[a][b]")), Some(json!(1)));
+        assert_eq!(e.get(&r("a")), Some(&json!({})));
+    }
+
+    #[test]
+    fn tags_are_unique_and_removable() {
+        let mut e = Event::default();
+        e.add_tag("x");
+        e.add_tag("x");
+        e.add_tag("y");
+        assert_eq!(e.fields()["tags"], json!(["x", "y"]));
+        e.remove_tag("x");
+        assert!(!e.has_tag("x") && e.has_tag("y"));
+    }
+
+    #[test]
+    fn numeric_segments_index_arrays() {
+        let mut e = Event::default();
+        e.set(&r("message"), json!(["a", "b"]));
+        assert_eq!(e.get(&r("[message][1]")), Some(&json!("b")));
+    }
+}

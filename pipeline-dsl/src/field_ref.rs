@@ -1,0 +1,118 @@
+//! Field references (`message`, `[a][b]`, `[@metadata][id]`) as Logstash tokenizes them.
+//!
+//! A reference is parsed once, when a config is compiled, into its path segments; the
+//! event model then walks those segments. Dots are never separators: `host.name` is one
+//! top-level key, exactly as in Logstash.
+
+use std::fmt;
+
+/// Error for a string that is not a legal field reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid field reference `{0}`: expected a name or one or more `[segment]`s")]
+pub struct InvalidFieldRef(pub String);
+
+/// A parsed field reference: a path of segments, the first of which may be `@metadata`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FieldRef {
+    segments: Vec<String>,
+}
+
+impl FieldRef {
+    /// Parses `name`, `[a][b]` or `[[a][b]]`; rejects empty segments and stray text.
+    pub fn parse(text: &str) -> Result<Self, InvalidFieldRef> {
+        let invalid = || InvalidFieldRef(text.to_string());
+        if text.is_empty() {
+            return Err(invalid());
+        }
+        if !text.contains('[') && !text.contains(']') {
+            return Ok(Self {
+                segments: vec![text.to_string()],
+            });
+        }
+        let mut inner = text;
+        // `[[a][b]]` is accepted and flattened.
+        if inner.starts_with("[[") && inner.ends_with("]]") {
+            inner = &inner[1..inner.len() - 1];
+        }
+        let mut segments = Vec::new();
+        let mut rest = inner;
+        while !rest.is_empty() {
+            let body = rest.strip_prefix('[').ok_or_else(invalid)?;
+            let end = body.find(']').ok_or_else(invalid)?;
+            let segment = &body[..end];
+            if segment.is_empty() || segment.contains('[') || segment.contains(',') {
+                return Err(invalid());
+            }
+            segments.push(segment.to_string());
+            rest = &body[end + 1..];
+        }
+        if segments.is_empty() {
+            return Err(invalid());
+        }
+        Ok(Self { segments })
+    }
+
+    /// Builds a reference from already-split segments.
+    pub fn from_segments<I, S>(segments: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            segments: segments.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The path segments, `@metadata` included when present.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
+    /// Whether the reference addresses event metadata (`[@metadata]...`).
+    pub fn is_metadata(&self) -> bool {
+        self.segments.first().is_some_and(|s| s == "@metadata")
+    }
+
+    /// This reference nested under `prefix` (used by `target` options).
+    pub fn under(&self, prefix: &FieldRef) -> FieldRef {
+        let mut segments = prefix.segments.clone();
+        segments.extend(self.segments.iter().cloned());
+        FieldRef { segments }
+    }
+}
+
+impl fmt::Display for FieldRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.segments.len() == 1 && !self.is_metadata() {
+            return f.write_str(&self.segments[0]);
+        }
+        for s in &self.segments {
+            write!(f, "[{s}]")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_logstash_forms() {
+        assert_eq!(FieldRef::parse("message").unwrap().segments(), ["message"]);
+        assert_eq!(
+            FieldRef::parse("host.name").unwrap().segments(),
+            ["host.name"]
+        );
+        assert_eq!(FieldRef::parse("[a][b]").unwrap().segments(), ["a", "b"]);
+        assert_eq!(FieldRef::parse("[[a][b]]").unwrap().segments(), ["a", "b"]);
+        assert!(FieldRef::parse("[@metadata][x]").unwrap().is_metadata());
+    }
+
+    #[test]
+    fn rejects_malformed_references() {
+        for bad in ["", "foo[bar]", "[a]b", "[]", "[a", "[a][", "[a]]"] {
+            assert!(FieldRef::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+}

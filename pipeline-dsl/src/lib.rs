@@ -1,0 +1,11 @@
+//! The logship pipeline language: a Logstash-compatible config parser with diagnostics,
+//! the event model, and the filters (grok, date, mutate, …) compiled into an executable
+//! plan. Pure and synchronous: no async runtime and no I/O beyond reading config and
+//! pattern files.
+#![deny(missing_docs)]
+
+pub mod ast;
+pub mod diagnostics;
+pub mod event;
+pub mod field_ref;
+pub mod parser;
