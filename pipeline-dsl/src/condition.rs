@@ -1,0 +1,188 @@
+//! Compiled conditions for `if / else if / else`, evaluated with Logstash semantics.
+
+use crate::ast::{BoolOp, CompareOp, Condition as Ast, RValue, Spanned};
+use crate::diagnostics::Diagnostic;
+use crate::event::Event;
+use crate::field_ref::FieldRef;
+use crate::regex_engine::Regex;
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// An operand, resolved at compile time where possible.
+#[derive(Debug, Clone)]
+enum Operand {
+    Const(Value),
+    Field(FieldRef),
+    List(Vec<Operand>),
+}
+
+/// A condition ready to evaluate against events.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// `and`/`or`/`xor`/`nand`
+    Bool(BoolOp, Box<Condition>, Box<Condition>),
+    /// `!`
+    Not(Box<Condition>),
+    /// Comparison.
+    Compare(CompareOp, Box<OperandPair>),
+    /// Membership, negated for `not in`.
+    In(Box<OperandPair>, bool),
+    /// Regex match, negated for `!~`.
+    Matches(OperandBox, Box<Regex>, bool),
+    /// Truthiness.
+    Truthy(OperandBox),
+}
+
+/// Two operands of a binary condition.
+#[derive(Debug, Clone)]
+pub struct OperandPair(Operand, Operand);
+
+/// One operand of a unary condition.
+#[derive(Debug, Clone)]
+pub struct OperandBox(Operand);
+
+impl Condition {
+    /// Compiles a parsed condition; bad field references and regexes become diagnostics.
+    pub fn compile(c: &Spanned<Ast>, errors: &mut Vec<Diagnostic>) -> Condition {
+        compile(&c.node, &c.span, errors)
+    }
+
+    /// Evaluates against `event`.
+    pub fn eval(&self, event: &Event) -> bool {
+        match self {
+            Condition::Bool(op, a, b) => {
+                let l = a.eval(event);
+                match op {
+                    BoolOp::And => l && b.eval(event),
+                    BoolOp::Or => l || b.eval(event),
+                    BoolOp::Xor => l != b.eval(event),
+                    BoolOp::Nand => !(l && b.eval(event)),
+                }
+            }
+            Condition::Not(c) => !c.eval(event),
+            Condition::Compare(op, pair) => {
+                let (a, b) = (resolve(&pair.0, event), resolve(&pair.1, event));
+                compare(*op, a.as_deref(), b.as_deref())
+            }
+            Condition::In(pair, negated) => {
+                let (a, b) = (resolve(&pair.0, event), resolve(&pair.1, event));
+                contains(b.as_deref(), a.as_deref()) != *negated
+            }
+            Condition::Matches(v, re, negated) => {
+                let matched = match resolve(&v.0, event).as_deref() {
+                    Some(Value::String(s)) => re.is_match(s),
+                    Some(Value::Number(n)) => re.is_match(&n.to_string()),
+                    _ => false,
+                };
+                matched != *negated
+            }
+            Condition::Truthy(v) => truthy(resolve(&v.0, event).as_deref()),
+        }
+    }
+}
+
+fn compile(c: &Ast, span: &crate::ast::Span, errors: &mut Vec<Diagnostic>) -> Condition {
+    match c {
+        Ast::Bool(op, a, b) => {
+            Condition::Bool(*op, Box::new(compile(a, span, errors)), Box::new(compile(b, span, errors)))
+        }
+        Ast::Not(inner) => Condition::Not(Box::new(compile(inner, span, errors))),
+        Ast::Compare(op, a, b) => {
+            Condition::Compare(*op, Box::new(OperandPair(operand(a, errors), operand(b, errors))))
+        }
+        Ast::In(a, b) => Condition::In(Box::new(OperandPair(operand(a, errors), operand(b, errors))), false),
+        Ast::NotIn(a, b) => Condition::In(Box::new(OperandPair(operand(a, errors), operand(b, errors))), true),
+        Ast::Matches { value, pattern, negated } => {
+            let re = match Regex::new(&pattern.node) {
+                Ok(r) => r,
+                Err(e) => {
+                    errors.push(Diagnostic::new(e.to_string(), pattern.span.clone(), "this regex does not compile"));
+                    Regex::new("$^").unwrap_or_else(|_| unreachable!("constant regex compiles"))
+                }
+            };
+            Condition::Matches(OperandBox(operand(value, errors)), Box::new(re), *negated)
+        }
+        Ast::Truthy(v) => Condition::Truthy(OperandBox(operand(v, errors))),
+    }
+}
+
+fn operand(v: &RValue, errors: &mut Vec<Diagnostic>) -> Operand {
+    match v {
+        RValue::String(s) | RValue::Regex(s) => Operand::Const(Value::String(s.clone())),
+        RValue::Number(n) => Operand::Const(number(*n)),
+        RValue::Field(f) => match FieldRef::parse(&f.node) {
+            Ok(r) => Operand::Field(r),
+            Err(e) => {
+                errors.push(Diagnostic::new(e.to_string(), f.span.clone(), "invalid field reference"));
+                Operand::Const(Value::Null)
+            }
+        },
+        RValue::Array(items) => Operand::List(items.iter().map(|i| operand(i, errors)).collect()),
+    }
+}
+
+fn number(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        Value::from(n as i64)
+    } else {
+        Value::from(n)
+    }
+}
+
+fn resolve<'a>(o: &'a Operand, event: &'a Event) -> Option<Cow<'a, Value>> {
+    match o {
+        Operand::Const(v) => Some(Cow::Borrowed(v)),
+        Operand::Field(r) => event.get(r).map(Cow::Borrowed),
+        Operand::List(items) => Some(Cow::Owned(Value::Array(
+            items.iter().map(|i| resolve(i, event).map_or(Value::Null, Cow::into_owned)).collect(),
+        ))),
+    }
+}
+
+fn truthy(v: Option<&Value>) -> bool {
+    !matches!(v, None | Some(Value::Null) | Some(Value::Bool(false)))
+}
+
+fn equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+fn compare(op: CompareOp, a: Option<&Value>, b: Option<&Value>) -> bool {
+    let eq = match (a, b) {
+        (Some(x), Some(y)) => equal(x, y),
+        (None, None) => true,
+        (None, Some(Value::Null)) | (Some(Value::Null), None) => true,
+        _ => false,
+    };
+    let ordering = match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64().partial_cmp(&y.as_f64()),
+        (Some(Value::String(x)), Some(Value::String(y))) => Some(x.cmp(y)),
+        _ => None,
+    };
+    use std::cmp::Ordering::*;
+    match op {
+        CompareOp::Eq => eq,
+        CompareOp::Ne => !eq,
+        CompareOp::Lt => ordering == Some(Less),
+        CompareOp::Gt => ordering == Some(Greater),
+        CompareOp::Le => matches!(ordering, Some(Less | Equal)),
+        CompareOp::Ge => matches!(ordering, Some(Greater | Equal)),
+    }
+}
+
+/// `needle in haystack`: element of an array, or substring of a string.
+fn contains(haystack: Option<&Value>, needle: Option<&Value>) -> bool {
+    let Some(needle) = needle else { return false };
+    match haystack {
+        Some(Value::Array(items)) => items.iter().any(|i| equal(i, needle)),
+        Some(Value::String(s)) => match needle {
+            Value::String(n) => s.contains(n.as_str()),
+            _ => false,
+        },
+        Some(Value::Object(m)) => needle.as_str().is_some_and(|k| m.contains_key(k)),
+        _ => false,
+    }
+}

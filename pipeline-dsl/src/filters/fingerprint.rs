@@ -1,0 +1,146 @@
+//! `fingerprint`: a stable hash of chosen fields, typically into `[@metadata]` for
+//! deterministic Elasticsearch document ids.
+
+use super::{Filter, Outcome};
+use crate::event::{value_to_string, Event};
+use crate::field_ref::FieldRef;
+use crate::settings::Settings;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Method {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+    Md5,
+    Murmur3,
+    Murmur3_128,
+}
+
+/// The `fingerprint` filter.
+pub struct Fingerprint {
+    sources: Vec<FieldRef>,
+    target: FieldRef,
+    method: Method,
+    key: Option<String>,
+    concatenate_sources: bool,
+    concatenate_all_fields: bool,
+    base64: bool,
+}
+
+impl Fingerprint {
+    /// Reads `source`, `target`, `method`, `key`, `concatenate_sources`,
+    /// `concatenate_all_fields`, `base64encode`.
+    pub fn from_settings(s: &mut Settings) -> Self {
+        let mut sources: Vec<FieldRef> = s.strings("source").iter().filter_map(|f| s.parse_field_ref(f)).collect();
+        if sources.is_empty() {
+            sources.push(FieldRef::from_segments(["message"]));
+        }
+        let method_text = s.string("method");
+        let method = match method_text.as_ref().map(|m| m.node.to_ascii_uppercase()).as_deref() {
+            None | Some("SHA1") => Method::Sha1,
+            Some("SHA256") => Method::Sha256,
+            Some("SHA384") => Method::Sha384,
+            Some("SHA512") => Method::Sha512,
+            Some("MD5") => Method::Md5,
+            Some("MURMUR3") => Method::Murmur3,
+            Some("MURMUR3_128") => Method::Murmur3_128,
+            Some(other) => {
+                let span = method_text.map(|m| m.span).unwrap_or_default();
+                s.error(format!("unsupported fingerprint method `{other}`"), span, "expected SHA1, SHA256, SHA384, SHA512, MD5, MURMUR3 or MURMUR3_128");
+                Method::Sha1
+            }
+        };
+        Self {
+            sources,
+            target: s.field_ref("target").unwrap_or_else(|| FieldRef::from_segments(["fingerprint"])),
+            method,
+            key: s.string("key").map(|k| k.node),
+            concatenate_sources: s.bool_or("concatenate_sources", false),
+            concatenate_all_fields: s.bool_or("concatenate_all_fields", false),
+            base64: s.bool_or("base64encode", false),
+        }
+    }
+
+    fn hash(&self, data: &str) -> Value {
+        let bytes = data.as_bytes();
+        let digest: Vec<u8> = match (self.method, &self.key) {
+            (Method::Murmur3, _) => {
+                let h = murmur3::murmur3_32(&mut std::io::Cursor::new(bytes), 0).unwrap_or(0);
+                return Value::from(h);
+            }
+            (Method::Murmur3_128, _) => {
+                let h = murmur3::murmur3_x64_128(&mut std::io::Cursor::new(bytes), 0).unwrap_or(0);
+                return Value::String(hex::encode(h.to_be_bytes()));
+            }
+            (Method::Sha1, Some(k)) => hmac_digest::<Hmac<Sha1>>(k, bytes),
+            (Method::Sha256, Some(k)) => hmac_digest::<Hmac<Sha256>>(k, bytes),
+            (Method::Sha384, Some(k)) => hmac_digest::<Hmac<Sha384>>(k, bytes),
+            (Method::Sha512, Some(k)) => hmac_digest::<Hmac<Sha512>>(k, bytes),
+            (Method::Md5, Some(k)) => hmac_digest::<Hmac<md5::Md5>>(k, bytes),
+            (Method::Sha1, None) => Sha1::digest(bytes).to_vec(),
+            (Method::Sha256, None) => Sha256::digest(bytes).to_vec(),
+            (Method::Sha384, None) => Sha384::digest(bytes).to_vec(),
+            (Method::Sha512, None) => Sha512::digest(bytes).to_vec(),
+            (Method::Md5, None) => md5::Md5::digest(bytes).to_vec(),
+        };
+        Value::String(if self.base64 {
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        } else {
+            hex::encode(digest)
+        })
+    }
+}
+
+fn hmac_digest<M: Mac + hmac::digest::KeyInit>(key: &str, data: &[u8]) -> Vec<u8> {
+    match <M as hmac::digest::KeyInit>::new_from_slice(key.as_bytes()) {
+        Ok(mut m) => {
+            m.update(data);
+            m.finalize().into_bytes().to_vec()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+impl Filter for Fingerprint {
+    fn apply(&mut self, event: &mut Event) -> Outcome {
+        if self.concatenate_all_fields {
+            let mut text = String::from("|");
+            for (k, v) in event.fields() {
+                text.push_str(&format!("{k}|{}|", value_to_string(v)));
+            }
+            let h = self.hash(&text);
+            event.set(&self.target, h);
+            return Outcome::Applied;
+        }
+        if self.concatenate_sources || self.sources.len() > 1 && self.concatenate_sources {
+            let mut text = String::from("|");
+            for r in &self.sources {
+                let v = event.get(r).map(value_to_string).unwrap_or_default();
+                text.push_str(&format!("{r}|{v}|"));
+            }
+            let h = self.hash(&text);
+            event.set(&self.target, h);
+            return Outcome::Applied;
+        }
+        // Without concatenation each source overwrites the target in turn, as Logstash does.
+        let mut applied = false;
+        for r in &self.sources {
+            if let Some(v) = event.get(r) {
+                let h = self.hash(&value_to_string(v));
+                event.set(&self.target, h);
+                applied = true;
+            }
+        }
+        if applied {
+            Outcome::Applied
+        } else {
+            Outcome::Skipped
+        }
+    }
+}

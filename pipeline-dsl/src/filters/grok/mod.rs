@@ -1,0 +1,247 @@
+//! `grok`: named-pattern regex parsing, compatible with Logstash's grok filter.
+//!
+//! An expression is expanded against the pattern library into one regex
+//! ([`expand`]); anchored expressions whose pieces are separated by literal delimiters
+//! are additionally compiled into a [`segments::SegmentMatcher`], which splits the line
+//! with memchr and validates each piece, instead of running a general regex search over
+//! the whole line. Everything else runs on [`crate::regex_engine::Regex`].
+
+pub mod expand;
+pub mod library;
+pub mod segments;
+
+use super::{failure_tags, BuildContext, Filter, Outcome};
+use crate::event::Event;
+use crate::field_ref::FieldRef;
+use crate::filters::mutate::numeric_prefix;
+use crate::regex_engine::{Regex, Spans};
+use crate::settings::Settings;
+use expand::{Capture, Coerce, Expanded};
+use library::{Flavour, Library};
+use serde_json::Value;
+
+/// One compiled grok expression.
+pub struct GrokPattern {
+    source: String,
+    regex: Regex,
+    /// For each regex group index, the capture it fills (group 0 and unnamed groups: none).
+    by_group: Vec<Option<Capture>>,
+    segments: Option<segments::SegmentMatcher>,
+}
+
+impl GrokPattern {
+    /// Expands and compiles `pattern`.
+    pub fn compile(pattern: &str, library: &Library, named_captures_only: bool) -> Result<Self, String> {
+        let Expanded { regex, captures } =
+            expand::expand(pattern, library, named_captures_only).map_err(|e| e.to_string())?;
+        let compiled = Regex::new(&regex).map_err(|e| format!("{e} (in `{pattern}`)"))?;
+        let by_group = compiled
+            .capture_names()
+            .into_iter()
+            .map(|name| name.and_then(|n| captures.iter().find(|c| c.group == n).cloned()))
+            .collect::<Vec<_>>();
+        let segments = segments::SegmentMatcher::build(&regex, &by_group);
+        Ok(Self { source: pattern.to_string(), regex: compiled, by_group, segments })
+    }
+
+    /// The expression as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the fast segment matcher handles this pattern.
+    pub fn uses_segments(&self) -> bool {
+        self.segments.is_some()
+    }
+
+    /// Matches `text`, filling `spans` with group positions.
+    pub fn match_into(&self, text: &str, spans: &mut Spans) -> bool {
+        match &self.segments {
+            Some(m) => m.match_into(text, spans),
+            None => self.regex.captures_into(text, spans),
+        }
+    }
+
+    /// Captured `(capture, value)` pairs of a match, in group order.
+    pub fn captures<'t>(&'t self, text: &'t str, spans: &'t Spans) -> impl Iterator<Item = (&'t Capture, Option<&'t str>)> {
+        self.by_group.iter().zip(spans.iter()).filter_map(move |(c, span)| {
+            c.as_ref().map(|c| (c, span.map(|(s, e)| &text[s..e])))
+        })
+    }
+}
+
+/// The `grok` filter.
+pub struct Grok {
+    matches: Vec<(FieldRef, Vec<GrokPattern>)>,
+    break_on_match: bool,
+    keep_empty_captures: bool,
+    overwrite: Vec<String>,
+    target: Option<FieldRef>,
+    tag_on_failure: Vec<String>,
+    spans: Spans,
+}
+
+impl Grok {
+    /// Reads `match`, `pattern_definitions`, `patterns_dir`, `patterns_files_glob`,
+    /// `break_on_match`, `named_captures_only`, `keep_empty_captures`, `overwrite`,
+    /// `target`, `tag_on_failure`, `ecs_compatibility`.
+    pub fn from_settings(s: &mut Settings, ctx: &BuildContext) -> Self {
+        let flavour = match s.string("ecs_compatibility") {
+            None => Flavour::EcsV1,
+            Some(v) => match v.node.as_str() {
+                "disabled" => Flavour::Legacy,
+                "v1" | "v8" => Flavour::EcsV1,
+                other => {
+                    s.error(format!("unknown ecs_compatibility `{other}`"), v.span, "expected disabled, v1 or v8");
+                    Flavour::EcsV1
+                }
+            },
+        };
+        let mut library = Library::builtin(flavour);
+        let glob = s.string_or("patterns_files_glob", "*");
+        for dir in s.strings("patterns_dir") {
+            let path = ctx.config_dir.join(&dir.node);
+            let result = if glob == "*" { library.add_path(&path) } else { add_glob(&mut library, &path, &glob) };
+            if let Err(e) = result {
+                s.error(format!("cannot read patterns_dir `{}`: {e}", path.display()), dir.span, "unreadable pattern directory");
+            }
+        }
+        for (name, def) in s.string_hash("pattern_definitions") {
+            library.define(&name.node, &def.node);
+        }
+        let named_captures_only = s.bool_or("named_captures_only", true);
+        let mut matches = Vec::new();
+        for (field, patterns) in s.hash("match") {
+            let Some(r) = s.parse_field_ref(&field) else { continue };
+            let texts: Vec<crate::ast::Spanned<String>> = match &patterns.node {
+                crate::ast::Value::Array(items) => items
+                    .iter()
+                    .filter_map(|i| crate::settings::scalar_text(&i.node).map(|t| crate::ast::Spanned { node: t, span: i.span.clone() }))
+                    .collect(),
+                other => crate::settings::scalar_text(other)
+                    .map(|t| vec![crate::ast::Spanned { node: t, span: patterns.span.clone() }])
+                    .unwrap_or_default(),
+            };
+            let mut compiled = Vec::new();
+            for t in texts {
+                match GrokPattern::compile(&t.node, &library, named_captures_only) {
+                    Ok(p) => compiled.push(p),
+                    Err(e) => s.error(format!("grok pattern does not compile: {e}"), t.span, "in this pattern"),
+                }
+            }
+            matches.push((r, compiled));
+        }
+        if matches.is_empty() {
+            s.error("`grok` needs `match => { \"field\" => \"pattern\" }`", s.plugin_span(), "no `match` setting");
+        }
+        s.accept(&["timeout_millis", "timeout_scope", "tag_on_timeout"]);
+        Self {
+            matches,
+            break_on_match: s.bool_or("break_on_match", true),
+            keep_empty_captures: s.bool_or("keep_empty_captures", false),
+            overwrite: s.strings("overwrite").into_iter().map(|o| o.node).collect(),
+            target: s.field_ref("target"),
+            tag_on_failure: failure_tags(s, "tag_on_failure", "_grokparsefailure"),
+            spans: Vec::new(),
+        }
+    }
+
+    /// Tries every pattern of one field against one input value.
+    fn match_value(&mut self, field_idx: usize, input: &str, event: &mut Event) -> bool {
+        let mut matched = false;
+        let mut spans = std::mem::take(&mut self.spans);
+        for p in &self.matches[field_idx].1 {
+            if p.match_into(input, &mut spans) {
+                for (capture, value) in p.captures(input, &spans) {
+                    self.handle(capture, value, event);
+                }
+                matched = true;
+                if self.break_on_match {
+                    break;
+                }
+            }
+        }
+        self.spans = spans;
+        matched
+    }
+
+    /// Stores one captured value the way Logstash's grok does: set when absent (or in
+    /// `overwrite`), append when the field already holds a string or an array.
+    fn handle(&self, capture: &Capture, value: Option<&str>, event: &mut Event) {
+        let value = match value {
+            None | Some("") if !self.keep_empty_captures => return,
+            None => Value::Null,
+            Some(v) => coerce(v, capture.coerce),
+        };
+        let dest = match &self.target {
+            Some(t) => capture.field.under(t),
+            None => capture.field.clone(),
+        };
+        if self.overwrite.iter().any(|o| *o == capture.name) {
+            event.set(&dest, value);
+            return;
+        }
+        match event.get_mut(&dest) {
+            None | Some(Value::Null) => event.set(&dest, value),
+            Some(Value::Array(a)) => a.push(value),
+            Some(existing @ Value::String(_)) => {
+                let old = existing.take();
+                *existing = Value::Array(vec![old, value]);
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+fn add_glob(library: &mut Library, dir: &std::path::Path, glob: &str) -> std::io::Result<()> {
+    let (prefix, suffix) = glob.split_once('*').unwrap_or((glob, ""));
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix)))
+        .collect();
+    files.sort();
+    for f in files {
+        library.add_path(&f)?;
+    }
+    Ok(())
+}
+
+/// Ruby-style `to_i` / `to_f` of a captured string (a non-numeric string becomes 0).
+pub fn coerce(v: &str, c: Coerce) -> Value {
+    match c {
+        Coerce::None => Value::String(v.to_string()),
+        Coerce::Int => Value::from(numeric_prefix(v).map_or(0, |f| f.trunc() as i64)),
+        Coerce::Float => Value::from(numeric_prefix(v).unwrap_or(0.0)),
+    }
+}
+
+impl Filter for Grok {
+    fn apply(&mut self, event: &mut Event) -> Outcome {
+        let mut matched = false;
+        for idx in 0..self.matches.len() {
+            let inputs: Vec<String> = match event.get(&self.matches[idx].0) {
+                None | Some(Value::Null) => continue,
+                Some(Value::Array(items)) => items.iter().map(crate::event::value_to_string).collect(),
+                Some(v) => vec![crate::event::value_to_string(v)],
+            };
+            let mut field_matched = false;
+            for input in &inputs {
+                field_matched |= self.match_value(idx, input, event);
+            }
+            if field_matched {
+                matched = true;
+                if self.break_on_match {
+                    break;
+                }
+            }
+        }
+        if matched {
+            Outcome::Applied
+        } else {
+            for t in &self.tag_on_failure {
+                event.add_tag(t);
+            }
+            Outcome::Skipped
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Filter plugins and the options every Logstash filter shares.
+//!
+//! Each filter lives in its own module and is built from its [`Settings`]; [`build`]
+//! maps a plugin name to its constructor, so an unknown name is reported rather than
+//! ignored.
+
+use crate::ast::Span;
+use crate::event::Event;
+use crate::field_ref::FieldRef;
+use crate::settings::Settings;
+use crate::sprintf::Template;
+use std::path::PathBuf;
+
+pub mod csv;
+pub mod date;
+pub mod dissect;
+pub mod drop;
+pub mod fingerprint;
+pub mod grok;
+pub mod json;
+pub mod kv;
+pub mod mutate;
+pub mod urldecode;
+pub mod useragent;
+
+/// What a filter did to an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The filter applied; common options (`add_field`, `add_tag`, …) run next.
+    Applied,
+    /// The filter did not apply (no match, failure tagged or source missing).
+    Skipped,
+    /// The event must be dropped.
+    Drop,
+}
+
+/// A filter plugin instance.
+pub trait Filter: Send {
+    /// Processes one event in place.
+    fn apply(&mut self, event: &mut Event) -> Outcome;
+}
+
+/// What filter constructors may need from outside the config text.
+#[derive(Debug, Clone, Default)]
+pub struct BuildContext {
+    /// Directory of the config file, for relative paths such as `patterns_dir`.
+    pub config_dir: PathBuf,
+}
+
+/// Names of the filter plugins logship implements.
+pub const FILTER_NAMES: &[&str] =
+    &["grok", "date", "mutate", "dissect", "kv", "json", "csv", "urldecode", "useragent", "fingerprint", "drop"];
+
+/// Builds the filter `name`, or `None` when logship has no such filter.
+pub fn build(name: &str, s: &mut Settings, ctx: &BuildContext) -> Option<Box<dyn Filter>> {
+    Some(match name {
+        "grok" => Box::new(grok::Grok::from_settings(s, ctx)),
+        "date" => Box::new(date::Date::from_settings(s)),
+        "mutate" => Box::new(mutate::Mutate::from_settings(s)),
+        "dissect" => Box::new(dissect::Dissect::from_settings(s)),
+        "kv" => Box::new(kv::Kv::from_settings(s)),
+        "json" => Box::new(json::Json::from_settings(s)),
+        "csv" => Box::new(csv::Csv::from_settings(s)),
+        "urldecode" => Box::new(urldecode::UrlDecode::from_settings(s)),
+        "useragent" => Box::new(useragent::UserAgent::from_settings(s)),
+        "fingerprint" => Box::new(fingerprint::Fingerprint::from_settings(s)),
+        "drop" => Box::new(drop::Drop::from_settings(s)),
+        _ => return None,
+    })
+}
+
+/// `add_field`, `add_tag`, `remove_field`, `remove_tag`: applied after a filter succeeds.
+#[derive(Debug, Clone, Default)]
+pub struct CommonOptions {
+    add_field: Vec<(Template, Template)>,
+    add_tag: Vec<Template>,
+    remove_field: Vec<Template>,
+    remove_tag: Vec<Template>,
+}
+
+impl CommonOptions {
+    /// Reads the common options (and accepts `enable_metric` / `periodic_flush`).
+    pub fn from_settings(s: &mut Settings) -> Self {
+        s.accept(&["enable_metric", "periodic_flush"]);
+        let add_field =
+            s.string_hash("add_field").into_iter().map(|(k, v)| (Template::new(&k.node), Template::new(&v.node))).collect();
+        Self {
+            add_field,
+            add_tag: s.templates("add_tag"),
+            remove_field: s.templates("remove_field"),
+            remove_tag: s.templates("remove_tag"),
+        }
+    }
+
+    /// Applies the options to `event`, in Logstash's order.
+    pub fn apply(&self, event: &mut Event) {
+        for (k, v) in &self.add_field {
+            let value = serde_json::Value::String(v.render(event).into_owned());
+            let Ok(r) = FieldRef::parse(&k.render(event)) else { continue };
+            add_value(event, &r, value);
+        }
+        for t in &self.add_tag {
+            let tag = t.render(event).into_owned();
+            event.add_tag(&tag);
+        }
+        for f in &self.remove_field {
+            if let Ok(r) = FieldRef::parse(&f.render(event)) {
+                event.remove(&r);
+            }
+        }
+        for t in &self.remove_tag {
+            let tag = t.render(event).into_owned();
+            event.remove_tag(&tag);
+        }
+    }
+}
+
+/// Sets `r` to `value`, or appends to what is there (turning a scalar into an array),
+/// which is how Logstash's `add_field` behaves.
+pub fn add_value(event: &mut Event, r: &FieldRef, value: serde_json::Value) {
+    match event.get_mut(r) {
+        None => event.set(r, value),
+        Some(serde_json::Value::Array(a)) => a.push(value),
+        Some(existing) => {
+            let old = existing.take();
+            *existing = serde_json::Value::Array(vec![old, value]);
+        }
+    }
+}
+
+/// A filter with its id and common options, as placed in the plan.
+pub struct FilterNode {
+    /// The plugin id (`id => …` or a generated `name-N`).
+    pub id: String,
+    /// The plugin name.
+    pub name: String,
+    /// Span of the plugin name in its config file.
+    pub span: Span,
+    filter: Box<dyn Filter>,
+    common: CommonOptions,
+}
+
+impl FilterNode {
+    /// Wraps a built filter.
+    pub fn new(id: String, name: String, span: Span, filter: Box<dyn Filter>, common: CommonOptions) -> Self {
+        Self { id, name, span, filter, common }
+    }
+
+    /// Runs the filter and, if it applied, the common options. Returns false to drop.
+    pub fn run(&mut self, event: &mut Event) -> bool {
+        match self.filter.apply(event) {
+            Outcome::Applied => {
+                self.common.apply(event);
+                true
+            }
+            Outcome::Skipped => true,
+            Outcome::Drop => false,
+        }
+    }
+}
+
+/// Reads a `source`/`target`-style field option with a default.
+pub fn field_or(s: &mut Settings, key: &str, default: &str) -> FieldRef {
+    s.field_ref(key).unwrap_or_else(|| FieldRef::from_segments([default]))
+}
+
+/// Reads `tag_on_failure`-style tag lists, with a default when absent.
+pub fn failure_tags(s: &mut Settings, key: &str, default: &str) -> Vec<String> {
+    if s.raw(key).is_none() {
+        return vec![default.to_string()];
+    }
+    s.strings(key).into_iter().map(|t| t.node).collect()
+}

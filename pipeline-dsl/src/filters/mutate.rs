@@ -1,0 +1,312 @@
+//! `mutate`: rename, replace, convert, gsub, case changes, split/join, strip, copy,
+//! merge — applied in Logstash's fixed order regardless of how the config lists them.
+
+use super::{failure_tags, Filter, Outcome};
+use crate::event::{value_to_string, Event};
+use crate::field_ref::FieldRef;
+use crate::regex_engine::Regex;
+use crate::settings::Settings;
+use crate::sprintf::Template;
+use serde_json::Value;
+
+/// Target type of a `convert` operation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Conversion {
+    /// Whole number (Ruby `to_i` prefix rules; floats truncate).
+    Integer,
+    /// Floating point.
+    Float,
+    /// `true`/`false` from common spellings.
+    Boolean,
+    /// Text.
+    String,
+}
+
+impl Conversion {
+    /// Parses a conversion name as Logstash spells them.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "integer" | "int" | "integer_eu" => Conversion::Integer,
+            "float" | "float_eu" => Conversion::Float,
+            "boolean" => Conversion::Boolean,
+            "string" => Conversion::String,
+            _ => return None,
+        })
+    }
+}
+
+/// Ruby-style numeric prefix: `"12abc"` → 12, `"abc"` → none.
+pub fn numeric_prefix(s: &str) -> Option<f64> {
+    let t = s.trim_start();
+    let bytes = t.as_bytes();
+    let mut end = 0;
+    if matches!(bytes.first(), Some(b'+' | b'-')) {
+        end = 1;
+    }
+    let digits_start = end;
+    while end < bytes.len() && bytes[end].is_ascii_digit() {
+        end += 1;
+    }
+    if end < bytes.len() && bytes[end] == b'.' {
+        let mut j = end + 1;
+        while j < bytes.len() && bytes[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j > end + 1 {
+            end = j;
+        }
+    }
+    if end == digits_start {
+        return None;
+    }
+    t[..end].parse().ok()
+}
+
+/// Converts one value (arrays element-wise); `None` when it cannot be converted.
+pub fn convert_value(v: &Value, c: Conversion) -> Option<Value> {
+    if let Value::Array(items) = v {
+        return Some(Value::Array(items.iter().map(|i| convert_value(i, c).unwrap_or_else(|| i.clone())).collect()));
+    }
+    match c {
+        Conversion::String => Some(Value::String(value_to_string(v))),
+        Conversion::Integer => match v {
+            Value::Number(n) => Some(Value::from(n.as_f64()?.trunc() as i64)),
+            Value::Bool(b) => Some(Value::from(*b as i64)),
+            Value::String(s) => numeric_prefix(s).map(|f| Value::from(f.trunc() as i64)),
+            _ => None,
+        },
+        Conversion::Float => match v {
+            Value::Number(n) => Some(Value::from(n.as_f64()?)),
+            Value::Bool(b) => Some(Value::from(if *b { 1.0 } else { 0.0 })),
+            Value::String(s) => numeric_prefix(s).map(Value::from),
+            _ => None,
+        },
+        Conversion::Boolean => match v {
+            Value::Bool(b) => Some(Value::Bool(*b)),
+            Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                "true" | "t" | "yes" | "y" | "1" | "1.0" => Some(Value::Bool(true)),
+                "false" | "f" | "no" | "n" | "0" | "0.0" => Some(Value::Bool(false)),
+                _ => None,
+            },
+            Value::Number(n) => match n.as_f64() {
+                Some(x) if x == 1.0 => Some(Value::Bool(true)),
+                Some(x) if x == 0.0 => Some(Value::Bool(false)),
+                _ => None,
+            },
+            _ => None,
+        },
+    }
+}
+
+/// The `mutate` filter.
+#[derive(Default)]
+pub struct Mutate {
+    rename: Vec<(FieldRef, FieldRef)>,
+    update: Vec<(FieldRef, Template)>,
+    replace: Vec<(FieldRef, Template)>,
+    convert: Vec<(FieldRef, Conversion)>,
+    gsub: Vec<(FieldRef, Regex, String)>,
+    uppercase: Vec<FieldRef>,
+    capitalize: Vec<FieldRef>,
+    lowercase: Vec<FieldRef>,
+    strip: Vec<FieldRef>,
+    split: Vec<(FieldRef, String)>,
+    join: Vec<(FieldRef, String)>,
+    merge: Vec<(FieldRef, FieldRef)>,
+    copy: Vec<(FieldRef, FieldRef)>,
+    coerce: Vec<(FieldRef, Template)>,
+    tag_on_failure: Vec<String>,
+}
+
+impl Mutate {
+    /// Reads every mutate operation; bad field references, conversions and regexes are
+    /// reported at their position.
+    pub fn from_settings(s: &mut Settings) -> Self {
+        let mut m = Mutate::default();
+        let pairs = |s: &mut Settings, key: &str| -> Vec<(FieldRef, FieldRef)> {
+            s.string_hash(key)
+                .into_iter()
+                .filter_map(|(k, v)| Some((s.parse_field_ref(&k)?, s.parse_field_ref(&v)?)))
+                .collect()
+        };
+        let templates = |s: &mut Settings, key: &str| -> Vec<(FieldRef, Template)> {
+            s.string_hash(key).into_iter().filter_map(|(k, v)| Some((s.parse_field_ref(&k)?, Template::new(&v.node)))).collect()
+        };
+        let fields = |s: &mut Settings, key: &str| -> Vec<FieldRef> {
+            s.strings(key).iter().filter_map(|f| s.parse_field_ref(f)).collect()
+        };
+        m.rename = pairs(s, "rename");
+        m.copy = pairs(s, "copy");
+        m.merge = pairs(s, "merge");
+        m.update = templates(s, "update");
+        m.replace = templates(s, "replace");
+        m.coerce = templates(s, "coerce");
+        for (k, v) in s.string_hash("convert") {
+            match (s.parse_field_ref(&k), Conversion::parse(&v.node)) {
+                (Some(r), Some(c)) => m.convert.push((r, c)),
+                (_, None) => s.error(
+                    format!("unknown conversion `{}`", v.node),
+                    v.span,
+                    "expected integer, float, boolean or string",
+                ),
+                _ => {}
+            }
+        }
+        let gsub = s.strings("gsub");
+        if gsub.len() % 3 != 0 {
+            let span = gsub.first().map(|g| g.span.clone()).unwrap_or_else(|| s.plugin_span());
+            s.error("`gsub` takes triples: [field, regex, replacement, …]", span, "length is not a multiple of 3");
+        }
+        for t in gsub.chunks_exact(3) {
+            let Some(field) = s.parse_field_ref(&t[0]) else { continue };
+            match Regex::new(&t[1].node) {
+                Ok(re) => m.gsub.push((field, re, t[2].node.clone())),
+                Err(e) => s.error(e.to_string(), t[1].span.clone(), "this regex does not compile"),
+            }
+        }
+        m.uppercase = fields(s, "uppercase");
+        m.lowercase = fields(s, "lowercase");
+        m.capitalize = fields(s, "capitalize");
+        m.strip = fields(s, "strip");
+        m.split = s.string_hash("split").into_iter().filter_map(|(k, v)| Some((s.parse_field_ref(&k)?, v.node))).collect();
+        m.join = s.string_hash("join").into_iter().filter_map(|(k, v)| Some((s.parse_field_ref(&k)?, v.node))).collect();
+        m.tag_on_failure = failure_tags(s, "tag_on_failure", "_mutate_error");
+        m
+    }
+}
+
+fn map_strings(v: &mut Value, f: &dyn Fn(&str) -> String) {
+    match v {
+        Value::String(s) => *s = f(s),
+        Value::Array(items) => items.iter_mut().for_each(|i| map_strings(i, f)),
+        _ => {}
+    }
+}
+
+impl Filter for Mutate {
+    fn apply(&mut self, event: &mut Event) -> Outcome {
+        let mut failed = false;
+        for (field, t) in &self.coerce {
+            if matches!(event.get(field), Some(Value::Null)) {
+                let v = t.render(event).into_owned();
+                event.set(field, Value::String(v));
+            }
+        }
+        for (from, to) in &self.rename {
+            if let Some(v) = event.remove(from) {
+                event.set(to, v);
+            }
+        }
+        for (field, t) in &self.update {
+            if event.contains(field) {
+                let v = t.render(event).into_owned();
+                event.set(field, Value::String(v));
+            }
+        }
+        for (field, t) in &self.replace {
+            let v = t.render(event).into_owned();
+            event.set(field, Value::String(v));
+        }
+        for (field, c) in &self.convert {
+            if let Some(v) = event.get(field) {
+                match convert_value(v, *c) {
+                    Some(new) => event.set(field, new),
+                    None => failed = true,
+                }
+            }
+        }
+        for (field, re, rep) in &self.gsub {
+            if let Some(v) = event.get_mut(field) {
+                map_strings(v, &|s| re.replace_all(s, rep));
+            }
+        }
+        for f in &self.uppercase {
+            if let Some(v) = event.get_mut(f) {
+                map_strings(v, &|s| s.to_uppercase());
+            }
+        }
+        for f in &self.capitalize {
+            if let Some(v) = event.get_mut(f) {
+                map_strings(v, &|s| {
+                    let lower = s.to_lowercase();
+                    let mut c = lower.chars();
+                    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+                });
+            }
+        }
+        for f in &self.lowercase {
+            if let Some(v) = event.get_mut(f) {
+                map_strings(v, &|s| s.to_lowercase());
+            }
+        }
+        for f in &self.strip {
+            if let Some(v) = event.get_mut(f) {
+                map_strings(v, &|s| s.trim().to_string());
+            }
+        }
+        for (f, sep) in &self.split {
+            if let Some(Value::String(s)) = event.get(f) {
+                let parts: Vec<Value> = s.split(sep.as_str()).map(|p| Value::String(p.to_string())).collect();
+                event.set(f, Value::Array(parts));
+            }
+        }
+        for (f, sep) in &self.join {
+            if let Some(Value::Array(items)) = event.get(f) {
+                let joined = items.iter().map(value_to_string).collect::<Vec<_>>().join(sep);
+                event.set(f, Value::String(joined));
+            }
+        }
+        for (dest, src) in &self.merge {
+            let Some(add) = event.get(src).cloned() else { continue };
+            match event.get_mut(dest) {
+                None => {}
+                Some(Value::Object(d)) => {
+                    if let Value::Object(a) = add {
+                        d.extend(a)
+                    } else {
+                        failed = true
+                    }
+                }
+                Some(d) => {
+                    let mut items = match d.take() {
+                        Value::Array(a) => a,
+                        other => vec![other],
+                    };
+                    match add {
+                        Value::Array(a) => items.extend(a),
+                        Value::Object(_) => failed = true,
+                        other => items.push(other),
+                    }
+                    *d = Value::Array(items);
+                }
+            }
+        }
+        for (from, to) in &self.copy {
+            if let Some(v) = event.get(from).cloned() {
+                event.set(to, v);
+            }
+        }
+        if failed {
+            for t in &self.tag_on_failure {
+                event.add_tag(t);
+            }
+        }
+        Outcome::Applied
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn conversions_follow_ruby_rules() {
+        assert_eq!(convert_value(&json!("12abc"), Conversion::Integer), Some(json!(12)));
+        assert_eq!(convert_value(&json!("3.9"), Conversion::Integer), Some(json!(3)));
+        assert_eq!(convert_value(&json!("0.001\t-"), Conversion::Float), Some(json!(0.001)));
+        assert_eq!(convert_value(&json!("abc"), Conversion::Integer), None);
+        assert_eq!(convert_value(&json!("yes"), Conversion::Boolean), Some(json!(true)));
+        assert_eq!(convert_value(&json!(["1", "2"]), Conversion::Integer), Some(json!([1, 2])));
+    }
+}

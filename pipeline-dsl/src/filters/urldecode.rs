@@ -1,0 +1,71 @@
+//! `urldecode`: percent-decodes a field (or every string field with `all_fields`).
+
+use super::{failure_tags, field_or, Filter, Outcome};
+use crate::event::Event;
+use crate::field_ref::FieldRef;
+use crate::settings::Settings;
+use serde_json::Value;
+
+/// The `urldecode` filter.
+pub struct UrlDecode {
+    field: FieldRef,
+    all_fields: bool,
+    tag_on_failure: Vec<String>,
+}
+
+impl UrlDecode {
+    /// Reads `field` (default `message`), `all_fields`, `tag_on_failure`, `charset`.
+    pub fn from_settings(s: &mut Settings) -> Self {
+        s.accept(&["charset"]);
+        Self {
+            field: field_or(s, "field", "message"),
+            all_fields: s.bool_or("all_fields", false),
+            tag_on_failure: failure_tags(s, "tag_on_failure", "_urldecodefailure"),
+        }
+    }
+}
+
+/// Percent-decodes `s`; `None` when the result is not UTF-8. `+` is kept, as Logstash does.
+pub fn decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return Some(s.to_string());
+    }
+    percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned())
+}
+
+fn decode_value(v: &mut Value) -> bool {
+    match v {
+        Value::String(s) => match decode(s) {
+            Some(d) => {
+                *s = d;
+                true
+            }
+            None => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(true, |ok, i| decode_value(i) && ok),
+        _ => true,
+    }
+}
+
+impl Filter for UrlDecode {
+    fn apply(&mut self, event: &mut Event) -> Outcome {
+        let ok = if self.all_fields {
+            let keys: Vec<String> = event.fields().keys().cloned().collect();
+            keys.into_iter().fold(true, |ok, k| {
+                let r = FieldRef::from_segments([k]);
+                event.get_mut(&r).map_or(true, decode_value) && ok
+            })
+        } else {
+            match event.get_mut(&self.field) {
+                Some(v) => decode_value(v),
+                None => return Outcome::Skipped,
+            }
+        };
+        if !ok {
+            for t in &self.tag_on_failure {
+                event.add_tag(t);
+            }
+        }
+        Outcome::Applied
+    }
+}

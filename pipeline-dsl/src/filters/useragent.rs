@@ -1,0 +1,129 @@
+//! `useragent`: parses a User-Agent string into ECS `user_agent.*` fields.
+//!
+//! Parsing uses the `woothee` crate (self-contained, no data files to ship). Results are
+//! cached by exact string, since a CDN log repeats the same few hundred agents millions
+//! of times; the cache is bounded by `lru_cache_size` and cleared when full.
+
+use super::{Filter, Outcome};
+use crate::event::Event;
+use crate::field_ref::FieldRef;
+use crate::settings::Settings;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// The `useragent` filter.
+pub struct UserAgent {
+    source: FieldRef,
+    target: Option<FieldRef>,
+    ecs: bool,
+    cache: HashMap<String, Map<String, Value>>,
+    cache_size: usize,
+}
+
+impl UserAgent {
+    /// Reads `source` (required), `target`, `ecs_compatibility`, `lru_cache_size`.
+    pub fn from_settings(s: &mut Settings) -> Self {
+        let source = match s.field_ref("source") {
+            Some(r) => r,
+            None => {
+                s.error("`useragent` needs a `source` field", s.plugin_span(), "add `source => \"...\"`");
+                FieldRef::from_segments(["message"])
+            }
+        };
+        let ecs = s.string_or("ecs_compatibility", "v1") != "disabled";
+        let default_target = if ecs { Some(FieldRef::from_segments(["user_agent"])) } else { None };
+        Self {
+            source,
+            target: s.field_ref("target").or(default_target),
+            ecs,
+            cache: HashMap::new(),
+            cache_size: s.int("lru_cache_size").unwrap_or(100_000).max(1) as usize,
+        }
+    }
+
+    fn parse(&self, ua: &str) -> Map<String, Value> {
+        let mut m = Map::new();
+        let r = woothee::parser::Parser::new().parse(ua);
+        let s = |v: &str| Value::String(v.to_string());
+        let known = |v: &str| !v.is_empty() && v != woothee::woothee::VALUE_UNKNOWN;
+        match r {
+            Some(r) if self.ecs => {
+                m.insert("name".into(), s(if known(r.name) { r.name } else { "Other" }));
+                if known(&r.version) {
+                    m.insert("version".into(), s(&r.version));
+                }
+                let mut os = Map::new();
+                if known(r.os) {
+                    os.insert("name".into(), s(r.os));
+                    if known(&r.os_version) {
+                        os.insert("version".into(), s(&r.os_version));
+                        os.insert("full".into(), s(&format!("{} {}", r.os, r.os_version)));
+                    } else {
+                        os.insert("full".into(), s(r.os));
+                    }
+                }
+                if !os.is_empty() {
+                    m.insert("os".into(), Value::Object(os));
+                }
+                let device = match r.category {
+                    "smartphone" | "mobilephone" => "Mobile",
+                    "crawler" => "Spider",
+                    "appliance" => "Appliance",
+                    "pc" => "Other",
+                    _ => "Other",
+                };
+                m.insert("device".into(), Value::Object([("name".to_string(), s(device))].into_iter().collect()));
+            }
+            Some(r) => {
+                m.insert("name".into(), s(r.name));
+                m.insert("os".into(), s(r.os));
+                m.insert("os_name".into(), s(r.os));
+                m.insert("device".into(), s(r.category));
+                if known(&r.version) {
+                    let mut parts = r.version.split('.');
+                    for key in ["major", "minor", "patch"] {
+                        if let Some(p) = parts.next() {
+                            m.insert(key.into(), s(p));
+                        }
+                    }
+                }
+            }
+            None => {
+                m.insert("name".into(), s("Other"));
+                if self.ecs {
+                    m.insert("device".into(), Value::Object([("name".to_string(), s("Other"))].into_iter().collect()));
+                }
+            }
+        }
+        m
+    }
+}
+
+impl Filter for UserAgent {
+    fn apply(&mut self, event: &mut Event) -> Outcome {
+        let Some(ua) = event.get_str(&self.source) else { return Outcome::Skipped };
+        let parsed = match self.cache.get(ua) {
+            Some(p) => p.clone(),
+            None => {
+                let p = self.parse(ua);
+                if self.cache.len() >= self.cache_size {
+                    self.cache.clear();
+                }
+                self.cache.insert(ua.to_string(), p.clone());
+                p
+            }
+        };
+        for (k, v) in parsed {
+            let r = FieldRef::from_segments([k]);
+            let dest = match &self.target {
+                Some(t) => r.under(t),
+                None => r,
+            };
+            match (event.get_mut(&dest), v) {
+                (Some(Value::Object(existing)), Value::Object(new)) => existing.extend(new),
+                (_, v) => event.set(&dest, v),
+            }
+        }
+        Outcome::Applied
+    }
+}

@@ -1,0 +1,308 @@
+//! Compiling parsed configs into an executable plan, and running events through it.
+//!
+//! Filters are built here; inputs and outputs are returned as declarations for the
+//! agent to build (they need I/O), but every plugin name is checked here so
+//! `logship check` reports unknown plugins by name and position.
+
+use crate::ast::{self, Plugin, SectionKind, Spanned, Statement};
+use crate::condition::Condition;
+use crate::diagnostics::{Diagnostic, SourceDiagnostics};
+use crate::env;
+use crate::event::Event;
+use crate::filters::{self, BuildContext, CommonOptions, FilterNode};
+use crate::parser::parse_config;
+use crate::settings::Settings;
+use std::path::{Path, PathBuf};
+
+/// A config file's path and text.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    /// Path as given by the user.
+    pub path: String,
+    /// File contents.
+    pub text: String,
+}
+
+impl ConfigSource {
+    /// Reads a config file.
+    pub fn read(path: &Path) -> std::io::Result<Self> {
+        Ok(Self { path: path.display().to_string(), text: std::fs::read_to_string(path)? })
+    }
+}
+
+/// A tree of plugins under conditionals.
+pub enum Node<T> {
+    /// A plugin.
+    Plugin(T),
+    /// `if / else if / else`.
+    Branch {
+        /// Conditions with their bodies.
+        arms: Vec<(Condition, Vec<Node<T>>)>,
+        /// The `else` body (possibly empty).
+        otherwise: Vec<Node<T>>,
+    },
+}
+
+/// An input or output plugin as declared, for the agent to build.
+#[derive(Debug, Clone)]
+pub struct PluginDecl {
+    /// Index of the config file it came from.
+    pub file: usize,
+    /// The parsed plugin block.
+    pub plugin: Plugin,
+}
+
+impl PluginDecl {
+    /// Its settings, ready for typed reading.
+    pub fn settings(&self) -> Settings {
+        Settings::new(&self.plugin)
+    }
+}
+
+/// The compiled pipeline.
+pub struct Pipeline {
+    /// Input declarations.
+    pub inputs: Vec<PluginDecl>,
+    /// The filter tree.
+    pub filters: Vec<Node<FilterNode>>,
+    /// Output declarations, in order.
+    pub outputs: Vec<PluginDecl>,
+    /// Which outputs an event goes to (indices into `outputs`).
+    pub output_routes: Vec<Node<usize>>,
+    /// The config files, for rendering later diagnostics.
+    pub sources: Vec<ConfigSource>,
+}
+
+/// Every problem found in a set of config files.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<SourceDiagnostics>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for d in &self.0 {
+            f.write_str(&d.render())?;
+        }
+        let n: usize = self.0.iter().map(|d| d.diagnostics.len()).sum();
+        write!(f, "{n} error{} in the configuration", if n == 1 { "" } else { "s" })
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl ConfigErrors {
+    /// Groups `(file index, diagnostic)` pairs by file.
+    pub fn from_pairs(sources: &[ConfigSource], pairs: Vec<(usize, Diagnostic)>) -> Self {
+        let mut out: Vec<SourceDiagnostics> = Vec::new();
+        for (file, d) in pairs {
+            match out.iter_mut().find(|s| s.path == sources[file].path) {
+                Some(s) => s.diagnostics.push(d),
+                None => out.push(SourceDiagnostics {
+                    path: sources[file].path.clone(),
+                    source: sources[file].text.clone(),
+                    diagnostics: vec![d],
+                }),
+            }
+        }
+        for s in &mut out {
+            s.diagnostics.sort_by_key(|d| d.span.start);
+        }
+        ConfigErrors(out)
+    }
+}
+
+/// Looks up `${VAR}` values.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Parses and compiles config files, concatenating their sections in order.
+/// `input_names`/`output_names` are the plugins the agent can build.
+pub fn compile(
+    sources: Vec<ConfigSource>,
+    input_names: &[&str],
+    output_names: &[&str],
+    lookup: EnvLookup,
+) -> Result<Pipeline, ConfigErrors> {
+    let mut errors: Vec<(usize, Diagnostic)> = Vec::new();
+    let mut inputs = Vec::new();
+    let mut filters_tree = Vec::new();
+    let mut outputs = Vec::new();
+    let mut output_routes = Vec::new();
+    let mut counter = 0usize;
+    for (file, source) in sources.iter().enumerate() {
+        let mut config = match parse_config(&source.text) {
+            Ok(c) => c,
+            Err(d) => {
+                errors.push((file, d));
+                continue;
+            }
+        };
+        for d in env::substitute(&mut config, lookup) {
+            errors.push((file, d));
+        }
+        let ctx = BuildContext {
+            config_dir: Path::new(&source.path).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
+        };
+        let mut c = Compiler { file, ctx, errors: &mut errors, counter: &mut counter };
+        for section in &config.sections {
+            match section.kind {
+                SectionKind::Filter => filters_tree.extend(c.filters(&section.body)),
+                SectionKind::Input => {
+                    for p in c.flat_plugins(&section.body, "input") {
+                        c.check_name(&p, "input", input_names);
+                        inputs.push(PluginDecl { file, plugin: p });
+                    }
+                }
+                SectionKind::Output => output_routes.extend(c.outputs(&section.body, output_names, &mut outputs)),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors::from_pairs(&sources, errors));
+    }
+    Ok(Pipeline { inputs, filters: filters_tree, outputs, output_routes, sources })
+}
+
+struct Compiler<'a> {
+    file: usize,
+    ctx: BuildContext,
+    errors: &'a mut Vec<(usize, Diagnostic)>,
+    counter: &'a mut usize,
+}
+
+impl Compiler<'_> {
+    fn error(&mut self, d: Diagnostic) {
+        self.errors.push((self.file, d));
+    }
+
+    fn check_name(&mut self, p: &Plugin, kind: &str, known: &[&str]) -> bool {
+        if known.contains(&p.name.node.as_str()) {
+            return true;
+        }
+        self.error(Diagnostic::new(
+            format!("unsupported {kind} plugin `{}`", p.name.node),
+            p.name.span.clone(),
+            format!("logship's {kind} plugins are: {}", known.join(", ")),
+        ));
+        false
+    }
+
+    fn condition(&mut self, c: &Spanned<ast::Condition>) -> Condition {
+        let mut errs = Vec::new();
+        let compiled = Condition::compile(c, &mut errs);
+        for e in errs {
+            self.error(e);
+        }
+        compiled
+    }
+
+    fn flat_plugins(&mut self, body: &[Statement], kind: &str) -> Vec<Plugin> {
+        let mut out = Vec::new();
+        for st in body {
+            match st {
+                Statement::Plugin(p) => out.push(p.clone()),
+                Statement::If(chain) => {
+                    let span = chain.branches.first().map(|b| b.0.span.clone()).unwrap_or_default();
+                    self.error(Diagnostic::new(format!("conditionals are not allowed in {kind} sections"), span, "remove this conditional"));
+                }
+            }
+        }
+        out
+    }
+
+    fn filters(&mut self, body: &[Statement]) -> Vec<Node<FilterNode>> {
+        let mut out = Vec::new();
+        for st in body {
+            match st {
+                Statement::Plugin(p) => {
+                    if !self.check_name(p, "filter", filters::FILTER_NAMES) {
+                        continue;
+                    }
+                    let mut s = Settings::new(p);
+                    let id = s.string("id").map(|i| i.node);
+                    let common = CommonOptions::from_settings(&mut s);
+                    let built = filters::build(&p.name.node, &mut s, &self.ctx);
+                    for d in s.finish() {
+                        self.error(d);
+                    }
+                    *self.counter += 1;
+                    let id = id.unwrap_or_else(|| format!("{}-{}", p.name.node, *self.counter));
+                    if let Some(f) = built {
+                        out.push(Node::Plugin(FilterNode::new(id, p.name.node.clone(), p.name.span.clone(), f, common)));
+                    }
+                }
+                Statement::If(chain) => {
+                    let arms = chain.branches.iter().map(|(c, b)| (self.condition(c), self.filters(b))).collect();
+                    let otherwise = chain.otherwise.as_deref().map(|b| self.filters(b)).unwrap_or_default();
+                    out.push(Node::Branch { arms, otherwise });
+                }
+            }
+        }
+        out
+    }
+
+    fn outputs(&mut self, body: &[Statement], known: &[&str], decls: &mut Vec<PluginDecl>) -> Vec<Node<usize>> {
+        let mut out = Vec::new();
+        for st in body {
+            match st {
+                Statement::Plugin(p) => {
+                    if self.check_name(p, "output", known) {
+                        decls.push(PluginDecl { file: self.file, plugin: p.clone() });
+                        out.push(Node::Plugin(decls.len() - 1));
+                    }
+                }
+                Statement::If(chain) => {
+                    let arms = chain.branches.iter().map(|(c, b)| (self.condition(c), self.outputs(b, known, decls))).collect();
+                    let otherwise = chain.otherwise.as_deref().map(|b| self.outputs(b, known, decls)).unwrap_or_default();
+                    out.push(Node::Branch { arms, otherwise });
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Pipeline {
+    /// Runs one event through the filters; returns false when it was dropped.
+    pub fn filter(&mut self, event: &mut Event) -> bool {
+        run_filters(&mut self.filters, event)
+    }
+
+    /// Indices of the outputs `event` is routed to, in declaration order.
+    pub fn route(&self, event: &Event, out: &mut Vec<usize>) {
+        out.clear();
+        route_nodes(&self.output_routes, event, out);
+    }
+}
+
+fn run_filters(nodes: &mut [Node<FilterNode>], event: &mut Event) -> bool {
+    for node in nodes {
+        match node {
+            Node::Plugin(f) => {
+                if !f.run(event) {
+                    return false;
+                }
+            }
+            Node::Branch { arms, otherwise } => {
+                let body = match arms.iter_mut().find(|(c, _)| c.eval(event)) {
+                    Some((_, b)) => b,
+                    None => otherwise,
+                };
+                if !run_filters(body, event) {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+fn route_nodes(nodes: &[Node<usize>], event: &Event, out: &mut Vec<usize>) {
+    for node in nodes {
+        match node {
+            Node::Plugin(i) => out.push(*i),
+            Node::Branch { arms, otherwise } => {
+                let body = arms.iter().find(|(c, _)| c.eval(event)).map_or(otherwise, |(_, b)| b);
+                route_nodes(body, event, out);
+            }
+        }
+    }
+}

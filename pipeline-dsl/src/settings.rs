@@ -1,0 +1,238 @@
+//! Typed access to a plugin's settings, with diagnostics pointing at the setting.
+//!
+//! Repeated settings are merged the way Logstash merges them (hashes merged, arrays
+//! appended, scalars collected into an array). Every getter marks its setting as used;
+//! [`Settings::finish`] reports any setting the plugin does not know, so a typo is an
+//! error rather than a silently ignored option.
+
+use crate::ast::{Plugin, Span, Spanned, Value};
+use crate::diagnostics::Diagnostic;
+use crate::field_ref::FieldRef;
+use crate::sprintf::Template;
+
+/// A plugin's settings being read by its constructor.
+pub struct Settings {
+    plugin: String,
+    plugin_span: Span,
+    entries: Vec<(Spanned<String>, Spanned<Value>)>,
+    used: Vec<bool>,
+    errors: Vec<Diagnostic>,
+}
+
+impl Settings {
+    /// Collects and merges the attributes of `plugin`.
+    pub fn new(plugin: &Plugin) -> Self {
+        let mut entries: Vec<(Spanned<String>, Spanned<Value>)> = Vec::new();
+        for attr in &plugin.attributes {
+            match entries.iter_mut().find(|(k, _)| k.node == attr.name.node) {
+                Some((_, existing)) => merge(existing, attr.value.clone()),
+                None => entries.push((attr.name.clone(), attr.value.clone())),
+            }
+        }
+        let used = vec![false; entries.len()];
+        Self { plugin: plugin.name.node.clone(), plugin_span: plugin.name.span.clone(), entries, used, errors: Vec::new() }
+    }
+
+    /// The plugin's name.
+    pub fn plugin_name(&self) -> &str {
+        &self.plugin
+    }
+
+    /// Span of the plugin name, for errors about the plugin as a whole.
+    pub fn plugin_span(&self) -> Span {
+        self.plugin_span.clone()
+    }
+
+    /// Records an error.
+    pub fn error(&mut self, message: impl Into<String>, span: Span, label: impl Into<String>) {
+        self.errors.push(Diagnostic::new(message, span, label));
+    }
+
+    /// Takes the raw value of `key`, marking it used.
+    pub fn raw(&mut self, key: &str) -> Option<Spanned<Value>> {
+        let idx = self.entries.iter().position(|(k, _)| k.node == key)?;
+        self.used[idx] = true;
+        Some(self.entries[idx].1.clone())
+    }
+
+    fn wrong_type(&mut self, key: &str, v: &Spanned<Value>, expected: &str) {
+        let msg = format!("`{key}` of `{}` must be {expected}", self.plugin);
+        self.error(msg, v.span.clone(), format!("expected {expected}"));
+    }
+
+    /// A string setting (barewords and numbers are accepted as their text).
+    pub fn string(&mut self, key: &str) -> Option<Spanned<String>> {
+        let v = self.raw(key)?;
+        match scalar_text(&v.node) {
+            Some(s) => Some(Spanned { node: s, span: v.span }),
+            None => {
+                self.wrong_type(key, &v, "a string");
+                None
+            }
+        }
+    }
+
+    /// A string setting with a default.
+    pub fn string_or(&mut self, key: &str, default: &str) -> String {
+        self.string(key).map_or_else(|| default.to_string(), |s| s.node)
+    }
+
+    /// A boolean setting (`true`/`false`, quoted or not).
+    pub fn bool_or(&mut self, key: &str, default: bool) -> bool {
+        let Some(v) = self.raw(key) else { return default };
+        match scalar_text(&v.node).as_deref() {
+            Some("true") => true,
+            Some("false") => false,
+            _ => {
+                self.wrong_type(key, &v, "`true` or `false`");
+                default
+            }
+        }
+    }
+
+    /// An integer setting.
+    pub fn int(&mut self, key: &str) -> Option<i64> {
+        let v = self.raw(key)?;
+        match &v.node {
+            Value::Integer(n) => Some(*n),
+            Value::String(s) if s.trim().parse::<i64>().is_ok() => s.trim().parse().ok(),
+            _ => {
+                self.wrong_type(key, &v, "an integer");
+                None
+            }
+        }
+    }
+
+    /// A list of strings; a single string counts as a one-element list.
+    pub fn strings(&mut self, key: &str) -> Vec<Spanned<String>> {
+        let Some(v) = self.raw(key) else { return Vec::new() };
+        let items: Vec<Spanned<Value>> = match v.node.clone() {
+            Value::Array(items) => items,
+            _ => vec![v.clone()],
+        };
+        let mut out = Vec::new();
+        for item in items {
+            match scalar_text(&item.node) {
+                Some(s) => out.push(Spanned { node: s, span: item.span }),
+                None => self.wrong_type(key, &item, "a string or a list of strings"),
+            }
+        }
+        out
+    }
+
+    /// A hash of string keys to values; Logstash's flat-array form `[k1, v1, k2, v2]`
+    /// is accepted too.
+    pub fn hash(&mut self, key: &str) -> Vec<(Spanned<String>, Spanned<Value>)> {
+        let Some(v) = self.raw(key) else { return Vec::new() };
+        match v.node.clone() {
+            Value::Hash(entries) => entries,
+            Value::Array(items) if items.len() % 2 == 0 => {
+                let mut out = Vec::new();
+                for pair in items.chunks(2) {
+                    match scalar_text(&pair[0].node) {
+                        Some(k) => out.push((Spanned { node: k, span: pair[0].span.clone() }, pair[1].clone())),
+                        None => self.wrong_type(key, &pair[0], "a string key"),
+                    }
+                }
+                out
+            }
+            _ => {
+                self.wrong_type(key, &v, "a hash (`{ key => value }`)");
+                Vec::new()
+            }
+        }
+    }
+
+    /// A hash whose values are all strings.
+    pub fn string_hash(&mut self, key: &str) -> Vec<(Spanned<String>, Spanned<String>)> {
+        let entries = self.hash(key);
+        let mut out = Vec::new();
+        for (k, v) in entries {
+            match scalar_text(&v.node) {
+                Some(s) => out.push((k, Spanned { node: s, span: v.span })),
+                None => self.wrong_type(key, &v, "a hash of strings"),
+            }
+        }
+        out
+    }
+
+    /// A field reference setting.
+    pub fn field_ref(&mut self, key: &str) -> Option<FieldRef> {
+        let s = self.string(key)?;
+        self.parse_field_ref(&s)
+    }
+
+    /// Parses `s` as a field reference, reporting an error at its span on failure.
+    pub fn parse_field_ref(&mut self, s: &Spanned<String>) -> Option<FieldRef> {
+        match FieldRef::parse(&s.node) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.error(e.to_string(), s.span.clone(), "not a valid field reference");
+                None
+            }
+        }
+    }
+
+    /// A list of sprintf templates.
+    pub fn templates(&mut self, key: &str) -> Vec<Template> {
+        self.strings(key).iter().map(|s| Template::new(&s.node)).collect()
+    }
+
+    /// Reports every setting nobody asked for, and returns all errors collected.
+    pub fn finish(mut self) -> Vec<Diagnostic> {
+        for (i, (k, _)) in self.entries.iter().enumerate() {
+            if !self.used[i] {
+                self.errors.push(Diagnostic::new(
+                    format!("unknown setting `{}` for plugin `{}`", k.node, self.plugin),
+                    k.span.clone(),
+                    "not a setting of this plugin",
+                ));
+            }
+        }
+        self.errors
+    }
+
+    /// Marks settings as accepted without effect (Logstash options that make no sense
+    /// for logship, such as `enable_metric`).
+    pub fn accept(&mut self, keys: &[&str]) {
+        for k in keys {
+            self.raw(k);
+        }
+    }
+}
+
+/// The text of a scalar value (string, bareword or number).
+pub fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) | Value::Bareword(s) => Some(s.clone()),
+        Value::Integer(n) => Some(n.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        _ => None,
+    }
+}
+
+/// Converts a config value to JSON (for `add_field` values, `replace`, …).
+pub fn to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::String(s) | Value::Bareword(s) => serde_json::Value::String(s.clone()),
+        Value::Integer(n) => serde_json::Value::from(*n),
+        Value::Float(f) => serde_json::Value::from(*f),
+        Value::Array(a) => serde_json::Value::Array(a.iter().map(|x| to_json(&x.node)).collect()),
+        Value::Hash(h) => serde_json::Value::Object(h.iter().map(|(k, v)| (k.node.clone(), to_json(&v.node))).collect()),
+        Value::Plugin(p) => serde_json::Value::String(p.name.node.clone()),
+    }
+}
+
+fn merge(existing: &mut Spanned<Value>, new: Spanned<Value>) {
+    match (&mut existing.node, new.node) {
+        (Value::Hash(a), Value::Hash(b)) => a.extend(b),
+        (Value::Array(a), Value::Array(b)) => a.extend(b),
+        (Value::Array(a), other) => a.push(Spanned { node: other, span: new.span }),
+        (old, other) => {
+            if *old != other {
+                let first = Spanned { node: old.clone(), span: existing.span.clone() };
+                *old = Value::Array(vec![first, Spanned { node: other, span: new.span }]);
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! sprintf templates: `%{field}`, `%{[a][b]}`, `%{+YYYY.MM.dd}`, `%{+%s}`, `%{{java}}`.
+//!
+//! Templates are compiled once per setting; rendering a template without placeholders
+//! borrows the original text, so constant settings cost nothing per event.
+
+use crate::event::{value_to_string, Event};
+use crate::field_ref::FieldRef;
+use crate::joda::JodaPattern;
+use chrono::Utc;
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Literal(String),
+    Field(FieldRef, String),
+    Time(JodaPattern),
+    EpochSeconds,
+    Now(JodaPattern),
+}
+
+/// A compiled sprintf template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    source: String,
+    parts: Vec<Part>,
+}
+
+impl Template {
+    /// Compiles `text`. Malformed placeholders are kept literally, as Logstash does.
+    pub fn new(text: &str) -> Self {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        let mut literal = String::new();
+        while let Some(start) = rest.find("%{") {
+            literal.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let (inner, consumed) = if let Some(body) = after.strip_prefix('{') {
+                match body.find("}}") {
+                    Some(end) => (Some(("{", &body[..end])), end + 3),
+                    None => (None, 0),
+                }
+            } else {
+                match after.find('}') {
+                    Some(end) => (Some(("", &after[..end])), end + 1),
+                    None => (None, 0),
+                }
+            };
+            let part = inner.and_then(|(kind, body)| placeholder(kind, body));
+            match part {
+                Some(p) => {
+                    if !literal.is_empty() {
+                        parts.push(Part::Literal(std::mem::take(&mut literal)));
+                    }
+                    parts.push(p);
+                    rest = &after[consumed..];
+                }
+                None => {
+                    literal.push_str("%{");
+                    rest = after;
+                }
+            }
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        Self { source: text.to_string(), parts }
+    }
+
+    /// Whether rendering depends on the event.
+    pub fn is_constant(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
+    }
+
+    /// The template text as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Renders against `event`. A missing field leaves its placeholder in place.
+    pub fn render<'a>(&'a self, event: &Event) -> Cow<'a, str> {
+        if self.is_constant() {
+            return Cow::Borrowed(&self.source);
+        }
+        let mut out = String::with_capacity(self.source.len() + 16);
+        for p in &self.parts {
+            match p {
+                Part::Literal(s) => out.push_str(s),
+                Part::Field(r, raw) => match event.get(r) {
+                    Some(v) if !v.is_null() => out.push_str(&value_to_string(v)),
+                    _ => {
+                        out.push_str("%{");
+                        out.push_str(raw);
+                        out.push('}');
+                    }
+                },
+                Part::Time(pat) => {
+                    let t = event.timestamp().unwrap_or_else(Utc::now);
+                    out.push_str(&pat.format(&t));
+                }
+                Part::EpochSeconds => {
+                    let t = event.timestamp().unwrap_or_else(Utc::now);
+                    out.push_str(&t.timestamp().to_string());
+                }
+                Part::Now(pat) => out.push_str(&pat.format(&Utc::now())),
+            }
+        }
+        Cow::Owned(out)
+    }
+}
+
+fn placeholder(kind: &str, body: &str) -> Option<Part> {
+    if body.is_empty() {
+        return None;
+    }
+    if kind == "{" {
+        if body == "TIME_NOW" {
+            return Some(Part::Now(JodaPattern::compile("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").ok()?));
+        }
+        return JodaPattern::compile(body).ok().map(Part::Time);
+    }
+    if let Some(fmt) = body.strip_prefix('+') {
+        if fmt == "%s" {
+            return Some(Part::EpochSeconds);
+        }
+        return JodaPattern::compile(fmt).ok().map(Part::Time);
+    }
+    FieldRef::parse(body).ok().map(|r| Part::Field(r, body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_fields_dates_and_keeps_missing_placeholders() {
+        let mut e = Event::default();
+        e.set(&FieldRef::parse("[a][b]").unwrap(), json!(7));
+        e.set(&FieldRef::parse("tags").unwrap(), json!(["x", "y"]));
+        e.set(&FieldRef::parse("@timestamp").unwrap(), json!("2024-03-09T07:05:01.000Z"));
+        let t = Template::new("logs-%{[a][b]}-%{tags}-%{+YYYY.MM.dd}-%{missing}-%{+%s}");
+        assert_eq!(t.render(&e), "logs-7-x,y-2024.03.09-%{missing}-1709967901");
+        assert!(Template::new("plain").is_constant());
+        assert_eq!(Template::new("%{{yyyy.MM}}").render(&e), "2024.03");
+    }
+}
