@@ -19,6 +19,7 @@ pub mod fingerprint;
 pub mod grok;
 pub mod json;
 pub mod kv;
+pub mod math;
 pub mod mutate;
 pub mod urldecode;
 pub mod useragent;
@@ -49,7 +50,7 @@ pub struct BuildContext {
 
 /// Names of the filter plugins logship implements.
 pub const FILTER_NAMES: &[&str] =
-    &["grok", "date", "mutate", "dissect", "kv", "json", "csv", "urldecode", "useragent", "fingerprint", "drop"];
+    &["grok", "date", "mutate", "dissect", "kv", "json", "csv", "urldecode", "useragent", "fingerprint", "drop", "math"];
 
 /// Builds the filter `name`, or `None` when logship has no such filter.
 pub fn build(name: &str, s: &mut Settings, ctx: &BuildContext) -> Option<Box<dyn Filter>> {
@@ -65,6 +66,7 @@ pub fn build(name: &str, s: &mut Settings, ctx: &BuildContext) -> Option<Box<dyn
         "useragent" => Box::new(useragent::UserAgent::from_settings(s)),
         "fingerprint" => Box::new(fingerprint::Fingerprint::from_settings(s)),
         "drop" => Box::new(drop::Drop::from_settings(s)),
+        "math" => Box::new(math::Math::from_settings(s)),
         _ => return None,
     })
 }

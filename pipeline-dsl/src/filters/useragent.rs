@@ -52,16 +52,7 @@ impl UserAgent {
                 if known(&r.version) {
                     m.insert("version".into(), s(&r.version));
                 }
-                let mut os = Map::new();
-                if known(r.os) {
-                    os.insert("name".into(), s(r.os));
-                    if known(&r.os_version) {
-                        os.insert("version".into(), s(&r.os_version));
-                        os.insert("full".into(), s(&format!("{} {}", r.os, r.os_version)));
-                    } else {
-                        os.insert("full".into(), s(r.os));
-                    }
-                }
+                let os = ecs_os(r.os, &r.os_version);
                 if !os.is_empty() {
                     m.insert("os".into(), Value::Object(os));
                 }
@@ -97,6 +88,33 @@ impl UserAgent {
         }
         m
     }
+}
+
+/// ECS `user_agent.os` from woothee's OS label and version, normalised to the names
+/// ECS users expect (`Windows` + `10`, `Mac OS X` + `10.15.7`, `iOS`, `Android`).
+fn ecs_os(os: &str, version: &str) -> Map<String, Value> {
+    let known = |v: &str| !v.is_empty() && v != woothee::woothee::VALUE_UNKNOWN;
+    let mut m = Map::new();
+    if !known(os) {
+        return m;
+    }
+    let (name, version) = if let Some(v) = os.strip_prefix("Windows ") {
+        ("Windows".to_string(), v.to_string())
+    } else if os == "Mac OSX" {
+        ("Mac OS X".to_string(), version.replace('_', "."))
+    } else if matches!(os, "iPhone" | "iPad" | "iPod" | "iOS") {
+        ("iOS".to_string(), version.replace('_', "."))
+    } else {
+        (os.to_string(), if known(version) { version.to_string() } else { String::new() })
+    };
+    m.insert("name".into(), Value::String(name.clone()));
+    if version.is_empty() {
+        m.insert("full".into(), Value::String(name));
+    } else {
+        m.insert("full".into(), Value::String(format!("{name} {version}")));
+        m.insert("version".into(), Value::String(version));
+    }
+    m
 }
 
 impl Filter for UserAgent {

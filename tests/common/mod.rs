@@ -1,0 +1,134 @@
+//! Helpers shared by the end-to-end tests: run the real `logship` binary, read and
+//! write golden files, compare documents field by field.
+
+#![allow(dead_code)]
+
+use serde_json::{Map, Value};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/peer` beside the repository.
+pub fn peer() -> PathBuf {
+    root().join("../shared/peer")
+}
+
+/// Output of one run of the binary.
+pub struct Run {
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+/// Runs `logship` with `args` in the repository root, feeding `stdin`.
+pub fn logship(args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logship"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start logship");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        // The binary may exit before reading everything (e.g. on a config error).
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait for logship");
+    writer.join().expect("stdin writer");
+    Run { status: out.status, stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+}
+
+/// Parses JSON-lines output. A document whose line did not parse keeps the time it
+/// was read as `@timestamp`; that is replaced by `<read time>` so golden files are stable.
+pub fn documents(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8(stdout.to_vec())
+        .expect("output is UTF-8")
+        .lines()
+        .map(|l| {
+            let mut d: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}"));
+            let failed = d["tags"].as_array().is_some_and(|t| t.iter().any(|t| t.as_str().is_some_and(|t| t.ends_with("failure"))));
+            if failed {
+                d["@timestamp"] = Value::String("<read time>".into());
+            }
+            d
+        })
+        .collect()
+}
+
+/// Compares `docs` with the gzip'd golden file `name`, or rewrites it when
+/// `LOGSHIP_BLESS=1`. Reports the first differing document and field.
+pub fn assert_golden(name: &str, docs: &[Value]) {
+    let path = root().join("tests/golden").join(format!("{name}.jsonl.gz"));
+    if std::env::var("LOGSHIP_BLESS").as_deref() == Ok("1") {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        for d in docs {
+            serde_json::to_writer(&mut enc, d).unwrap();
+            enc.write_all(b"\n").unwrap();
+        }
+        std::fs::write(&path, enc.finish().unwrap()).unwrap();
+        return;
+    }
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run with LOGSHIP_BLESS=1 to create)", path.display()));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).unwrap();
+    let golden: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for (i, (got, want)) in docs.iter().zip(&golden).enumerate() {
+        if got != want {
+            let diffs = diff(&flatten(want), &flatten(got));
+            panic!("{name}: document {i} differs from the golden file:\n{}", diffs.join("\n"));
+        }
+    }
+    assert_eq!(docs.len(), golden.len(), "{name}: number of documents differs from the golden file");
+}
+
+/// Flattens nested objects into dotted keys (arrays stay values).
+pub fn flatten(v: &Value) -> Map<String, Value> {
+    fn walk(prefix: &str, v: &Value, out: &mut Map<String, Value>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    walk(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.clone());
+            }
+        }
+    }
+    let mut out = Map::new();
+    walk("", v, &mut out);
+    out
+}
+
+/// Human-readable differences between two flattened documents.
+pub fn diff(want: &Map<String, Value>, got: &Map<String, Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, w) in want {
+        match got.get(k) {
+            Some(g) if g == w => {}
+            Some(g) => out.push(format!("  {k}: expected {w}, got {g}")),
+            None => out.push(format!("  {k}: expected {w}, missing")),
+        }
+    }
+    for k in got.keys() {
+        if !want.contains_key(k) {
+            out.push(format!("  {k}: unexpected {}", got[k]));
+        }
+    }
+    out
+}
+
+/// Reads a file under the repository root.
+pub fn read(path: impl AsRef<Path>) -> Vec<u8> {
+    let p = root().join(path);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
