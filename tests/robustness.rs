@@ -1,0 +1,127 @@
+//! Bad input never crashes the binary and never disappears: unparsable lines come out
+//! tagged, invalid UTF-8 is repaired and tagged, over-long lines are truncated and
+//! tagged; bad configs get file:line:col diagnostics with a caret and a non-zero exit.
+
+mod common;
+
+use common::*;
+
+fn tags(d: &serde_json::Value) -> Vec<String> {
+    d["tags"].as_array().map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+}
+
+#[test]
+fn garbage_lines_are_shipped_tagged() {
+    let mut input = Vec::new();
+    input.extend_from_slice(b"this is not a log line\n");
+    input.extend_from_slice(b"{\"broken json\n");
+    input.extend_from_slice(b"2019-12-04\tnot\tcloudfront\n");
+    input.extend_from_slice(b"\xff\xfe invalid utf8 \xc3\x28\n");
+    input.extend_from_slice(&vec![b'x'; 3 * 1024 * 1024]);
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(b"no trailing newline");
+    let run = logship(&["--config", "pipeline.conf", "--stdin"], &input);
+    assert!(run.status.success(), "{}", run.stderr);
+    let docs = documents(&run.stdout);
+    assert_eq!(docs.len(), 6, "every line must come out");
+    assert_eq!(tags(&docs[0]), ["_grokparsefailure"]);
+    assert_eq!(tags(&docs[1]), ["_jsonparsefailure"]);
+    assert_eq!(tags(&docs[2]), ["_grokparsefailure"]);
+    assert!(tags(&docs[3]).contains(&"_utf8_repaired".to_string()), "{:?}", docs[3]);
+    assert!(docs[3]["message"].as_str().unwrap().contains('\u{fffd}'));
+    assert!(tags(&docs[4]).contains(&"_line_truncated".to_string()));
+    assert_eq!(docs[4]["message"].as_str().unwrap().len(), 1024 * 1024);
+    assert_eq!(docs[5]["message"], "no trailing newline");
+}
+
+#[test]
+fn bad_config_gets_position_caret_and_expectation() {
+    let dir = std::env::temp_dir().join(format!("logship-bad-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.conf");
+    std::fs::write(&path, "input { stdin {} }\nfilter {\n  grok { match => { \"message\" => } }\n}\n").unwrap();
+    let run = logship(&["check", "--config", path.to_str().unwrap()], b"");
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    let expected_position = format!("{}:3:34: syntax error: expected a value", path.display());
+    assert!(run.stderr.contains(&expected_position), "{}", run.stderr);
+    assert!(run.stderr.contains("grok { match => { \"message\" => } }"), "{}", run.stderr);
+    assert!(run.stderr.contains('┬') || run.stderr.contains('^'), "no caret: {}", run.stderr);
+}
+
+#[test]
+fn unsupported_plugins_and_unknown_settings_are_reported_by_name() {
+    let dir = std::env::temp_dir().join(format!("logship-unsupported-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("p.conf");
+    std::fs::write(&path, "input { kafka { topics => [\"x\"] } }\nfilter {\n  geoip { source => \"ip\" }\n  mutate { renmae => { \"a\" => \"b\" } }\n}\noutput { elasticsearch { } }\n").unwrap();
+    let run = logship(&["check", "--config", path.to_str().unwrap()], b"");
+    assert_eq!(run.status.code(), Some(2));
+    let p = path.display();
+    for want in [
+        format!("{p}:1:9: unsupported input plugin `kafka`"),
+        format!("{p}:3:3: unsupported filter plugin `geoip`"),
+        format!("{p}:4:12: unknown setting `renmae` for plugin `mutate`"),
+        format!("{p}:6:10: unsupported output plugin `elasticsearch`"),
+    ] {
+        assert!(run.stderr.contains(&want), "missing `{want}` in:\n{}", run.stderr);
+    }
+}
+
+#[test]
+fn check_accepts_the_root_pipeline() {
+    let run = logship(&["check", "--config", "pipeline.conf"], b"");
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(run.stdout.starts_with(b"configuration OK"));
+}
+
+/// Logstash's own integration test of conditionals: every comparison operator,
+/// `in`/`not in`, regex matches, boolean operators and `${VAR}` substitution, with the
+/// tags it expects in order.
+#[test]
+fn logstash_conditionals_fixture_gives_logstash_tags() {
+    let base = peer().join("logstash-config/elastic-logstash");
+    let fixture = std::fs::read_to_string(base.join("qa__integration__fixtures__env_variables_condition_spec.yml.config.conf")).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(base.join("qa__integration__fixtures__env_variables_condition_spec.expected.json")).unwrap(),
+    )
+    .unwrap();
+    // The fixture's generator input and file output are swapped for stdin/stdout; the
+    // filter section is used as written.
+    let start = fixture.find(" filter {").unwrap();
+    let end = fixture.find(" output {").unwrap();
+    let config = format!("{}\noutput {{ stdout {{ codec => json_lines }} }}\n", &fixture[start..end]);
+    let dir = std::env::temp_dir().join(format!("logship-conditions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("conditions.conf");
+    std::fs::write(&path, config).unwrap();
+    let input = format!("{}\n", expected["input_event_message"].as_str().unwrap());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logship"))
+        .args(["--config", path.to_str().unwrap(), "--stdin"])
+        .envs([("BIG", "100"), ("SMALL", "1"), ("APP", "foobar"), ("TAG1", "mytag1")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(input.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let docs = documents(&out.stdout);
+    let want: Vec<String> =
+        expected["expected_tags_in_order"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    assert_eq!(tags(&docs[0]), want);
+}
+
+#[test]
+fn undefined_environment_variable_is_a_config_error() {
+    let dir = std::env::temp_dir().join(format!("logship-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("env.conf");
+    std::fs::write(&path, "filter {\n  mutate { add_tag => [\"${LOGSHIP_SURELY_UNSET_VAR}\"] }\n}\n").unwrap();
+    let run = logship(&["check", "--config", path.to_str().unwrap()], b"");
+    assert_eq!(run.status.code(), Some(2));
+    assert!(run.stderr.contains("cannot evaluate `${LOGSHIP_SURELY_UNSET_VAR}`"), "{}", run.stderr);
+}
