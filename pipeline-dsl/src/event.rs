@@ -136,7 +136,7 @@ impl Event {
         let segs = &r.segments()[skip..];
         let (last, parents) = segs.split_last()?;
         if parents.is_empty() {
-            return root.shift_remove(last);
+            return root.remove(last);
         }
         let (first, middle) = parents.split_first()?;
         let mut cur = root.get_mut(first)?;
@@ -148,7 +148,7 @@ impl Event {
             };
         }
         match cur {
-            Value::Object(m) => m.shift_remove(last),
+            Value::Object(m) => m.remove(last),
             Value::Array(a) => {
                 let i = last.parse::<usize>().ok()?;
                 (i < a.len()).then(|| a.remove(i))

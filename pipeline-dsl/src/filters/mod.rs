@@ -74,7 +74,7 @@ pub fn build(name: &str, s: &mut Settings, ctx: &BuildContext) -> Option<Box<dyn
 /// `add_field`, `add_tag`, `remove_field`, `remove_tag`: applied after a filter succeeds.
 #[derive(Debug, Clone, Default)]
 pub struct CommonOptions {
-    add_field: Vec<(Template, Template)>,
+    add_field: Vec<(FieldName, Template)>,
     add_tag: Vec<Template>,
     remove_field: Vec<Template>,
     remove_tag: Vec<Template>,
@@ -85,7 +85,7 @@ impl CommonOptions {
     pub fn from_settings(s: &mut Settings) -> Self {
         s.accept(&["enable_metric", "periodic_flush"]);
         let add_field =
-            s.string_hash("add_field").into_iter().map(|(k, v)| (Template::new(&k.node), Template::new(&v.node))).collect();
+            s.string_hash("add_field").into_iter().map(|(k, v)| (FieldName::new(&k.node), Template::new(&v.node))).collect();
         Self {
             add_field,
             add_tag: s.templates("add_tag"),
@@ -98,8 +98,14 @@ impl CommonOptions {
     pub fn apply(&self, event: &mut Event) {
         for (k, v) in &self.add_field {
             let value = serde_json::Value::String(v.render(event).into_owned());
-            let Ok(r) = FieldRef::parse(&k.render(event)) else { continue };
-            add_value(event, &r, value);
+            match k {
+                FieldName::Fixed(r) => add_value(event, r, value),
+                FieldName::Template(t) => {
+                    if let Ok(r) = FieldRef::parse(&t.render(event)) {
+                        add_value(event, &r, value);
+                    }
+                }
+            }
         }
         for t in &self.add_tag {
             let tag = t.render(event).into_owned();
@@ -113,6 +119,26 @@ impl CommonOptions {
         for t in &self.remove_tag {
             let tag = t.render(event).into_owned();
             event.remove_tag(&tag);
+        }
+    }
+}
+
+/// A field name that may be a sprintf template; constant names are parsed once.
+#[derive(Debug, Clone)]
+pub enum FieldName {
+    /// A constant field reference.
+    Fixed(FieldRef),
+    /// A name computed per event.
+    Template(Template),
+}
+
+impl FieldName {
+    /// Parses `text` now if it is constant and a valid reference.
+    pub fn new(text: &str) -> Self {
+        let t = Template::new(text);
+        match (t.is_constant(), FieldRef::parse(text)) {
+            (true, Ok(r)) => FieldName::Fixed(r),
+            _ => FieldName::Template(t),
         }
     }
 }

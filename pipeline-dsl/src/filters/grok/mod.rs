@@ -56,10 +56,12 @@ impl GrokPattern {
 
     /// Matches `text`, filling `spans` with group positions.
     pub fn match_into(&self, text: &str, spans: &mut Spans) -> bool {
-        match &self.segments {
-            Some(m) => m.match_into(text, spans),
-            None => self.regex.captures_into(text, spans),
+        if let Some(m) = &self.segments {
+            if let Some(matched) = m.match_into(text, spans) {
+                return matched;
+            }
         }
+        self.regex.captures_into(text, spans)
     }
 
     /// Captured `(capture, value)` pairs of a match, in group order.
@@ -173,16 +175,20 @@ impl Grok {
             None => Value::Null,
             Some(v) => coerce(v, capture.coerce),
         };
+        let under_target;
         let dest = match &self.target {
-            Some(t) => capture.field.under(t),
-            None => capture.field.clone(),
+            Some(t) => {
+                under_target = capture.field.under(t);
+                &under_target
+            }
+            None => &capture.field,
         };
         if self.overwrite.iter().any(|o| *o == capture.name) {
-            event.set(&dest, value);
+            event.set(dest, value);
             return;
         }
-        match event.get_mut(&dest) {
-            None | Some(Value::Null) => event.set(&dest, value),
+        match event.get_mut(dest) {
+            None | Some(Value::Null) => event.set(dest, value),
             Some(Value::Array(a)) => a.push(value),
             Some(existing @ Value::String(_)) => {
                 let old = existing.take();

@@ -1,22 +1,339 @@
-//! Fast path for anchored grok expressions: literal delimiters found with memchr,
-//! each piece validated by its own small anchored regex.
+//! Fast path for anchored grok expressions: split the line at literal delimiters with
+//! memchr, then validate each piece with its own small anchored regex.
 //!
-//! Placeholder: built in a follow-up commit; `build` declines every pattern for now.
+//! Why this is exact, not a heuristic: a piece is only split off at the delimiter that
+//! follows it when no string the piece can match contains that delimiter's first
+//! character (computed from the piece's regex syntax tree). The piece must then end at
+//! the first occurrence of that character, so there is exactly one way to split the
+//! line, and validating each piece against its own regex accepts precisely the lines
+//! the whole regex accepts, with the same captures. Patterns that do not have this
+//! shape (unanchored, alternation at the top, pieces that may contain their delimiter)
+//! are not compiled here and run on the regex engine instead.
+//!
+//! The win is large because the regex crate has to fall back to a bounded backtracker
+//! or PikeVM to report capture positions of a long pattern, while here most pieces
+//! only need a lazy-DFA `is_match` over a handful of bytes.
 
 use super::expand::Capture;
 use crate::regex_engine::Spans;
+use regex_syntax::ast::{self, Ast};
+use regex_syntax::hir::{Class, Hir, HirKind};
+use std::collections::HashMap;
+
+/// How a piece is checked.
+enum Check {
+    /// The whole token is one capture group whose content has no groups: a match test
+    /// suffices and the group spans the token.
+    Whole { regex: regex::Regex, group: usize },
+    /// `(?:LIT|(?<g>X))`, the "dash or value" shape of log fields: the literal
+    /// alternative wins when the token equals it (leftmost-first), else `X` must match
+    /// the whole token and fills the group.
+    LiteralOr { literal: String, regex: regex::Regex, group: usize },
+    /// No captures inside: a match test.
+    Plain(regex::Regex),
+    /// Captures inside: run captures and map group names back to the full regex.
+    Groups { regex: regex::Regex, map: Vec<(usize, usize)> },
+}
+
+/// A piece and the literal that follows it (empty for the last piece of an
+/// end-anchored pattern).
+struct Step {
+    check: Check,
+    literal: String,
+}
 
 /// A compiled delimiter-split matcher.
-pub struct SegmentMatcher;
+pub struct SegmentMatcher {
+    prefix: String,
+    steps: Vec<Step>,
+    anchored_end: bool,
+    groups: usize,
+}
+
+/// A top-level element of the pattern.
+enum Element {
+    Literal(char),
+    Other(String),
+}
 
 impl SegmentMatcher {
-    /// Builds a matcher when the pattern allows it.
-    pub fn build(_regex: &str, _groups: &[Option<Capture>]) -> Option<Self> {
-        None
+    /// Builds a matcher for the expanded regex `regex`, or `None` when the pattern does
+    /// not have the required shape. `groups` is the full regex's group table.
+    pub fn build(regex: &str, groups: &[Option<Capture>]) -> Option<Self> {
+        let parsed = ast::parse::Parser::new().parse(regex).ok()?;
+        let Ast::Concat(concat) = &parsed else { return None };
+        let mut items = concat.asts.iter().peekable();
+        // The expansion always starts with `(?ms)`; nothing else may set flags.
+        match items.next()? {
+            Ast::Flags(f) if f.flags.items.iter().all(|i| matches!(i.kind, ast::FlagsItemKind::Flag(ast::Flag::DotMatchesNewLine | ast::Flag::MultiLine))) => {}
+            _ => return None,
+        }
+        match items.next()? {
+            Ast::Assertion(a) if matches!(a.kind, ast::AssertionKind::StartLine | ast::AssertionKind::StartText) => {}
+            _ => return None,
+        }
+        let mut elements = Vec::new();
+        let mut anchored_end = false;
+        while let Some(item) = items.next() {
+            match item {
+                Ast::Assertion(a) if items.peek().is_none() && matches!(a.kind, ast::AssertionKind::EndLine | ast::AssertionKind::EndText) => {
+                    anchored_end = true;
+                }
+                Ast::Literal(lit) => elements.push(Element::Literal(lit.c)),
+                Ast::Flags(_) => return None,
+                other => elements.push(Element::Other(regex[other.span().start.offset..other.span().end.offset].to_string())),
+            }
+        }
+        let names: HashMap<String, usize> = groups
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| g.as_ref().map(|g| (g.group.clone(), i)))
+            .collect();
+        // Fold into prefix literal, then (piece, following literal) steps.
+        let mut prefix = String::new();
+        let mut pieces: Vec<(String, String)> = Vec::new();
+        for e in elements {
+            match (e, pieces.last_mut()) {
+                (Element::Literal(c), None) => prefix.push(c),
+                (Element::Literal(c), Some((_, lit))) => lit.push(c),
+                (Element::Other(text), Some((piece, lit))) if lit.is_empty() => piece.push_str(&text),
+                (Element::Other(text), _) => pieces.push((text, String::new())),
+            }
+        }
+        if pieces.is_empty() {
+            return None;
+        }
+        // A piece that can contain its delimiter absorbs the delimiter and the next piece.
+        let mut merged: Vec<(String, String)> = Vec::new();
+        let mut pending: Option<String> = None;
+        for (piece, lit) in pieces {
+            let piece = match pending.take() {
+                Some(p) => p + &piece,
+                None => piece,
+            };
+            let first = lit.chars().next();
+            let splittable = match first {
+                None => true,
+                Some(c) => !can_contain(&piece, c)?,
+            };
+            if splittable {
+                merged.push((piece, lit));
+            } else {
+                pending = Some(piece + &regex_syntax::escape(&lit));
+            }
+        }
+        if let Some(p) = pending {
+            // Trailing text that could not be split: the last piece runs to the end.
+            merged.push((p, String::new()));
+        }
+        let last_is_open = merged.last().is_some_and(|(_, lit)| lit.is_empty());
+        if last_is_open && !anchored_end {
+            // An unanchored final piece could match a prefix: leave it to the regex.
+            return None;
+        }
+        let steps = merged
+            .into_iter()
+            .map(|(piece, literal)| Some(Step { check: compile_check(&piece, &names)?, literal }))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { prefix, steps, anchored_end, groups: groups.len() })
     }
 
-    /// Matches `text`, filling group spans.
-    pub fn match_into(&self, _text: &str, _spans: &mut Spans) -> bool {
-        false
+    /// Matches `text` (a single line), filling group spans like a regex match would.
+    /// Returns false for no match; lines containing a newline are never handled here.
+    pub fn match_into(&self, text: &str, spans: &mut Spans) -> Option<bool> {
+        if memchr::memchr(b'\n', text.as_bytes()).is_some() {
+            return None;
+        }
+        spans.clear();
+        spans.resize(self.groups, None);
+        let Some(mut rest_start) = text.starts_with(self.prefix.as_str()).then_some(self.prefix.len()) else {
+            return Some(false);
+        };
+        for step in &self.steps {
+            let rest = &text[rest_start..];
+            let (token_len, next) = if step.literal.is_empty() {
+                (rest.len(), text.len())
+            } else {
+                let first = step.literal.as_bytes()[0];
+                let Some(i) = memchr::memchr(first, rest.as_bytes()) else { return Some(false) };
+                if !rest[i..].starts_with(step.literal.as_str()) {
+                    return Some(false);
+                }
+                (i, rest_start + i + step.literal.len())
+            };
+            let token = &rest[..token_len];
+            let ok = match &step.check {
+                Check::Whole { regex, group } => {
+                    let m = regex.is_match(token);
+                    if m {
+                        spans[*group] = Some((rest_start, rest_start + token_len));
+                    }
+                    m
+                }
+                Check::LiteralOr { literal, regex, group } => {
+                    if token == literal {
+                        true
+                    } else {
+                        let m = regex.is_match(token);
+                        if m {
+                            spans[*group] = Some((rest_start, rest_start + token_len));
+                        }
+                        m
+                    }
+                }
+                Check::Plain(regex) => regex.is_match(token),
+                Check::Groups { regex, map } => match regex.captures(token) {
+                    Some(c) => {
+                        for (local, global) in map {
+                            if let Some(m) = c.get(*local) {
+                                spans[*global] = Some((rest_start + m.start(), rest_start + m.end()));
+                            }
+                        }
+                        true
+                    }
+                    None => false,
+                },
+            };
+            if !ok {
+                return Some(false);
+            }
+            rest_start = next;
+        }
+        if self.anchored_end && rest_start != text.len() {
+            return Some(false);
+        }
+        spans[0] = Some((0, rest_start));
+        Some(true)
+    }
+}
+
+/// Compiles the anchored check for one piece.
+fn compile_check(piece: &str, names: &HashMap<String, usize>) -> Option<Check> {
+    let anchored = |body: &str| regex::Regex::new(&format!(r"(?ms)\A(?:{body})\z")).ok();
+    let parsed = ast::parse::Parser::new().parse(piece).ok()?;
+    // One named group spanning the whole piece, with no groups inside it.
+    if let Ast::Group(g) = &parsed {
+        if let ast::GroupKind::CaptureName { name, .. } = &g.kind {
+            let inner = &piece[g.ast.span().start.offset..g.ast.span().end.offset];
+            let inner_regex = anchored(inner)?;
+            if inner_regex.captures_len() == 1 {
+                return Some(Check::Whole { regex: inner_regex, group: *names.get(&name.name)? });
+            }
+        }
+    }
+    if let Some(check) = literal_or_group(&parsed, piece, names, &anchored) {
+        return Some(check);
+    }
+    let regex = anchored(piece)?;
+    if regex.captures_len() == 1 {
+        return Some(Check::Plain(regex));
+    }
+    let map = regex
+        .capture_names()
+        .enumerate()
+        .filter_map(|(i, n)| n.and_then(|n| names.get(n).map(|g| (i, *g))))
+        .collect();
+    Some(Check::Groups { regex, map })
+}
+
+/// Recognises `(?:LIT|(?<g>X))` where `X` has no groups of its own.
+fn literal_or_group(
+    parsed: &Ast,
+    piece: &str,
+    names: &HashMap<String, usize>,
+    anchored: &dyn Fn(&str) -> Option<regex::Regex>,
+) -> Option<Check> {
+    let Ast::Group(outer) = parsed else { return None };
+    if !matches!(outer.kind, ast::GroupKind::NonCapturing(_)) {
+        return None;
+    }
+    let Ast::Alternation(alt) = &*outer.ast else { return None };
+    let [first, second] = alt.asts.as_slice() else { return None };
+    let literal: String = match first {
+        Ast::Literal(l) => l.c.to_string(),
+        Ast::Concat(c) => c.asts.iter().map(|a| if let Ast::Literal(l) = a { Some(l.c) } else { None }).collect::<Option<String>>()?,
+        _ => return None,
+    };
+    let Ast::Group(g) = second else { return None };
+    let ast::GroupKind::CaptureName { name, .. } = &g.kind else { return None };
+    let inner = &piece[g.ast.span().start.offset..g.ast.span().end.offset];
+    let regex = anchored(inner)?;
+    if regex.captures_len() != 1 {
+        return None;
+    }
+    Some(Check::LiteralOr { literal, regex, group: *names.get(&name.name)? })
+}
+
+/// Whether any string `piece` matches can contain `c`. `None` if the piece does not parse.
+fn can_contain(piece: &str, c: char) -> Option<bool> {
+    let hir = regex_syntax::ParserBuilder::new().dot_matches_new_line(true).multi_line(true).build().parse(piece).ok()?;
+    Some(hir_can_contain(&hir, c))
+}
+
+fn hir_can_contain(h: &Hir, c: char) -> bool {
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(lit) => std::str::from_utf8(&lit.0).map_or(true, |s| s.contains(c)),
+        HirKind::Class(Class::Unicode(cls)) => cls.ranges().iter().any(|r| r.start() <= c && c <= r.end()),
+        HirKind::Class(Class::Bytes(cls)) => {
+            c.is_ascii() && cls.ranges().iter().any(|r| r.start() <= c as u8 && c as u8 <= r.end())
+        }
+        HirKind::Repetition(rep) => hir_can_contain(&rep.sub, c),
+        HirKind::Capture(cap) => hir_can_contain(&cap.sub, c),
+        HirKind::Concat(items) | HirKind::Alternation(items) => items.iter().any(|i| hir_can_contain(i, c)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::library::{Flavour, Library};
+    use super::super::GrokPattern;
+    use crate::regex_engine::Regex;
+
+    /// The fast path and the regex engine agree on matches and captures.
+    fn agree(pattern: &str, inputs: &[&str]) {
+        let lib = Library::builtin(Flavour::EcsV1);
+        let p = GrokPattern::compile(pattern, &lib, true).unwrap();
+        assert!(p.uses_segments(), "{pattern} should use the fast path");
+        let expanded = super::super::expand::expand(pattern, &lib, true).unwrap();
+        let re = Regex::new(&expanded.regex).unwrap();
+        for input in inputs {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let fast = p.match_into(input, &mut a);
+            let slow = re.captures_into(input, &mut b);
+            assert_eq!(fast, slow, "{pattern} on {input:?}");
+            if fast {
+                assert_eq!(a, b, "{pattern} on {input:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_regex_engine() {
+        agree(
+            r#"^%{NOTSPACE:ip} - (?:-|%{NOTSPACE:user}) \[%{HTTPDATE:ts}\] "%{WORD:m} (?<path>[^ "]+) HTTP/%{NUMBER:v}" %{INT:s:int} (?:-|%{INT:b:int}) "(?:-|(?<ua>[^"]*))"$"#,
+            &[
+                r#"1.2.3.4 - - [20/Nov/2026:20:00:00 +0000] "GET /a HTTP/1.1" 200 5 "x""#,
+                r#"1.2.3.4 - bob [20/Nov/2026:20:00:00 +0000] "GET /a HTTP/1.1" 200 - "-""#,
+                r#"1.2.3.4 - bob [20/Nov/2026:20:00:00 +0000] "GET /a HTTP/1.1" 200 - "-" trailing"#,
+                r#"1.2.3.4 - bob [bad date] "GET /a HTTP/1.1" 200 - "-""#,
+                "",
+            ],
+        );
+        agree(
+            r"^(?:-|%{INT:a:int})\t(?<b>[^\t]*)(?:\t(?:-|(?<c>[^\t]*))(?:\t(?<d>[^\t]*))?)?\t*$",
+            &["1\tx", "-\tx\t-", "7\tx\ty\tz", "7\tx\ty\tz\t\t", "x\ty", "1\tx\ty\tz\tw"],
+        );
+        // A piece that may contain its delimiter is merged with what follows.
+        agree("^%{DATA:a} %{WORD:b}$", &["x y z", "x", "x y"]);
+    }
+
+    #[test]
+    fn declines_patterns_it_cannot_split_exactly() {
+        let lib = Library::builtin(Flavour::EcsV1);
+        for pattern in ["%{WORD:a} %{WORD:b}", "^a|b$", "^%{WORD:a} %{GREEDYDATA:b}"] {
+            let p = GrokPattern::compile(pattern, &lib, true).unwrap();
+            assert!(!p.uses_segments(), "{pattern} must not use the fast path");
+        }
     }
 }
