@@ -60,9 +60,9 @@ fn run_file(path: &str) -> Vec<Value> {
 #[test]
 fn cloudfront_matches_elastic_integration_documents() {
     let docs = run_file("cloudfront/elastic-integrations/test-cloudfront.log");
-    let expected: Value = serde_json::from_slice(&std::fs::read(
-        peer().join("cloudfront/elastic-integrations/test-cloudfront.log-expected.json"),
-    ).unwrap())
+    let expected: Value = serde_json::from_slice(
+        &std::fs::read(peer().join("cloudfront/elastic-integrations/test-cloudfront.log-expected.json")).unwrap(),
+    )
     .unwrap();
     // Header lines are null in Elastic's list and dropped by us.
     let expected: Vec<&Value> = expected["expected"].as_array().unwrap().iter().filter(|e| !e.is_null()).collect();
@@ -71,7 +71,8 @@ fn cloudfront_matches_elastic_integration_documents() {
     for (i, (got, want)) in docs.iter().zip(&expected).enumerate() {
         // Elastic resolves the forwarded value `localhost:8080` to 127.0.0.1; logship
         // keeps what the log says (README, "Differences").
-        let exceptions: Vec<(&str, Value)> = if got["network"]["forwarded_ip"] == serde_json::json!(["localhost:8080"]) {
+        let exceptions: Vec<(&str, Value)> = if got["network"]["forwarded_ip"] == serde_json::json!(["localhost:8080"])
+        {
             vec![
                 ("network.forwarded_ip", serde_json::json!(["localhost:8080"])),
                 ("related.ip", serde_json::json!([got["source"]["ip"], "localhost:8080"])),
@@ -108,7 +109,9 @@ fn nginx_case(log: &str, expected: &str, lowercase_method: bool) {
         // elastic-package's copy predates the pipeline change that stopped lower-casing
         // the method (the integrations copy of the same log has "GET").
         let method = got["http"]["request"]["method"].clone();
-        if lowercase_method && want["http"]["request"]["method"].as_str() == method.as_str().map(str::to_lowercase).as_deref() {
+        if lowercase_method
+            && want["http"]["request"]["method"].as_str() == method.as_str().map(str::to_lowercase).as_deref()
+        {
             exceptions.push(("http.request.method", method));
         }
         if list.as_array().is_some_and(|l| l.len() > 1) {
@@ -131,7 +134,11 @@ fn nginx_case(log: &str, expected: &str, lowercase_method: bool) {
 
 #[test]
 fn nginx_access_matches_elastic_integration_documents() {
-    nginx_case("nginx/elastic-integrations/test-access.log", "nginx/elastic-integrations/test-access.log-expected.json", false);
+    nginx_case(
+        "nginx/elastic-integrations/test-access.log",
+        "nginx/elastic-integrations/test-access.log-expected.json",
+        false,
+    );
     let docs = run_file("nginx/elastic-integrations/test-access.log");
     assert_golden("peer-nginx-access", &docs);
 }
@@ -139,7 +146,11 @@ fn nginx_access_matches_elastic_integration_documents() {
 #[test]
 fn nginx_xff_and_host_variants_match_elastic_package_documents() {
     nginx_case("nginx/elastic-package/test-nginx.log", "nginx/elastic-package/test-nginx.log-expected.json", true);
-    nginx_case("nginx/elastic-package/test-test-with-host.log", "nginx/elastic-package/test-test-with-host.log-expected.json", true);
+    nginx_case(
+        "nginx/elastic-package/test-test-with-host.log",
+        "nginx/elastic-package/test-test-with-host.log-expected.json",
+        true,
+    );
 }
 
 #[test]

@@ -80,9 +80,12 @@ fn check_accepts_the_root_pipeline() {
 #[test]
 fn logstash_conditionals_fixture_gives_logstash_tags() {
     let base = peer().join("logstash-config/elastic-logstash");
-    let fixture = std::fs::read_to_string(base.join("qa__integration__fixtures__env_variables_condition_spec.yml.config.conf")).unwrap();
+    let fixture =
+        std::fs::read_to_string(base.join("qa__integration__fixtures__env_variables_condition_spec.yml.config.conf"))
+            .unwrap();
     let expected: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(base.join("qa__integration__fixtures__env_variables_condition_spec.expected.json")).unwrap(),
+        &std::fs::read_to_string(base.join("qa__integration__fixtures__env_variables_condition_spec.expected.json"))
+            .unwrap(),
     )
     .unwrap();
     // The fixture's generator input and file output are swapped for stdin/stdout; the
@@ -110,8 +113,12 @@ fn logstash_conditionals_fixture_gives_logstash_tags() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let docs = documents(&out.stdout);
-    let want: Vec<String> =
-        expected["expected_tags_in_order"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    let want: Vec<String> = expected["expected_tags_in_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(tags(&docs[0]), want);
 }
 

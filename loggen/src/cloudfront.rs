@@ -41,7 +41,11 @@ pub fn line(catalog: &Catalog, rng: &mut Rng, t: DateTime<Utc>, minute: u64) -> 
     let (path, ctype, mut bytes) = if manifest {
         (format!("/vod/{}/master.m3u8", catalog.titles[title]), "application/vnd.apple.mpegurl", 900 + rng.below(600))
     } else {
-        (format!("/vod/{}/{rendition}/seg_{:05}.m4s", catalog.titles[title], rng.below(1800)), "video/iso.segment", kbps * 500)
+        (
+            format!("/vod/{}/{rendition}/seg_{:05}.m4s", catalog.titles[title], rng.below(1800)),
+            "video/iso.segment",
+            kbps * 500,
+        )
     };
     let mut result = match rng.below(100) {
         0..=84 => "Hit",

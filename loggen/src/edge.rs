@@ -59,7 +59,11 @@ pub fn line(catalog: &Catalog, rng: &mut Rng, t: DateTime<Utc>, minute: u64) -> 
     } else if status == 304 {
         bytes = 0;
     }
-    let referer = if rng.chance(0.2) { format!("https://watch.example.com/title/{}", catalog.titles[title]) } else { "-".to_string() };
+    let referer = if rng.chance(0.2) {
+        format!("https://watch.example.com/title/{}", catalog.titles[title])
+    } else {
+        "-".to_string()
+    };
     let method = if rng.chance(0.003) { "HEAD" } else { "GET" };
     format!(
         "{ip} - - [{}] \"{method} {path} HTTP/1.1\" {status} {bytes} \"{referer}\" \"{ua}\" {rt:.3} {cache} {}",

@@ -98,7 +98,9 @@ fn generate() -> anyhow::Result<()> {
 /// Runs `generate`, treating a closed pipe (`loggen … | head`) as a normal end.
 fn main() -> anyhow::Result<()> {
     match generate() {
-        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) => Ok(()),
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) => {
+            Ok(())
+        }
         other => other,
     }
 }

@@ -26,7 +26,14 @@ impl PlaybackEvent {
 const ERRORS: &[&str] = &["NETWORK_TIMEOUT", "MEDIA_ERR_DECODE", "DRM_LICENSE_FAILED", "MANIFEST_404", "CDN_5XX"];
 
 /// Simulates one session starting at `start`; pushes its events into `out`.
-pub fn session(catalog: &Catalog, rng: &mut Rng, id: u64, start: DateTime<Utc>, minute: u64, out: &mut Vec<PlaybackEvent>) {
+pub fn session(
+    catalog: &Catalog,
+    rng: &mut Rng,
+    id: u64,
+    start: DateTime<Utc>,
+    minute: u64,
+    out: &mut Vec<PlaybackEvent>,
+) {
     let title = catalog.title(rng);
     let pop = catalog.pop(rng);
     let (_, device) = *rng.pick(AGENTS);

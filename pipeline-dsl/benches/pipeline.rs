@@ -1,1 +1,105 @@
-fn main() {}
+//! Criterion benchmarks: config parsing, grok on the edge and CloudFront lines (the
+//! grok blocks are taken from the root pipeline.conf by id), and the whole
+//! pipeline.conf filter chain including JSON encoding of the result.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use pipeline_dsl::ast::{Plugin, Statement, Value};
+use pipeline_dsl::event::Event;
+use pipeline_dsl::filters::{self, BuildContext, CommonOptions, FilterNode};
+use pipeline_dsl::pipeline::{compile, ConfigSource, Pipeline};
+use pipeline_dsl::settings::Settings;
+use std::path::PathBuf;
+
+const EDGE_LINE: &str = r#"203.0.113.16 - - [20/Nov/2026:20:00:00 +0000] "GET /vod/t0144/480p/seg_01140.m4s HTTP/1.1" 200 700000 "-" "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0.5993.88 Safari/537.36" 0.008 HIT ams1"#;
+const CLOUDFRONT_LINE: &str = "2026-11-20\t20:00:00\tIAD89-C1\t700000\t192.0.2.170\tGET\td1a2b3c4d5e6f7.cloudfront.net\t/vod/t0042/480p/seg_00039.m4s\t200\t-\tMozilla/5.0%20(Linux;%20Android%2014;%20Pixel%208)%20AppleWebKit/537.36%20(KHTML,%20like%20Gecko)%20Chrome/119.0.6045.66%20Mobile%20Safari/537.36\t-\t-\tHit\tSVBdxWkSOgtC5VPkpT8RHh_qH3QahgeThXHmNB_rRI7TEQw8XFMnER==\tvideo.example.com\thttps\t303\t0.002\t-\tTLSv1.3\tTLS_AES_128_GCM_SHA256\tHit\tHTTP/2.0\t-\t-\t45335\t0.001\tHit\tvideo/iso.segment\t699750\t-\t-";
+const PLAYBACK_LINE: &str = r#"{"timestamp":"2026-11-20T20:00:00.469Z","event":"session_start","session_id":"s-0000904","title_id":"t0001","device":"roku","pop":"sfo2","startup_ms":1885,"bitrate_kbps":16000}"#;
+
+fn root_config() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../pipeline.conf");
+    std::fs::read_to_string(path).expect("read pipeline.conf")
+}
+
+fn find_plugin<'a>(body: &'a [Statement], id: &str) -> Option<&'a Plugin> {
+    body.iter().find_map(|st| match st {
+        Statement::Plugin(p) => p
+            .attributes
+            .iter()
+            .any(|a| a.name.node == "id" && a.value.node == Value::String(id.to_string()))
+            .then_some(p),
+        Statement::If(chain) => chain
+            .branches
+            .iter()
+            .find_map(|(_, b)| find_plugin(b, id))
+            .or_else(|| chain.otherwise.as_deref().and_then(|b| find_plugin(b, id))),
+    })
+}
+
+/// The grok block with `id => …` from pipeline.conf, built as a filter.
+fn grok_from_root(id: &str) -> FilterNode {
+    let config = pipeline_dsl::parser::parse_config(&root_config()).expect("parse pipeline.conf");
+    let plugin = config.sections.iter().find_map(|s| find_plugin(&s.body, id)).expect("grok id in pipeline.conf");
+    let mut s = Settings::new(plugin);
+    let common = CommonOptions::from_settings(&mut s);
+    s.accept(&["id"]);
+    let f = filters::build("grok", &mut s, &BuildContext::default()).expect("grok builds");
+    assert!(s.finish().is_empty());
+    FilterNode::new(id.to_string(), "grok".to_string(), 0..0, f, common)
+}
+
+fn root_pipeline() -> Pipeline {
+    let sources = vec![ConfigSource { path: "pipeline.conf".into(), text: root_config() }];
+    compile(sources, &["file", "stdin"], &["stdout"], &|_| None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn event(line: &str) -> Event {
+    Event::from_message(line.to_string(), chrono::Utc::now())
+}
+
+fn bench_parser(c: &mut Criterion) {
+    let text = root_config();
+    let mut g = c.benchmark_group("config");
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    g.bench_function("parse pipeline.conf", |b| b.iter(|| pipeline_dsl::parser::parse_config(&text).unwrap()));
+    g.finish();
+}
+
+fn bench_grok(c: &mut Criterion) {
+    let mut g = c.benchmark_group("grok");
+    g.throughput(Throughput::Elements(1));
+    for (name, id, line) in [("edge line", "edge", EDGE_LINE), ("cloudfront line", "cloudfront", CLOUDFRONT_LINE)] {
+        let mut grok = grok_from_root(id);
+        g.bench_function(name, |b| {
+            b.iter_batched_ref(
+                || event(line),
+                |e| assert!(grok.run(e) && !e.has_tag("_grokparsefailure")),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+fn bench_chain(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pipeline.conf chain + JSON");
+    g.throughput(Throughput::Elements(1));
+    let mut pipeline = root_pipeline();
+    let mut out = Vec::with_capacity(4096);
+    for (name, line) in [("edge line", EDGE_LINE), ("cloudfront line", CLOUDFRONT_LINE), ("playback line", PLAYBACK_LINE)] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || event(line),
+                |mut e| {
+                    assert!(pipeline.filter(&mut e));
+                    out.clear();
+                    serde_json::to_writer(&mut out, e.fields()).unwrap();
+                    out.len()
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_parser, bench_grok, bench_chain);
+criterion_main!(benches);

@@ -44,7 +44,7 @@ pub struct OperandBox(Operand);
 impl Condition {
     /// Compiles a parsed condition; bad field references and regexes become diagnostics.
     pub fn compile(c: &Spanned<Ast>, errors: &mut Vec<Diagnostic>) -> Condition {
-        compile(&c.node, &c.span, errors)
+        compile(&c.node, errors)
     }
 
     /// Evaluates against `event`.
@@ -81,12 +81,10 @@ impl Condition {
     }
 }
 
-fn compile(c: &Ast, span: &crate::ast::Span, errors: &mut Vec<Diagnostic>) -> Condition {
+fn compile(c: &Ast, errors: &mut Vec<Diagnostic>) -> Condition {
     match c {
-        Ast::Bool(op, a, b) => {
-            Condition::Bool(*op, Box::new(compile(a, span, errors)), Box::new(compile(b, span, errors)))
-        }
-        Ast::Not(inner) => Condition::Not(Box::new(compile(inner, span, errors))),
+        Ast::Bool(op, a, b) => Condition::Bool(*op, Box::new(compile(a, errors)), Box::new(compile(b, errors))),
+        Ast::Not(inner) => Condition::Not(Box::new(compile(inner, errors))),
         Ast::Compare(op, a, b) => {
             Condition::Compare(*op, Box::new(OperandPair(operand(a, errors), operand(b, errors))))
         }

@@ -20,11 +20,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic at `span`.
     pub fn new(message: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            span,
-            label: label.into(),
-        }
+        Self { message: message.into(), span, label: label.into() }
     }
 }
 
@@ -73,9 +69,7 @@ impl SourceDiagnostics {
             let headline = format!("{}:{}:{}: {}\n", self.path, line, col, d.message);
             out.extend_from_slice(headline.as_bytes());
             // ariadne counts spans in characters.
-            let start = self.source[..self.source.floor_char_boundary_compat(d.span.start)]
-                .chars()
-                .count();
+            let start = self.source[..self.source.floor_char_boundary_compat(d.span.start)].chars().count();
             let len = self
                 .source
                 .get(d.span.start.min(self.source.len())..d.span.end.min(self.source.len()))
@@ -86,13 +80,7 @@ impl SourceDiagnostics {
                 .with_message(&d.message)
                 .with_label(Label::new(span).with_message(&d.label))
                 .finish();
-            if report
-                .write(
-                    (self.path.as_str(), Source::from(self.source.as_str())),
-                    &mut out,
-                )
-                .is_err()
-            {
+            if report.write((self.path.as_str(), Source::from(self.source.as_str())), &mut out).is_err() {
                 out.extend_from_slice(b"(could not render source excerpt)\n");
             }
         }
@@ -123,11 +111,7 @@ mod tests {
         let d = SourceDiagnostics {
             path: "p.conf".into(),
             source: "filter {\n  grok { match => }\n}\n".into(),
-            diagnostics: vec![Diagnostic::new(
-                "expected a value",
-                26..27,
-                "value expected here",
-            )],
+            diagnostics: vec![Diagnostic::new("expected a value", 26..27, "value expected here")],
         };
         let text = d.render();
         assert!(text.starts_with("p.conf:2:18: expected a value"), "{text}");

@@ -46,7 +46,12 @@ fn value(v: &mut Spanned<Value>, lookup: &dyn Fn(&str) -> Option<String>, errors
     }
 }
 
-fn condition(c: &mut Condition, span: &crate::ast::Span, lookup: &dyn Fn(&str) -> Option<String>, errors: &mut Vec<Diagnostic>) {
+fn condition(
+    c: &mut Condition,
+    span: &crate::ast::Span,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<Diagnostic>,
+) {
     match c {
         Condition::Bool(_, a, b) => {
             condition(a, span, lookup, errors);
@@ -62,7 +67,12 @@ fn condition(c: &mut Condition, span: &crate::ast::Span, lookup: &dyn Fn(&str) -
     }
 }
 
-fn rvalue(v: &mut RValue, span: &crate::ast::Span, lookup: &dyn Fn(&str) -> Option<String>, errors: &mut Vec<Diagnostic>) {
+fn rvalue(
+    v: &mut RValue,
+    span: &crate::ast::Span,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<Diagnostic>,
+) {
     match v {
         RValue::String(s) => text(s, span, lookup, errors),
         RValue::Array(items) => items.iter_mut().for_each(|i| rvalue(i, span, lookup, errors)),
@@ -70,7 +80,12 @@ fn rvalue(v: &mut RValue, span: &crate::ast::Span, lookup: &dyn Fn(&str) -> Opti
     }
 }
 
-fn text(s: &mut String, span: &crate::ast::Span, lookup: &dyn Fn(&str) -> Option<String>, errors: &mut Vec<Diagnostic>) {
+fn text(
+    s: &mut String,
+    span: &crate::ast::Span,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<Diagnostic>,
+) {
     if !s.contains("${") {
         return;
     }

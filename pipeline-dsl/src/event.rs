@@ -26,10 +26,7 @@ impl Event {
         let mut fields = Map::new();
         fields.insert(TIMESTAMP.to_string(), Value::String(format_timestamp(now)));
         fields.insert("message".to_string(), Value::String(message));
-        Self {
-            fields,
-            metadata: Map::new(),
-        }
+        Self { fields, metadata: Map::new() }
     }
 
     /// An event from an existing JSON object (its `@metadata` key, if any, becomes metadata).
@@ -116,15 +113,11 @@ impl Event {
         };
         let mut cur = root;
         for s in parents {
-            let slot = cur
-                .entry(s.clone())
-                .or_insert_with(|| Value::Object(Map::new()));
+            let slot = cur.entry(s.clone()).or_insert_with(|| Value::Object(Map::new()));
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }
-            let Value::Object(m) = slot else {
-                unreachable!("slot was just made an object")
-            };
+            let Value::Object(m) = slot else { unreachable!("slot was just made an object") };
             cur = m;
         }
         cur.insert(last.clone(), value);
@@ -165,15 +158,12 @@ impl Event {
     /// The event's `@timestamp`, when it holds a valid RFC 3339 time.
     pub fn timestamp(&self) -> Option<DateTime<Utc>> {
         let s = self.fields.get(TIMESTAMP)?.as_str()?;
-        DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
+        DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
     }
 
     /// Sets `@timestamp`.
     pub fn set_timestamp(&mut self, t: DateTime<Utc>) {
-        self.fields
-            .insert(TIMESTAMP.to_string(), Value::String(format_timestamp(t)));
+        self.fields.insert(TIMESTAMP.to_string(), Value::String(format_timestamp(t)));
     }
 
     /// Adds `tag` to `tags` unless already present.
@@ -194,10 +184,7 @@ impl Event {
                 }
             }
             _ => {
-                self.fields.insert(
-                    TAGS.to_string(),
-                    Value::Array(vec![Value::String(tag.to_string())]),
-                );
+                self.fields.insert(TAGS.to_string(), Value::Array(vec![Value::String(tag.to_string())]));
             }
         }
     }

@@ -25,9 +25,7 @@ impl FieldRef {
             return Err(invalid());
         }
         if !text.contains('[') && !text.contains(']') {
-            return Ok(Self {
-                segments: vec![text.to_string()],
-            });
+            return Ok(Self { segments: vec![text.to_string()] });
         }
         let mut inner = text;
         // `[[a][b]]` is accepted and flattened.
@@ -58,9 +56,7 @@ impl FieldRef {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self {
-            segments: segments.into_iter().map(Into::into).collect(),
-        }
+        Self { segments: segments.into_iter().map(Into::into).collect() }
     }
 
     /// The path segments, `@metadata` included when present.
@@ -100,10 +96,7 @@ mod tests {
     #[test]
     fn parses_the_logstash_forms() {
         assert_eq!(FieldRef::parse("message").unwrap().segments(), ["message"]);
-        assert_eq!(
-            FieldRef::parse("host.name").unwrap().segments(),
-            ["host.name"]
-        );
+        assert_eq!(FieldRef::parse("host.name").unwrap().segments(), ["host.name"]);
         assert_eq!(FieldRef::parse("[a][b]").unwrap().segments(), ["a", "b"]);
         assert_eq!(FieldRef::parse("[[a][b]]").unwrap().segments(), ["a", "b"]);
         assert!(FieldRef::parse("[@metadata][x]").unwrap().is_metadata());

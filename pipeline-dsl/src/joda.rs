@@ -42,7 +42,17 @@ pub struct JodaPattern {
 }
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
     "December",
 ];
 const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
@@ -393,7 +403,10 @@ mod tests {
     fn parses_common_log_formats() {
         assert_eq!(parse("dd/MMM/yyyy:HH:mm:ss Z", "17/May/2015:10:05:03 +0200").unwrap(), "2015-05-17T08:05:03.000Z");
         assert_eq!(parse("yyyy-MM-dd HH:mm:ss", "2019-12-04 21:02:31").unwrap(), "2019-12-04T21:02:31.000Z");
-        assert_eq!(parse("yyyy-MM-dd'T'HH:mm:ss.SSSZ", "2020-01-02T03:04:05.678+01:00").unwrap(), "2020-01-02T02:04:05.678Z");
+        assert_eq!(
+            parse("yyyy-MM-dd'T'HH:mm:ss.SSSZ", "2020-01-02T03:04:05.678+01:00").unwrap(),
+            "2020-01-02T02:04:05.678Z"
+        );
         assert_eq!(parse("MMM dd yyyy hh:mm:ss a", "Jan 02 2020 01:00:00 PM").unwrap(), "2020-01-02T13:00:00.000Z");
         assert_eq!(parse("yyyy-MM-dd", "2019-12-04 junk"), None);
     }

@@ -5,14 +5,14 @@
 #![deny(missing_docs)]
 
 pub mod ast;
+pub mod condition;
 pub mod diagnostics;
+pub mod env;
 pub mod event;
 pub mod field_ref;
-pub mod parser;
-pub mod condition;
-pub mod env;
 pub mod filters;
 pub mod joda;
+pub mod parser;
 pub mod pipeline;
 pub mod regex_engine;
 pub mod settings;

@@ -28,10 +28,7 @@ struct PErr {
 
 impl<'a> nom::error::ParseError<In<'a>> for PErr {
     fn from_error_kind(input: In<'a>, _kind: nom::error::ErrorKind) -> Self {
-        PErr {
-            offset: input.location_offset(),
-            expected: "valid syntax",
-        }
+        PErr { offset: input.location_offset(), expected: "valid syntax" }
     }
     fn append(_input: In<'a>, _kind: nom::error::ErrorKind, other: Self) -> Self {
         other
@@ -55,16 +52,7 @@ fn expect<'a, T>(
     move |input: In<'a>| {
         let start = input.location_offset();
         p(input).map_err(|e| {
-            e.map(|inner| {
-                if inner.offset > start {
-                    inner
-                } else {
-                    PErr {
-                        offset: start,
-                        expected: what,
-                    }
-                }
-            })
+            e.map(|inner| if inner.offset > start { inner } else { PErr { offset: start, expected: what } })
         })
     }
 }
@@ -72,10 +60,8 @@ fn expect<'a, T>(
 /// Parses a whole config file into its syntax tree, or a diagnostic at the first error.
 pub fn parse_config(source: &str) -> Result<Config, Diagnostic> {
     let input = In::new(source);
-    let result = terminated(
-        preceded(ws, many0(terminated(section, ws))),
-        expect("`input`, `filter` or `output`", eof),
-    )(input);
+    let result =
+        terminated(preceded(ws, many0(terminated(section, ws))), expect("`input`, `filter` or `output`", eof))(input);
     match result {
         Ok((_, sections)) => Ok(Config { sections }),
         Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => {
@@ -86,11 +72,9 @@ pub fn parse_config(source: &str) -> Result<Config, Diagnostic> {
                 format!("expected {} here", e.expected),
             ))
         }
-        Err(nom::Err::Incomplete(_)) => Err(Diagnostic::new(
-            "unexpected end of file",
-            source.len()..source.len(),
-            "input ends here",
-        )),
+        Err(nom::Err::Incomplete(_)) => {
+            Err(Diagnostic::new("unexpected end of file", source.len()..source.len(), "input ends here"))
+        }
     }
 }
 
@@ -145,17 +129,8 @@ fn statement(i: In) -> PResult<Statement> {
 
 fn name(i: In) -> PResult<Spanned<String>> {
     let start = i;
-    let (i, text) = alt((
-        quoted_string,
-        map(take_while1(is_name_char), |s: In| s.fragment().to_string()),
-    ))(i)?;
-    Ok((
-        i,
-        Spanned {
-            node: text,
-            span: span_of(&start, &i),
-        },
-    ))
+    let (i, text) = alt((quoted_string, map(take_while1(is_name_char), |s: In| s.fragment().to_string())))(i)?;
+    Ok((i, Spanned { node: text, span: span_of(&start, &i) }))
 }
 
 fn plugin(i: In) -> PResult<Plugin> {
@@ -164,14 +139,7 @@ fn plugin(i: In) -> PResult<Plugin> {
     let (i, _) = pair(ws, char('{'))(i)?;
     let (i, attributes) = preceded(ws, many0(terminated(attribute, ws)))(i)?;
     let (i, _) = cut(expect("a setting (`name => value`) or `}`", char('}')))(i)?;
-    Ok((
-        i,
-        Plugin {
-            name,
-            attributes,
-            span: span_of(&start, &i),
-        },
-    ))
+    Ok((i, Plugin { name, attributes, span: span_of(&start, &i) }))
 }
 
 fn attribute(i: In) -> PResult<Attribute> {
@@ -194,13 +162,7 @@ fn spanned_value(i: In) -> PResult<Spanned<Value>> {
             map(hash, Value::Hash),
         )),
     )(i)?;
-    Ok((
-        i,
-        Spanned {
-            node: v,
-            span: span_of(&start, &i),
-        },
-    ))
+    Ok((i, Spanned { node: v, span: span_of(&start, &i) }))
 }
 
 fn bareword(i: In) -> PResult<String> {
@@ -213,10 +175,7 @@ fn bareword(i: In) -> PResult<String> {
     )(i)
     .and_then(|(rest, s)| {
         if s.chars().count() < 2 {
-            Err(nom::Err::Error(PErr {
-                offset: i.location_offset(),
-                expected: "a bareword of two or more characters",
-            }))
+            Err(nom::Err::Error(PErr { offset: i.location_offset(), expected: "a bareword of two or more characters" }))
         } else {
             Ok((rest, s))
         }
@@ -244,28 +203,17 @@ fn quoted<'a>(q: char) -> impl FnMut(In<'a>) -> PResult<'a, String> {
                 return Ok((after, content.fragment().to_string()));
             }
         }
-        Err(nom::Err::Failure(PErr {
-            offset: i.location_offset(),
-            expected: "a closing quote for this string",
-        }))
+        Err(nom::Err::Failure(PErr { offset: i.location_offset(), expected: "a closing quote for this string" }))
     }
 }
 
 fn number(i: In) -> PResult<Value> {
     let start = i;
-    let (i, text) = recognize(tuple((
-        opt(char('-')),
-        digit1,
-        opt(pair(char('.'), take_while(|c: char| c.is_ascii_digit()))),
-    )))(i)?;
+    let (i, text) =
+        recognize(tuple((opt(char('-')), digit1, opt(pair(char('.'), take_while(|c: char| c.is_ascii_digit()))))))(i)?;
     let (i, _) = not(peek(take_while1(is_name_char)))(i)?;
     let t = *text.fragment();
-    let bad = || {
-        nom::Err::Failure(PErr {
-            offset: start.location_offset(),
-            expected: "a valid number",
-        })
-    };
+    let bad = || nom::Err::Failure(PErr { offset: start.location_offset(), expected: "a valid number" });
     let v = if t.contains('.') {
         if t.ends_with('.') {
             return Err(bad());
@@ -279,37 +227,25 @@ fn number(i: In) -> PResult<Value> {
 
 fn array(i: In) -> PResult<Vec<Spanned<Value>>> {
     let (i, _) = char('[')(i)?;
-    let (i, items) = preceded(
-        ws,
-        separated_list0(tuple((ws, char(','), ws)), spanned_value),
-    )(i)?;
+    let (i, items) = preceded(ws, separated_list0(tuple((ws, char(','), ws)), spanned_value))(i)?;
     let (i, _) = preceded(ws, cut(expect("`,` or `]`", char(']'))))(i)?;
     Ok((i, items))
 }
 
 fn hash(i: In) -> PResult<Vec<(Spanned<String>, Spanned<Value>)>> {
     let (i, _) = char('{')(i)?;
-    let (i, entries) = preceded(
-        ws,
-        many0(terminated(hash_entry, tuple((ws, opt(char(',')), ws)))),
-    )(i)?;
+    let (i, entries) = preceded(ws, many0(terminated(hash_entry, tuple((ws, opt(char(',')), ws)))))(i)?;
     let (i, _) = cut(expect("a hash entry (`key => value`) or `}`", char('}')))(i)?;
     Ok((i, entries))
 }
 
 fn hash_entry(i: In) -> PResult<(Spanned<String>, Spanned<Value>)> {
     let start = i;
-    let (i, key) = alt((
-        quoted_string,
-        bareword,
-        map(recognize(pair(opt(char('-')), digit1)), |s: In| {
-            s.fragment().to_string()
-        }),
-    ))(i)?;
-    let key = Spanned {
-        node: key,
-        span: span_of(&start, &i),
-    };
+    let (i, key) =
+        alt((quoted_string, bareword, map(recognize(pair(opt(char('-')), digit1)), |s: In| s.fragment().to_string())))(
+            i,
+        )?;
+    let key = Spanned { node: key, span: span_of(&start, &i) };
     let (i, _) = preceded(ws, cut(expect("`=>`", tag("=>"))))(i)?;
     let (i, v) = preceded(ws, cut(spanned_value))(i)?;
     Ok((i, (key, v)))
@@ -333,22 +269,13 @@ fn if_chain(i: In) -> PResult<IfChain> {
         }
     }
     let (rest, otherwise) = opt(preceded(tuple((ws, keyword("else"))), cut(block)))(rest)?;
-    Ok((
-        rest,
-        IfChain {
-            branches,
-            otherwise,
-        },
-    ))
+    Ok((rest, IfChain { branches, otherwise }))
 }
 
 fn branch(i: In) -> PResult<(Spanned<Condition>, Vec<Statement>)> {
     let start = i;
     let (i, cond) = expect("a condition", condition)(i)?;
-    let cond = Spanned {
-        node: cond,
-        span: span_of(&start, &i),
-    };
+    let cond = Spanned { node: cond, span: span_of(&start, &i) };
     let (i, body) = block(i)?;
     Ok((i, (cond, body)))
 }
@@ -365,19 +292,14 @@ fn bool_op(i: In) -> PResult<BoolOp> {
 /// `expr (boolop expr)*`, with `and`/`nand` binding tighter than `or`/`xor`.
 fn condition(i: In) -> PResult<Condition> {
     let (i, first) = expr(i)?;
-    let (i, rest) = many0(pair(
-        preceded(ws, bool_op),
-        preceded(ws, cut(expect("a condition", expr))),
-    ))(i)?;
+    let (i, rest) = many0(pair(preceded(ws, bool_op), preceded(ws, cut(expect("a condition", expr)))))(i)?;
     // Fold the tight operators first, then the loose ones, both left-associative.
     let mut terms = vec![first];
     let mut loose_ops = Vec::new();
     for (op, e) in rest {
         match op {
             BoolOp::And | BoolOp::Nand => {
-                let lhs = terms
-                    .pop()
-                    .unwrap_or(Condition::Truthy(RValue::Number(0.0)));
+                let lhs = terms.pop().unwrap_or(Condition::Truthy(RValue::Number(0.0)));
                 terms.push(Condition::Bool(op, Box::new(lhs), Box::new(e)));
             }
             BoolOp::Or | BoolOp::Xor => {
@@ -387,9 +309,7 @@ fn condition(i: In) -> PResult<Condition> {
         }
     }
     let mut terms = terms.into_iter();
-    let mut acc = terms
-        .next()
-        .unwrap_or(Condition::Truthy(RValue::Number(0.0)));
+    let mut acc = terms.next().unwrap_or(Condition::Truthy(RValue::Number(0.0)));
     for (op, t) in loose_ops.into_iter().zip(terms) {
         acc = Condition::Bool(op, Box::new(acc), Box::new(t));
     }
@@ -413,10 +333,7 @@ fn negation(i: In) -> PResult<Condition> {
         ws,
         cut(expect(
             "`(` or a field reference after `!`",
-            alt((
-                paren_condition,
-                map(selector, |s| Condition::Truthy(RValue::Field(s))),
-            )),
+            alt((paren_condition, map(selector, |s| Condition::Truthy(RValue::Field(s))))),
         )),
     )(i)?;
     Ok((i, Condition::Not(Box::new(inner))))
@@ -447,27 +364,12 @@ fn rvalue_expr(i: In) -> PResult<Condition> {
         let (j, rhs) = preceded(ws, cut(expect("a value to compare with", rvalue)))(j)?;
         return Ok((j, Condition::Compare(op, lhs, rhs)));
     }
-    if let Ok((j, negated)) =
-        preceded(ws, alt((value(false, tag("=~")), value(true, tag("!~")))))(i)
-    {
+    if let Ok((j, negated)) = preceded(ws, alt((value(false, tag("=~")), value(true, tag("!~")))))(i) {
         let (j, _) = ws(j)?;
         let start = j;
-        let (j, pattern) = cut(expect(
-            "a /regex/ or a quoted string",
-            alt((regex_literal, quoted_string)),
-        ))(j)?;
-        let pattern = Spanned {
-            node: pattern,
-            span: span_of(&start, &j),
-        };
-        return Ok((
-            j,
-            Condition::Matches {
-                value: lhs,
-                pattern,
-                negated,
-            },
-        ));
+        let (j, pattern) = cut(expect("a /regex/ or a quoted string", alt((regex_literal, quoted_string))))(j)?;
+        let pattern = Spanned { node: pattern, span: span_of(&start, &j) };
+        return Ok((j, Condition::Matches { value: lhs, pattern, negated }));
     }
     Ok((i, Condition::Truthy(lhs)))
 }
@@ -496,18 +398,8 @@ fn rvalue_array(i: In) -> PResult<Vec<RValue>> {
 /// `[a][b]` as written (validated later as a field reference).
 fn selector(i: In) -> PResult<Spanned<String>> {
     let start = i;
-    let (i, text) = recognize(nom::multi::many1(tuple((
-        char('['),
-        is_not("[],"),
-        char(']'),
-    ))))(i)?;
-    Ok((
-        i,
-        Spanned {
-            node: text.fragment().to_string(),
-            span: span_of(&start, &i),
-        },
-    ))
+    let (i, text) = recognize(nom::multi::many1(tuple((char('['), is_not("[],"), char(']')))))(i)?;
+    Ok((i, Spanned { node: text.fragment().to_string(), span: span_of(&start, &i) }))
 }
 
 /// `/…/`, where `\/` does not end the literal; the text is passed on as-is.
@@ -528,10 +420,7 @@ fn regex_literal(i: In) -> PResult<String> {
             break;
         }
     }
-    Err(nom::Err::Error(PErr {
-        offset: i.location_offset(),
-        expected: "a closing `/` for this regex",
-    }))
+    Err(nom::Err::Error(PErr { offset: i.location_offset(), expected: "a closing `/` for this regex" }))
 }
 
 #[cfg(test)]
@@ -550,12 +439,8 @@ filter {
 output { stdout {} }"#;
         let cfg = parse_config(src).unwrap();
         assert_eq!(cfg.sections.len(), 3);
-        let Statement::Plugin(p) = &cfg.sections[1].body[1] else {
-            panic!()
-        };
-        let Value::Hash(h) = &p.attributes[0].value.node else {
-            panic!()
-        };
+        let Statement::Plugin(p) = &cfg.sections[1].body[1] else { panic!() };
+        let Value::Hash(h) = &p.attributes[0].value.node else { panic!() };
         assert_eq!(h.len(), 3);
         assert_eq!(h[1].1.node, Value::Float(-2.5));
     }
@@ -564,16 +449,10 @@ output { stdout {} }"#;
     fn conditions_bind_and_tighter_than_or() {
         let src = r#"filter { if [a] == 1 or [b] and ![c] { drop {} } else if [d] =~ /x\/y/ { } else { } }"#;
         let cfg = parse_config(src).unwrap();
-        let Statement::If(chain) = &cfg.sections[0].body[0] else {
-            panic!()
-        };
-        let Condition::Bool(BoolOp::Or, _, rhs) = &chain.branches[0].0.node else {
-            panic!("{:?}", chain)
-        };
+        let Statement::If(chain) = &cfg.sections[0].body[0] else { panic!() };
+        let Condition::Bool(BoolOp::Or, _, rhs) = &chain.branches[0].0.node else { panic!("{:?}", chain) };
         assert!(matches!(**rhs, Condition::Bool(BoolOp::And, _, _)));
-        let Condition::Matches { pattern, .. } = &chain.branches[1].0.node else {
-            panic!()
-        };
+        let Condition::Matches { pattern, .. } = &chain.branches[1].0.node else { panic!() };
         assert_eq!(pattern.node, "x/y");
         assert!(chain.otherwise.is_some());
     }
@@ -582,12 +461,8 @@ output { stdout {} }"#;
     fn in_and_not_in() {
         let src = r#"filter { if [a] not in ["x", "y"] and "z" in [b] { } }"#;
         let cfg = parse_config(src).unwrap();
-        let Statement::If(chain) = &cfg.sections[0].body[0] else {
-            panic!()
-        };
-        let Condition::Bool(BoolOp::And, l, r) = &chain.branches[0].0.node else {
-            panic!()
-        };
+        let Statement::If(chain) = &cfg.sections[0].body[0] else { panic!() };
+        let Condition::Bool(BoolOp::And, l, r) = &chain.branches[0].0.node else { panic!() };
         assert!(matches!(**l, Condition::NotIn(..)));
         assert!(matches!(**r, Condition::In(..)));
     }

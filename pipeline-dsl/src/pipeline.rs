@@ -201,7 +201,11 @@ impl Compiler<'_> {
                 Statement::Plugin(p) => out.push(p.clone()),
                 Statement::If(chain) => {
                     let span = chain.branches.first().map(|b| b.0.span.clone()).unwrap_or_default();
-                    self.error(Diagnostic::new(format!("conditionals are not allowed in {kind} sections"), span, "remove this conditional"));
+                    self.error(Diagnostic::new(
+                        format!("conditionals are not allowed in {kind} sections"),
+                        span,
+                        "remove this conditional",
+                    ));
                 }
             }
         }
@@ -226,7 +230,13 @@ impl Compiler<'_> {
                     *self.counter += 1;
                     let id = id.unwrap_or_else(|| format!("{}-{}", p.name.node, *self.counter));
                     if let Some(f) = built {
-                        out.push(Node::Plugin(FilterNode::new(id, p.name.node.clone(), p.name.span.clone(), f, common)));
+                        out.push(Node::Plugin(FilterNode::new(
+                            id,
+                            p.name.node.clone(),
+                            p.name.span.clone(),
+                            f,
+                            common,
+                        )));
                     }
                 }
                 Statement::If(chain) => {
@@ -250,8 +260,13 @@ impl Compiler<'_> {
                     }
                 }
                 Statement::If(chain) => {
-                    let arms = chain.branches.iter().map(|(c, b)| (self.condition(c), self.outputs(b, known, decls))).collect();
-                    let otherwise = chain.otherwise.as_deref().map(|b| self.outputs(b, known, decls)).unwrap_or_default();
+                    let arms = chain
+                        .branches
+                        .iter()
+                        .map(|(c, b)| (self.condition(c), self.outputs(b, known, decls)))
+                        .collect();
+                    let otherwise =
+                        chain.otherwise.as_deref().map(|b| self.outputs(b, known, decls)).unwrap_or_default();
                     out.push(Node::Branch { arms, otherwise });
                 }
             }

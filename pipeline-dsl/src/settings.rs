@@ -30,7 +30,13 @@ impl Settings {
             }
         }
         let used = vec![false; entries.len()];
-        Self { plugin: plugin.name.node.clone(), plugin_span: plugin.name.span.clone(), entries, used, errors: Vec::new() }
+        Self {
+            plugin: plugin.name.node.clone(),
+            plugin_span: plugin.name.span.clone(),
+            entries,
+            used,
+            errors: Vec::new(),
+        }
     }
 
     /// The plugin's name.
@@ -218,7 +224,9 @@ pub fn to_json(v: &Value) -> serde_json::Value {
         Value::Integer(n) => serde_json::Value::from(*n),
         Value::Float(f) => serde_json::Value::from(*f),
         Value::Array(a) => serde_json::Value::Array(a.iter().map(|x| to_json(&x.node)).collect()),
-        Value::Hash(h) => serde_json::Value::Object(h.iter().map(|(k, v)| (k.node.clone(), to_json(&v.node))).collect()),
+        Value::Hash(h) => {
+            serde_json::Value::Object(h.iter().map(|(k, v)| (k.node.clone(), to_json(&v.node))).collect())
+        }
         Value::Plugin(p) => serde_json::Value::String(p.name.node.clone()),
     }
 }

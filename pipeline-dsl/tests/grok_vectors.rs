@@ -131,7 +131,9 @@ fn json_eq(got: Option<&Value>, want: &Value) -> bool {
     match (got, want) {
         (None, Value::Null) => true,
         (Some(Value::Number(a)), Value::Number(b)) => a.is_f64() == b.is_f64() && a.as_f64() == b.as_f64(),
-        (Some(Value::Array(a)), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| json_eq(Some(x), y)),
+        (Some(Value::Array(a)), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| json_eq(Some(x), y))
+        }
         (Some(Value::Object(a)), Value::Object(b)) => a.len() == b.len() && b.iter().all(|(k, y)| json_eq(a.get(k), y)),
         (Some(a), b) => a == b,
         (None, _) => false,

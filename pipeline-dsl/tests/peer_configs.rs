@@ -46,23 +46,18 @@ fn docs_snippets_parse() {
         ("docs/reference/pipeline-to-pipeline.md", 134),
         ("docs/reference/pipeline-to-pipeline.md", 165),
         ("docs/reference/pipeline-to-pipeline.md", 196),
-        ("docs/reference/shutdown.md", 59),       // a log excerpt
-        ("docs/extend/input-new-plugin.md", 187), // Ruby code
+        ("docs/reference/shutdown.md", 59),            // a log excerpt
+        ("docs/extend/input-new-plugin.md", 187),      // Ruby code
         ("docs/reference/tips-best-practices.md", 65), // `add_field {` without `=>`
     ];
-    let text =
-        std::fs::read_to_string(peer_dir().join("elastic-logstash_docs-snippets.json")).unwrap();
+    let text = std::fs::read_to_string(peer_dir().join("elastic-logstash_docs-snippets.json")).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     let snippets = doc["snippets"].as_array().unwrap();
     let callout = regex::Regex::new(r"(?m)\s*<\d+>\s*$").unwrap();
     let mut failures = Vec::new();
     let mut parsed = 0;
     for s in snippets {
-        let elided = s["notes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n.as_str().unwrap().contains("'...'"));
+        let elided = s["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("'...'"));
         if elided {
             continue;
         }
@@ -72,20 +67,13 @@ fn docs_snippets_parse() {
         match (parse_config(&code), broken) {
             (Ok(_), false) => parsed += 1,
             (Err(_), true) => {}
-            (Ok(_), true) => {
-                failures.push(format!("{key:?}: accepted, but it is broken in the docs"))
-            }
+            (Ok(_), true) => failures.push(format!("{key:?}: accepted, but it is broken in the docs")),
             (Err(d), false) => {
                 let (line, col) = pipeline_dsl::diagnostics::line_col(&code, d.span.start);
                 failures.push(format!("{key:?}: {line}:{col}: {}", d.message));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} snippets failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} snippets failed:\n{}", failures.len(), failures.join("\n"));
     assert!(parsed > 60, "only {parsed} snippets parsed");
 }

@@ -54,7 +54,9 @@ pub fn documents(stdout: &[u8]) -> Vec<Value> {
         .lines()
         .map(|l| {
             let mut d: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}"));
-            let failed = d["tags"].as_array().is_some_and(|t| t.iter().any(|t| t.as_str().is_some_and(|t| t.ends_with("failure"))));
+            let failed = d["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t.as_str().is_some_and(|t| t.ends_with("failure"))));
             if failed {
                 d["@timestamp"] = Value::String("<read time>".into());
             }
@@ -76,7 +78,8 @@ pub fn assert_golden(name: &str, docs: &[Value]) {
         std::fs::write(&path, enc.finish().unwrap()).unwrap();
         return;
     }
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run with LOGSHIP_BLESS=1 to create)", path.display()));
+    let bytes =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run with LOGSHIP_BLESS=1 to create)", path.display()));
     let mut text = String::new();
     flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).unwrap();
     let golden: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

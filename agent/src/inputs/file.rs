@@ -61,10 +61,14 @@ impl FileInput {
     pub fn discover(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         for p in &self.paths {
-            let pattern = if PathBuf::from(p).is_absolute() { p.clone() } else { self.base_dir.join(p).display().to_string() };
+            let pattern =
+                if PathBuf::from(p).is_absolute() { p.clone() } else { self.base_dir.join(p).display().to_string() };
             let Ok(entries) = glob::glob(&pattern) else { continue };
             for path in entries.flatten() {
-                let excluded = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| self.exclude.iter().any(|e| e.matches(n)));
+                let excluded = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| self.exclude.iter().any(|e| e.matches(n)));
                 if path.is_file() && !excluded {
                     out.push(path);
                 }

@@ -41,7 +41,11 @@ impl Codec {
         match (name.as_str(), format) {
             ("line", Some(f)) => Codec::Line(Template::new(&f)),
             (n, _) => Codec::named(n).unwrap_or_else(|| {
-                s.error(format!("unsupported codec `{n}`"), v.span.clone(), "expected json_lines, json, rubydebug or line");
+                s.error(
+                    format!("unsupported codec `{n}`"),
+                    v.span.clone(),
+                    "expected json_lines, json, rubydebug or line",
+                );
                 Codec::JsonLines
             }),
         }

@@ -14,7 +14,10 @@ pub struct StdoutOutput {
 impl StdoutOutput {
     /// Reads `codec` (default `rubydebug`, as in Logstash).
     pub fn from_settings(s: &mut Settings) -> Self {
-        Self { codec: Codec::from_settings(s, "rubydebug"), out: BufWriter::with_capacity(256 * 1024, std::io::stdout()) }
+        Self {
+            codec: Codec::from_settings(s, "rubydebug"),
+            out: BufWriter::with_capacity(256 * 1024, std::io::stdout()),
+        }
     }
 
     /// Writes one event.

@@ -32,7 +32,11 @@ impl Csv {
         for (k, v) in s.string_hash("convert") {
             match Conversion::parse(&v.node) {
                 Some(c) => convert.push((k.node, c)),
-                None => s.error(format!("unknown conversion `{}`", v.node), v.span, "expected integer, float, boolean or string"),
+                None => s.error(
+                    format!("unknown conversion `{}`", v.node),
+                    v.span,
+                    "expected integer, float, boolean or string",
+                ),
             }
         }
         s.accept(&["autodetect_column_names"]);

@@ -50,14 +50,22 @@ impl Date {
                 });
             }
             if fmts.is_empty() {
-                s.error("`match` needs a field and at least one format", field.span.clone(), "add a format after the field");
+                s.error(
+                    "`match` needs a field and at least one format",
+                    field.span.clone(),
+                    "add a format after the field",
+                );
             }
         } else {
             s.error("`date` needs `match => [field, format…]`", s.plugin_span(), "no `match` setting");
         }
         let zone = match s.string("timezone") {
             Some(z) => Zone::parse(&z.node).unwrap_or_else(|| {
-                s.error(format!("unknown time zone `{}`", z.node), z.span.clone(), "expected an IANA zone or an offset");
+                s.error(
+                    format!("unknown time zone `{}`", z.node),
+                    z.span.clone(),
+                    "expected an IANA zone or an offset",
+                );
                 Zone::default()
             }),
             None => Zone::default(),

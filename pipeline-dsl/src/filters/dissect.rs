@@ -185,6 +185,17 @@ mod tests {
         let p = DissectPattern::compile("%{ts} %{+ts} %{?skip} %{src->} %{prog}[%{pid}]: %{msg}");
         let parts = p.dissect("Mar 16 host   sshd[42]: hello world").unwrap();
         let got: Vec<_> = parts.iter().map(|(k, v)| (k.name.as_str(), *v)).collect();
-        assert_eq!(got, [("ts", "Mar"), ("ts", "16"), ("skip", "host"), ("src", ""), ("prog", "sshd"), ("pid", "42"), ("msg", "hello world")]);
+        assert_eq!(
+            got,
+            [
+                ("ts", "Mar"),
+                ("ts", "16"),
+                ("skip", "host"),
+                ("src", ""),
+                ("prog", "sshd"),
+                ("pid", "42"),
+                ("msg", "hello world")
+            ]
+        );
     }
 }

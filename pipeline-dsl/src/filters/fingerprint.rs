@@ -52,7 +52,11 @@ impl Fingerprint {
             Some("MURMUR3_128") => Method::Murmur3_128,
             Some(other) => {
                 let span = method_text.map(|m| m.span).unwrap_or_default();
-                s.error(format!("unsupported fingerprint method `{other}`"), span, "expected SHA1, SHA256, SHA384, SHA512, MD5, MURMUR3 or MURMUR3_128");
+                s.error(
+                    format!("unsupported fingerprint method `{other}`"),
+                    span,
+                    "expected SHA1, SHA256, SHA384, SHA512, MD5, MURMUR3 or MURMUR3_128",
+                );
                 Method::Sha1
             }
         };
@@ -118,7 +122,7 @@ impl Filter for Fingerprint {
             event.set(&self.target, h);
             return Outcome::Applied;
         }
-        if self.concatenate_sources || self.sources.len() > 1 && self.concatenate_sources {
+        if self.concatenate_sources {
             let mut text = String::from("|");
             for r in &self.sources {
                 let v = event.get(r).map(value_to_string).unwrap_or_default();

@@ -25,7 +25,9 @@ impl Kv {
     /// Reads `source`, `target`, `field_split`, `value_split`, `trim_key`, `trim_value`,
     /// `prefix`, `include_keys`, `exclude_keys`, `allow_duplicate_values`, `default_keys`.
     pub fn from_settings(s: &mut Settings) -> Self {
-        let chars = |s: &mut Settings, k: &str, d: &str| -> Vec<char> { s.string_or(k, d).replace("\\t", "\t").chars().collect() };
+        let chars = |s: &mut Settings, k: &str, d: &str| -> Vec<char> {
+            s.string_or(k, d).replace("\\t", "\t").chars().collect()
+        };
         Self {
             source: field_or(s, "source", "message"),
             target: s.field_ref("target"),
@@ -89,7 +91,12 @@ impl Filter for Kv {
         let pairs: Vec<(String, String)> = self
             .pairs(text)
             .into_iter()
-            .map(|(k, v)| (k.trim_matches(self.trim_key.as_slice()).to_string(), v.trim_matches(self.trim_value.as_slice()).to_string()))
+            .map(|(k, v)| {
+                (
+                    k.trim_matches(self.trim_key.as_slice()).to_string(),
+                    v.trim_matches(self.trim_value.as_slice()).to_string(),
+                )
+            })
             .filter(|(k, _)| !k.is_empty())
             .collect();
         let mut found = Vec::<(String, Value)>::new();

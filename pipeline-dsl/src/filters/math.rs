@@ -51,7 +51,11 @@ impl Math {
                 }
             }
         } else {
-            s.error("`math` needs `calculate => [[op, left, right, target]]`", s.plugin_span(), "no `calculate` setting");
+            s.error(
+                "`math` needs `calculate => [[op, left, right, target]]`",
+                s.plugin_span(),
+                "no `calculate` setting",
+            );
         }
         Self { steps, tag_on_failure: failure_tags(s, "tag_on_failure", "_mathfailure") }
     }

@@ -49,8 +49,20 @@ pub struct BuildContext {
 }
 
 /// Names of the filter plugins logship implements.
-pub const FILTER_NAMES: &[&str] =
-    &["grok", "date", "mutate", "dissect", "kv", "json", "csv", "urldecode", "useragent", "fingerprint", "drop", "math"];
+pub const FILTER_NAMES: &[&str] = &[
+    "grok",
+    "date",
+    "mutate",
+    "dissect",
+    "kv",
+    "json",
+    "csv",
+    "urldecode",
+    "useragent",
+    "fingerprint",
+    "drop",
+    "math",
+];
 
 /// Builds the filter `name`, or `None` when logship has no such filter.
 pub fn build(name: &str, s: &mut Settings, ctx: &BuildContext) -> Option<Box<dyn Filter>> {
@@ -84,8 +96,11 @@ impl CommonOptions {
     /// Reads the common options (and accepts `enable_metric` / `periodic_flush`).
     pub fn from_settings(s: &mut Settings) -> Self {
         s.accept(&["enable_metric", "periodic_flush"]);
-        let add_field =
-            s.string_hash("add_field").into_iter().map(|(k, v)| (FieldName::new(&k.node), Template::new(&v.node))).collect();
+        let add_field = s
+            .string_hash("add_field")
+            .into_iter()
+            .map(|(k, v)| (FieldName::new(&k.node), Template::new(&v.node)))
+            .collect();
         Self {
             add_field,
             add_tag: s.templates("add_tag"),

@@ -89,8 +89,8 @@ pub fn convert_value(v: &Value, c: Conversion) -> Option<Value> {
                 _ => None,
             },
             Value::Number(n) => match n.as_f64() {
-                Some(x) if x == 1.0 => Some(Value::Bool(true)),
-                Some(x) if x == 0.0 => Some(Value::Bool(false)),
+                Some(1.0) => Some(Value::Bool(true)),
+                Some(0.0) => Some(Value::Bool(false)),
                 _ => None,
             },
             _ => None,
@@ -130,7 +130,10 @@ impl Mutate {
                 .collect()
         };
         let templates = |s: &mut Settings, key: &str| -> Vec<(FieldRef, Template)> {
-            s.string_hash(key).into_iter().filter_map(|(k, v)| Some((s.parse_field_ref(&k)?, Template::new(&v.node)))).collect()
+            s.string_hash(key)
+                .into_iter()
+                .filter_map(|(k, v)| Some((s.parse_field_ref(&k)?, Template::new(&v.node))))
+                .collect()
         };
         let fields = |s: &mut Settings, key: &str| -> Vec<FieldRef> {
             s.strings(key).iter().filter_map(|f| s.parse_field_ref(f)).collect()
@@ -153,7 +156,7 @@ impl Mutate {
             }
         }
         let gsub = s.strings("gsub");
-        if gsub.len() % 3 != 0 {
+        if !gsub.len().is_multiple_of(3) {
             let span = gsub.first().map(|g| g.span.clone()).unwrap_or_else(|| s.plugin_span());
             s.error("`gsub` takes triples: [field, regex, replacement, …]", span, "length is not a multiple of 3");
         }
@@ -168,8 +171,10 @@ impl Mutate {
         m.lowercase = fields(s, "lowercase");
         m.capitalize = fields(s, "capitalize");
         m.strip = fields(s, "strip");
-        m.split = s.string_hash("split").into_iter().filter_map(|(k, v)| Some((s.parse_field_ref(&k)?, v.node))).collect();
-        m.join = s.string_hash("join").into_iter().filter_map(|(k, v)| Some((s.parse_field_ref(&k)?, v.node))).collect();
+        m.split =
+            s.string_hash("split").into_iter().filter_map(|(k, v)| Some((s.parse_field_ref(&k)?, v.node))).collect();
+        m.join =
+            s.string_hash("join").into_iter().filter_map(|(k, v)| Some((s.parse_field_ref(&k)?, v.node))).collect();
         m.tag_on_failure = failure_tags(s, "tag_on_failure", "_mutate_error");
         m
     }

@@ -42,7 +42,14 @@ fn decode_value(v: &mut Value) -> bool {
             }
             None => false,
         },
-        Value::Array(items) => items.iter_mut().fold(true, |ok, i| decode_value(i) && ok),
+        Value::Array(items) => {
+            // Decode every element even after a failure, so nothing is left half-done.
+            let mut ok = true;
+            for i in items.iter_mut() {
+                ok &= decode_value(i);
+            }
+            ok
+        }
         _ => true,
     }
 }
@@ -53,7 +60,7 @@ impl Filter for UrlDecode {
             let keys: Vec<String> = event.fields().keys().cloned().collect();
             keys.into_iter().fold(true, |ok, k| {
                 let r = FieldRef::from_segments([k]);
-                event.get_mut(&r).map_or(true, decode_value) && ok
+                event.get_mut(&r).is_none_or(decode_value) && ok
             })
         } else {
             match event.get_mut(&self.field) {

@@ -49,8 +49,8 @@ impl UserAgent {
         match r {
             Some(r) if self.ecs => {
                 m.insert("name".into(), s(if known(r.name) { r.name } else { "Other" }));
-                if known(&r.version) {
-                    m.insert("version".into(), s(&r.version));
+                if known(r.version) {
+                    m.insert("version".into(), s(r.version));
                 }
                 let os = ecs_os(r.os, &r.os_version);
                 if !os.is_empty() {
@@ -70,7 +70,7 @@ impl UserAgent {
                 m.insert("os".into(), s(r.os));
                 m.insert("os_name".into(), s(r.os));
                 m.insert("device".into(), s(r.category));
-                if known(&r.version) {
+                if known(r.version) {
                     let mut parts = r.version.split('.');
                     for key in ["major", "minor", "patch"] {
                         if let Some(p) = parts.next() {

@@ -72,7 +72,12 @@ fn field_for(name: &str) -> FieldRef {
 
 impl Expander<'_> {
     fn lookup(&self, name: &str) -> Option<String> {
-        self.inline.iter().rev().find(|(n, _)| n == name).map(|(_, d)| d.clone()).or_else(|| self.library.get(name).map(str::to_string))
+        self.inline
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| d.clone())
+            .or_else(|| self.library.get(name).map(str::to_string))
     }
 
     fn new_group(&mut self, name: &str, coerce: Coerce) -> String {
@@ -149,7 +154,8 @@ impl Expander<'_> {
                     continue;
                 }
             }
-            if pattern[i..].starts_with("(?<") && !pattern[i..].starts_with("(?<=") && !pattern[i..].starts_with("(?<!") {
+            if pattern[i..].starts_with("(?<") && !pattern[i..].starts_with("(?<=") && !pattern[i..].starts_with("(?<!")
+            {
                 if let Some(end) = pattern[i + 3..].find('>') {
                     let name = &pattern[i + 3..i + 3 + end];
                     let group = self.new_group(name, Coerce::None);

@@ -65,10 +65,15 @@ impl GrokPattern {
     }
 
     /// Captured `(capture, value)` pairs of a match, in group order.
-    pub fn captures<'t>(&'t self, text: &'t str, spans: &'t Spans) -> impl Iterator<Item = (&'t Capture, Option<&'t str>)> {
-        self.by_group.iter().zip(spans.iter()).filter_map(move |(c, span)| {
-            c.as_ref().map(|c| (c, span.map(|(s, e)| &text[s..e])))
-        })
+    pub fn captures<'t>(
+        &'t self,
+        text: &'t str,
+        spans: &'t Spans,
+    ) -> impl Iterator<Item = (&'t Capture, Option<&'t str>)> {
+        self.by_group
+            .iter()
+            .zip(spans.iter())
+            .filter_map(move |(c, span)| c.as_ref().map(|c| (c, span.map(|(s, e)| &text[s..e]))))
     }
 }
 
@@ -105,7 +110,11 @@ impl Grok {
             let path = ctx.config_dir.join(&dir.node);
             let result = if glob == "*" { library.add_path(&path) } else { add_glob(&mut library, &path, &glob) };
             if let Err(e) = result {
-                s.error(format!("cannot read patterns_dir `{}`: {e}", path.display()), dir.span, "unreadable pattern directory");
+                s.error(
+                    format!("cannot read patterns_dir `{}`: {e}", path.display()),
+                    dir.span,
+                    "unreadable pattern directory",
+                );
             }
         }
         for (name, def) in s.string_hash("pattern_definitions") {
@@ -118,7 +127,10 @@ impl Grok {
             let texts: Vec<crate::ast::Spanned<String>> = match &patterns.node {
                 crate::ast::Value::Array(items) => items
                     .iter()
-                    .filter_map(|i| crate::settings::scalar_text(&i.node).map(|t| crate::ast::Spanned { node: t, span: i.span.clone() }))
+                    .filter_map(|i| {
+                        crate::settings::scalar_text(&i.node)
+                            .map(|t| crate::ast::Spanned { node: t, span: i.span.clone() })
+                    })
                     .collect(),
                 other => crate::settings::scalar_text(other)
                     .map(|t| vec![crate::ast::Spanned { node: t, span: patterns.span.clone() }])
@@ -183,7 +195,7 @@ impl Grok {
             }
             None => &capture.field,
         };
-        if self.overwrite.iter().any(|o| *o == capture.name) {
+        if self.overwrite.contains(&capture.name) {
             event.set(dest, value);
             return;
         }
@@ -203,7 +215,9 @@ fn add_glob(library: &mut Library, dir: &std::path::Path, glob: &str) -> std::io
     let (prefix, suffix) = glob.split_once('*').unwrap_or((glob, ""));
     let mut files: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix)))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix))
+        })
         .collect();
     files.sort();
     for f in files {

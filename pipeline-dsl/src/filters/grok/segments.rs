@@ -17,20 +17,52 @@
 use super::expand::Capture;
 use crate::regex_engine::Spans;
 use regex_syntax::ast::{self, Ast};
-use regex_syntax::hir::{Class, Hir, HirKind};
+use regex_automata::dfa::{dense, Automaton, StartKind};
+use regex_automata::{Anchored, Input};
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
 use std::collections::HashMap;
+
+/// A whole-token match test: an anchored dense DFA (a table lookup per byte, no
+/// search set-up), with the regex as fallback for inputs the DFA gives up on (Unicode
+/// word boundaries on non-ASCII text).
+struct Validator {
+    dfa: Option<dense::DFA<Vec<u32>>>,
+    regex: regex::Regex,
+}
+
+impl Validator {
+    fn new(body: &str) -> Option<Self> {
+        let regex = regex::Regex::new(&format!(r"(?ms)\A(?:{body})\z")).ok()?;
+        let dfa = dense::Builder::new()
+            .configure(dense::Config::new().start_kind(StartKind::Anchored).unicode_word_boundary(true))
+            .syntax(regex_automata::util::syntax::Config::new().dot_matches_new_line(true).multi_line(true))
+            .build(&format!(r"(?:{body})\z"))
+            .ok();
+        Some(Self { dfa, regex })
+    }
+
+    fn is_full_match(&self, token: &str) -> bool {
+        if let Some(dfa) = &self.dfa {
+            let input = Input::new(token).anchored(Anchored::Yes);
+            if let Ok(m) = dfa.try_search_fwd(&input) {
+                return m.is_some();
+            }
+        }
+        self.regex.is_match(token)
+    }
+}
 
 /// How a piece is checked.
 enum Check {
     /// The whole token is one capture group whose content has no groups: a match test
     /// suffices and the group spans the token.
-    Whole { regex: regex::Regex, group: usize },
+    Whole { check: Validator, group: usize },
     /// `(?:LIT|(?<g>X))`, the "dash or value" shape of log fields: the literal
     /// alternative wins when the token equals it (leftmost-first), else `X` must match
     /// the whole token and fills the group.
-    LiteralOr { literal: String, regex: regex::Regex, group: usize },
+    LiteralOr { literal: String, check: Validator, group: usize },
     /// No captures inside: a match test.
-    Plain(regex::Regex),
+    Plain(Validator),
     /// Captures inside: run captures and map group names back to the full regex.
     Groups { regex: regex::Regex, map: Vec<(usize, usize)> },
 }
@@ -65,7 +97,10 @@ impl SegmentMatcher {
         let mut items = concat.asts.iter().peekable();
         // The expansion always starts with `(?ms)`; nothing else may set flags.
         match items.next()? {
-            Ast::Flags(f) if f.flags.items.iter().all(|i| matches!(i.kind, ast::FlagsItemKind::Flag(ast::Flag::DotMatchesNewLine | ast::Flag::MultiLine))) => {}
+            Ast::Flags(f)
+                if f.flags.items.iter().all(|i| {
+                    matches!(i.kind, ast::FlagsItemKind::Flag(ast::Flag::DotMatchesNewLine | ast::Flag::MultiLine))
+                }) => {}
             _ => return None,
         }
         match items.next()? {
@@ -76,19 +111,21 @@ impl SegmentMatcher {
         let mut anchored_end = false;
         while let Some(item) = items.next() {
             match item {
-                Ast::Assertion(a) if items.peek().is_none() && matches!(a.kind, ast::AssertionKind::EndLine | ast::AssertionKind::EndText) => {
+                Ast::Assertion(a)
+                    if items.peek().is_none()
+                        && matches!(a.kind, ast::AssertionKind::EndLine | ast::AssertionKind::EndText) =>
+                {
                     anchored_end = true;
                 }
                 Ast::Literal(lit) => elements.push(Element::Literal(lit.c)),
                 Ast::Flags(_) => return None,
-                other => elements.push(Element::Other(regex[other.span().start.offset..other.span().end.offset].to_string())),
+                other => {
+                    elements.push(Element::Other(regex[other.span().start.offset..other.span().end.offset].to_string()))
+                }
             }
         }
-        let names: HashMap<String, usize> = groups
-            .iter()
-            .enumerate()
-            .filter_map(|(i, g)| g.as_ref().map(|g| (g.group.clone(), i)))
-            .collect();
+        let names: HashMap<String, usize> =
+            groups.iter().enumerate().filter_map(|(i, g)| g.as_ref().map(|g| (g.group.clone(), i))).collect();
         // Fold into prefix literal, then (piece, following literal) steps.
         let mut prefix = String::new();
         let mut pieces: Vec<(String, String)> = Vec::new();
@@ -106,16 +143,28 @@ impl SegmentMatcher {
         // A piece that can contain its delimiter absorbs the delimiter and the next piece.
         let mut merged: Vec<(String, String)> = Vec::new();
         let mut pending: Option<String> = None;
+        let mut before: Option<char> = prefix.chars().last();
         for (piece, lit) in pieces {
-            let piece = match pending.take() {
-                Some(p) => p + &piece,
-                None => piece,
+            let (piece, piece_before) = match pending.take() {
+                Some(p) => (p + &piece, None),
+                None => (piece, Some(before)),
             };
             let first = lit.chars().next();
-            let splittable = match first {
-                None => true,
-                Some(c) => !can_contain(&piece, c)?,
-            };
+            let looks = piece_looks(&piece)?;
+            if looks.line_or_text {
+                // `^`/`$` inside a piece depend on text outside it: leave it to the regex.
+                return None;
+            }
+            // A word boundary at a piece edge looks at the neighbouring character; it is
+            // only decided by the token alone when that neighbour is not a word character.
+            let edges_safe = !looks.word
+                || (piece_before.is_some_and(|b| b.is_none_or(|c| !is_word(c))) && first.is_none_or(|c| !is_word(c)));
+            let splittable = edges_safe
+                && match first {
+                    None => true,
+                    Some(c) => !can_contain(&piece, c)?,
+                };
+            before = lit.chars().last();
             if splittable {
                 merged.push((piece, lit));
             } else {
@@ -163,25 +212,25 @@ impl SegmentMatcher {
             };
             let token = &rest[..token_len];
             let ok = match &step.check {
-                Check::Whole { regex, group } => {
-                    let m = regex.is_match(token);
+                Check::Whole { check, group } => {
+                    let m = check.is_full_match(token);
                     if m {
                         spans[*group] = Some((rest_start, rest_start + token_len));
                     }
                     m
                 }
-                Check::LiteralOr { literal, regex, group } => {
+                Check::LiteralOr { literal, check, group } => {
                     if token == literal {
                         true
                     } else {
-                        let m = regex.is_match(token);
+                        let m = check.is_full_match(token);
                         if m {
                             spans[*group] = Some((rest_start, rest_start + token_len));
                         }
                         m
                     }
                 }
-                Check::Plain(regex) => regex.is_match(token),
+                Check::Plain(check) => check.is_full_match(token),
                 Check::Groups { regex, map } => match regex.captures(token) {
                     Some(c) => {
                         for (local, global) in map {
@@ -209,25 +258,23 @@ impl SegmentMatcher {
 
 /// Compiles the anchored check for one piece.
 fn compile_check(piece: &str, names: &HashMap<String, usize>) -> Option<Check> {
-    let anchored = |body: &str| regex::Regex::new(&format!(r"(?ms)\A(?:{body})\z")).ok();
     let parsed = ast::parse::Parser::new().parse(piece).ok()?;
     // One named group spanning the whole piece, with no groups inside it.
     if let Ast::Group(g) = &parsed {
         if let ast::GroupKind::CaptureName { name, .. } = &g.kind {
             let inner = &piece[g.ast.span().start.offset..g.ast.span().end.offset];
-            let inner_regex = anchored(inner)?;
-            if inner_regex.captures_len() == 1 {
-                return Some(Check::Whole { regex: inner_regex, group: *names.get(&name.name)? });
+            if group_count(inner)? == 0 {
+                return Some(Check::Whole { check: Validator::new(inner)?, group: *names.get(&name.name)? });
             }
         }
     }
-    if let Some(check) = literal_or_group(&parsed, piece, names, &anchored) {
+    if let Some(check) = literal_or_group(&parsed, piece, names) {
         return Some(check);
     }
-    let regex = anchored(piece)?;
-    if regex.captures_len() == 1 {
-        return Some(Check::Plain(regex));
+    if group_count(piece)? == 0 {
+        return Some(Check::Plain(Validator::new(piece)?));
     }
+    let regex = regex::Regex::new(&format!(r"(?ms)\A(?:{piece})\z")).ok()?;
     let map = regex
         .capture_names()
         .enumerate()
@@ -236,13 +283,13 @@ fn compile_check(piece: &str, names: &HashMap<String, usize>) -> Option<Check> {
     Some(Check::Groups { regex, map })
 }
 
+fn group_count(pattern: &str) -> Option<usize> {
+    let hir = regex_syntax::parse(pattern).ok()?;
+    Some(hir.properties().explicit_captures_len())
+}
+
 /// Recognises `(?:LIT|(?<g>X))` where `X` has no groups of its own.
-fn literal_or_group(
-    parsed: &Ast,
-    piece: &str,
-    names: &HashMap<String, usize>,
-    anchored: &dyn Fn(&str) -> Option<regex::Regex>,
-) -> Option<Check> {
+fn literal_or_group(parsed: &Ast, piece: &str, names: &HashMap<String, usize>) -> Option<Check> {
     let Ast::Group(outer) = parsed else { return None };
     if !matches!(outer.kind, ast::GroupKind::NonCapturing(_)) {
         return None;
@@ -251,22 +298,44 @@ fn literal_or_group(
     let [first, second] = alt.asts.as_slice() else { return None };
     let literal: String = match first {
         Ast::Literal(l) => l.c.to_string(),
-        Ast::Concat(c) => c.asts.iter().map(|a| if let Ast::Literal(l) = a { Some(l.c) } else { None }).collect::<Option<String>>()?,
+        Ast::Concat(c) => {
+            c.asts.iter().map(|a| if let Ast::Literal(l) = a { Some(l.c) } else { None }).collect::<Option<String>>()?
+        }
         _ => return None,
     };
     let Ast::Group(g) = second else { return None };
     let ast::GroupKind::CaptureName { name, .. } = &g.kind else { return None };
     let inner = &piece[g.ast.span().start.offset..g.ast.span().end.offset];
-    let regex = anchored(inner)?;
-    if regex.captures_len() != 1 {
+    if group_count(inner)? != 0 {
         return None;
     }
-    Some(Check::LiteralOr { literal, regex, group: *names.get(&name.name)? })
+    Some(Check::LiteralOr { literal, check: Validator::new(inner)?, group: *names.get(&name.name)? })
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Which look-around assertions a piece uses.
+struct Looks {
+    word: bool,
+    line_or_text: bool,
+}
+
+fn piece_looks(piece: &str) -> Option<Looks> {
+    let hir = regex_syntax::ParserBuilder::new().dot_matches_new_line(true).multi_line(true).build().parse(piece).ok()?;
+    let set = hir.properties().look_set();
+    let line_or_text = [Look::Start, Look::End, Look::StartLF, Look::EndLF, Look::StartCRLF, Look::EndCRLF]
+        .iter()
+        .any(|l| set.contains(*l));
+    let word = set.contains_word();
+    Some(Looks { word, line_or_text })
 }
 
 /// Whether any string `piece` matches can contain `c`. `None` if the piece does not parse.
 fn can_contain(piece: &str, c: char) -> Option<bool> {
-    let hir = regex_syntax::ParserBuilder::new().dot_matches_new_line(true).multi_line(true).build().parse(piece).ok()?;
+    let hir =
+        regex_syntax::ParserBuilder::new().dot_matches_new_line(true).multi_line(true).build().parse(piece).ok()?;
     Some(hir_can_contain(&hir, c))
 }
 
@@ -326,6 +395,9 @@ mod tests {
         );
         // A piece that may contain its delimiter is merged with what follows.
         agree("^%{DATA:a} %{WORD:b}$", &["x y z", "x", "x y"]);
+        // A word boundary next to a word-character delimiter depends on that delimiter.
+        agree(r"^(?<a>\b[a-w]+\b)x(?<b>\w+)$", &["abxcd", "ab-xcd"]);
+        agree(r"^(?<a>\b[a-w]+\b) (?<b>\w+)$", &["ab cd", "ab  cd"]);
     }
 
     #[test]
