@@ -84,7 +84,9 @@ fn bench_chain(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let mut pipeline = root_pipeline();
     let mut out = Vec::with_capacity(4096);
-    for (name, line) in [("edge line", EDGE_LINE), ("cloudfront line", CLOUDFRONT_LINE), ("playback line", PLAYBACK_LINE)] {
+    for (name, line) in
+        [("edge line", EDGE_LINE), ("cloudfront line", CLOUDFRONT_LINE), ("playback line", PLAYBACK_LINE)]
+    {
         g.bench_function(name, |b| {
             b.iter_batched(
                 || event(line),

@@ -16,9 +16,9 @@
 
 use super::expand::Capture;
 use crate::regex_engine::Spans;
-use regex_syntax::ast::{self, Ast};
 use regex_automata::dfa::{dense, Automaton, StartKind};
 use regex_automata::{Anchored, Input};
+use regex_syntax::ast::{self, Ast};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 use std::collections::HashMap;
 
@@ -275,11 +275,8 @@ fn compile_check(piece: &str, names: &HashMap<String, usize>) -> Option<Check> {
         return Some(Check::Plain(Validator::new(piece)?));
     }
     let regex = regex::Regex::new(&format!(r"(?ms)\A(?:{piece})\z")).ok()?;
-    let map = regex
-        .capture_names()
-        .enumerate()
-        .filter_map(|(i, n)| n.and_then(|n| names.get(n).map(|g| (i, *g))))
-        .collect();
+    let map =
+        regex.capture_names().enumerate().filter_map(|(i, n)| n.and_then(|n| names.get(n).map(|g| (i, *g)))).collect();
     Some(Check::Groups { regex, map })
 }
 
@@ -323,7 +320,8 @@ struct Looks {
 }
 
 fn piece_looks(piece: &str) -> Option<Looks> {
-    let hir = regex_syntax::ParserBuilder::new().dot_matches_new_line(true).multi_line(true).build().parse(piece).ok()?;
+    let hir =
+        regex_syntax::ParserBuilder::new().dot_matches_new_line(true).multi_line(true).build().parse(piece).ok()?;
     let set = hir.properties().look_set();
     let line_or_text = [Look::Start, Look::End, Look::StartLF, Look::EndLF, Look::StartCRLF, Look::EndCRLF]
         .iter()
