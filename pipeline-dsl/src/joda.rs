@@ -396,7 +396,7 @@ mod tests {
     use super::*;
 
     fn parse(p: &str, s: &str) -> Option<String> {
-        JodaPattern::compile(p).unwrap().parse(s, &Zone::default()).map(|t| crate::event::format_timestamp(t))
+        JodaPattern::compile(p).unwrap().parse(s, &Zone::default()).map(crate::event::format_timestamp)
     }
 
     #[test]
