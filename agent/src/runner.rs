@@ -10,7 +10,7 @@ use anyhow::Context;
 use pipeline_dsl::event::Event;
 use pipeline_dsl::field_ref::FieldRef;
 use pipeline_dsl::pipeline::{ConfigErrors, Pipeline};
-use serde_json::Value;
+use pipeline_dsl::value::Value;
 use std::io::BufRead;
 
 /// Counters from one run.
@@ -100,7 +100,7 @@ fn read_lines(
     while let Some(line) = lines.next_line()? {
         let mut event = Event::from_message(line.text, now);
         if let Some(p) = path {
-            event.set(&path_ref, Value::String(p.to_string()));
+            event.set(&path_ref, Value::from(p));
             event.set(&offset_ref, Value::from(line.offset));
         }
         for t in tags.iter().map(String::as_str).chain(line.tags.iter().copied()) {

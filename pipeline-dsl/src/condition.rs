@@ -5,7 +5,7 @@ use crate::diagnostics::Diagnostic;
 use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::regex_engine::Regex;
-use serde_json::Value;
+use crate::value::Value;
 use std::borrow::Cow;
 
 /// An operand, resolved at compile time where possible.
@@ -71,7 +71,7 @@ impl Condition {
             Condition::Matches(v, re, negated) => {
                 let matched = match resolve(&v.0, event).as_deref() {
                     Some(Value::String(s)) => re.is_match(s),
-                    Some(Value::Number(n)) => re.is_match(&n.to_string()),
+                    Some(n @ (Value::Int(_) | Value::Float(_))) => re.is_match(&n.to_string()),
                     _ => false,
                 };
                 matched != *negated
@@ -106,7 +106,7 @@ fn compile(c: &Ast, errors: &mut Vec<Diagnostic>) -> Condition {
 
 fn operand(v: &RValue, errors: &mut Vec<Diagnostic>) -> Operand {
     match v {
-        RValue::String(s) | RValue::Regex(s) => Operand::Const(Value::String(s.clone())),
+        RValue::String(s) | RValue::Regex(s) => Operand::Const(Value::from(s.as_str())),
         RValue::Number(n) => Operand::Const(number(*n)),
         RValue::Field(f) => match FieldRef::parse(&f.node) {
             Ok(r) => Operand::Field(r),
@@ -143,7 +143,7 @@ fn truthy(v: Option<&Value>) -> bool {
 
 fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => a.as_f64() == b.as_f64(),
         _ => a == b,
     }
 }
@@ -156,7 +156,9 @@ fn compare(op: CompareOp, a: Option<&Value>, b: Option<&Value>) -> bool {
         _ => false,
     };
     let ordering = match (a, b) {
-        (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64().partial_cmp(&y.as_f64()),
+        (Some(x @ (Value::Int(_) | Value::Float(_))), Some(y @ (Value::Int(_) | Value::Float(_)))) => {
+            x.as_f64().partial_cmp(&y.as_f64())
+        }
         (Some(Value::String(x)), Some(Value::String(y))) => Some(x.cmp(y)),
         _ => None,
     };

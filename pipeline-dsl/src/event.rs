@@ -1,36 +1,43 @@
-//! The event model: a JSON object of fields plus a separate `[@metadata]` object.
+//! The event model: an object of fields plus a separate `[@metadata]` object.
 //!
 //! Events follow Logstash semantics: `@timestamp`, `message` and `tags` are ordinary
 //! fields with conventional meaning; `[@metadata]` is readable by conditions and sprintf
 //! but is never part of the shipped document.
 
 use crate::field_ref::FieldRef;
+use crate::value::{Key, Map, Value};
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Map, Value};
+use std::sync::OnceLock;
 
 /// Name of the timestamp field.
 pub const TIMESTAMP: &str = "@timestamp";
 /// Name of the tags field.
 pub const TAGS: &str = "tags";
 
+fn well_known(name: &'static str) -> Key {
+    static KEYS: OnceLock<[Key; 3]> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| [Key::from(TIMESTAMP), Key::from(TAGS), Key::from("message")]);
+    keys.iter().find(|k| &***k == name).cloned().unwrap_or_else(|| Key::from(name))
+}
+
 /// One log event travelling through the pipeline.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Event {
-    fields: Map<String, Value>,
-    metadata: Map<String, Value>,
+    fields: Map,
+    metadata: Map,
 }
 
 impl Event {
     /// An event holding `message`, stamped with `now`.
     pub fn from_message(message: String, now: DateTime<Utc>) -> Self {
         let mut fields = Map::new();
-        fields.insert(TIMESTAMP.to_string(), Value::String(format_timestamp(now)));
-        fields.insert("message".to_string(), Value::String(message));
+        fields.insert(well_known(TIMESTAMP), Value::String(format_timestamp(now).into()));
+        fields.insert(well_known("message"), Value::String(message.into()));
         Self { fields, metadata: Map::new() }
     }
 
-    /// An event from an existing JSON object (its `@metadata` key, if any, becomes metadata).
-    pub fn from_fields(mut fields: Map<String, Value>) -> Self {
+    /// An event from an existing object (its `@metadata` key, if any, becomes metadata).
+    pub fn from_fields(mut fields: Map) -> Self {
         let metadata = match fields.remove("@metadata") {
             Some(Value::Object(m)) => m,
             _ => Map::new(),
@@ -39,21 +46,21 @@ impl Event {
     }
 
     /// The shipped fields (no metadata).
-    pub fn fields(&self) -> &Map<String, Value> {
+    pub fn fields(&self) -> &Map {
         &self.fields
     }
 
     /// The `[@metadata]` object.
-    pub fn metadata(&self) -> &Map<String, Value> {
+    pub fn metadata(&self) -> &Map {
         &self.metadata
     }
 
     /// Consumes the event, returning the document to ship.
-    pub fn into_document(self) -> Map<String, Value> {
+    pub fn into_document(self) -> Map {
         self.fields
     }
 
-    fn root(&self, r: &FieldRef) -> (&Map<String, Value>, usize) {
+    fn root(&self, r: &FieldRef) -> (&Map, usize) {
         if r.is_metadata() {
             (&self.metadata, 1)
         } else {
@@ -61,7 +68,7 @@ impl Event {
         }
     }
 
-    fn root_mut(&mut self, r: &FieldRef) -> (&mut Map<String, Value>, usize) {
+    fn root_mut(&mut self, r: &FieldRef) -> (&mut Map, usize) {
         if r.is_metadata() {
             (&mut self.metadata, 1)
         } else {
@@ -69,8 +76,7 @@ impl Event {
         }
     }
 
-    /// The value at `r`; numeric segments index arrays. `[@metadata]` alone is the whole
-    /// metadata object and is not addressable as a value here.
+    /// The value at `r`; numeric segments index arrays.
     pub fn get(&self, r: &FieldRef) -> Option<&Value> {
         let (root, skip) = self.root(r);
         let segs = &r.segments()[skip..];
@@ -113,11 +119,11 @@ impl Event {
         };
         let mut cur = root;
         for s in parents {
-            let slot = cur.entry(s.clone()).or_insert_with(|| Value::Object(Map::new()));
+            let slot = cur.entry_or_insert_with(s, || Value::Object(Map::new()));
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }
-            let Value::Object(m) = slot else { unreachable!("slot was just made an object") };
+            let Value::Object(m) = slot else { return };
             cur = m;
         }
         cur.insert(last.clone(), value);
@@ -163,7 +169,7 @@ impl Event {
 
     /// Sets `@timestamp`.
     pub fn set_timestamp(&mut self, t: DateTime<Utc>) {
-        self.fields.insert(TIMESTAMP.to_string(), Value::String(format_timestamp(t)));
+        self.fields.insert(well_known(TIMESTAMP), Value::String(format_timestamp(t).into()));
     }
 
     /// Adds `tag` to `tags` unless already present.
@@ -171,20 +177,17 @@ impl Event {
         match self.fields.get_mut(TAGS) {
             Some(Value::Array(tags)) => {
                 if !tags.iter().any(|t| t.as_str() == Some(tag)) {
-                    tags.push(Value::String(tag.to_string()));
+                    tags.push(Value::from(tag));
                 }
             }
-            Some(Value::String(existing)) => {
-                if existing != tag {
-                    let old = std::mem::take(existing);
-                    self.fields.insert(
-                        TAGS.to_string(),
-                        Value::Array(vec![Value::String(old), Value::String(tag.to_string())]),
-                    );
+            Some(existing @ Value::String(_)) => {
+                if existing.as_str() != Some(tag) {
+                    let old = existing.take();
+                    *existing = Value::Array(vec![old, Value::from(tag)]);
                 }
             }
             _ => {
-                self.fields.insert(TAGS.to_string(), Value::Array(vec![Value::String(tag.to_string())]));
+                self.fields.insert(well_known(TAGS), Value::Array(vec![Value::from(tag)]));
             }
         }
     }
@@ -223,8 +226,9 @@ pub fn format_timestamp(t: DateTime<Utc>) -> String {
 /// numbers in their shortest form, arrays joined with `,`, objects as JSON.
 pub fn value_to_string(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => s.to_string(),
         Value::Null => String::new(),
+        Value::Int(i) => i.to_string(),
         Value::Array(a) => a.iter().map(value_to_string).collect::<Vec<_>>().join(","),
         other => other.to_string(),
     }
@@ -233,7 +237,6 @@ pub fn value_to_string(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn r(s: &str) -> FieldRef {
         FieldRef::parse(s).unwrap()
@@ -242,13 +245,13 @@ mod tests {
     #[test]
     fn nested_set_get_remove_and_metadata_are_separate() {
         let mut e = Event::default();
-        e.set(&r("[a][b]"), json!(1));
-        e.set(&r("[@metadata][id]"), json!("x"));
-        assert_eq!(e.get(&r("[a][b]")), Some(&json!(1)));
-        assert_eq!(e.get(&r("[@metadata][id]")), Some(&json!("x")));
+        e.set(&r("[a][b]"), Value::Int(1));
+        e.set(&r("[@metadata][id]"), Value::from("x"));
+        assert_eq!(e.get(&r("[a][b]")), Some(&Value::Int(1)));
+        assert_eq!(e.get(&r("[@metadata][id]")), Some(&Value::from("x")));
         assert!(!e.fields().contains_key("@metadata"));
-        assert_eq!(e.remove(&r("[a][b]")), Some(json!(1)));
-        assert_eq!(e.get(&r("a")), Some(&json!({})));
+        assert_eq!(e.remove(&r("[a][b]")), Some(Value::Int(1)));
+        assert_eq!(e.get(&r("a")), Some(&Value::Object(Map::new())));
     }
 
     #[test]
@@ -257,7 +260,7 @@ mod tests {
         e.add_tag("x");
         e.add_tag("x");
         e.add_tag("y");
-        assert_eq!(e.fields()["tags"], json!(["x", "y"]));
+        assert_eq!(serde_json::to_string(e.fields()).unwrap(), r#"{"tags":["x","y"]}"#);
         e.remove_tag("x");
         assert!(!e.has_tag("x") && e.has_tag("y"));
     }
@@ -265,7 +268,7 @@ mod tests {
     #[test]
     fn numeric_segments_index_arrays() {
         let mut e = Event::default();
-        e.set(&r("message"), json!(["a", "b"]));
-        assert_eq!(e.get(&r("[message][1]")), Some(&json!("b")));
+        e.set(&r("message"), Value::Array(vec![Value::from("a"), Value::from("b")]));
+        assert_eq!(e.get(&r("[message][1]")), Some(&Value::from("b")));
     }
 }

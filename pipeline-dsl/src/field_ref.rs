@@ -4,6 +4,7 @@
 //! event model then walks those segments. Dots are never separators: `host.name` is one
 //! top-level key, exactly as in Logstash.
 
+use crate::value::Key;
 use std::fmt;
 
 /// Error for a string that is not a legal field reference.
@@ -14,7 +15,7 @@ pub struct InvalidFieldRef(pub String);
 /// A parsed field reference: a path of segments, the first of which may be `@metadata`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FieldRef {
-    segments: Vec<String>,
+    segments: Vec<Key>,
 }
 
 impl FieldRef {
@@ -25,7 +26,7 @@ impl FieldRef {
             return Err(invalid());
         }
         if !text.contains('[') && !text.contains(']') {
-            return Ok(Self { segments: vec![text.to_string()] });
+            return Ok(Self { segments: vec![Key::from(text)] });
         }
         let mut inner = text;
         // `[[a][b]]` is accepted and flattened.
@@ -41,7 +42,7 @@ impl FieldRef {
             if segment.is_empty() || segment.contains('[') || segment.contains(',') {
                 return Err(invalid());
             }
-            segments.push(segment.to_string());
+            segments.push(Key::from(segment));
             rest = &body[end + 1..];
         }
         if segments.is_empty() {
@@ -54,19 +55,19 @@ impl FieldRef {
     pub fn from_segments<I, S>(segments: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: AsRef<str>,
     {
-        Self { segments: segments.into_iter().map(Into::into).collect() }
+        Self { segments: segments.into_iter().map(|s| Key::from(s.as_ref())).collect() }
     }
 
     /// The path segments, `@metadata` included when present.
-    pub fn segments(&self) -> &[String] {
+    pub fn segments(&self) -> &[Key] {
         &self.segments
     }
 
     /// Whether the reference addresses event metadata (`[@metadata]...`).
     pub fn is_metadata(&self) -> bool {
-        self.segments.first().is_some_and(|s| s == "@metadata")
+        self.segments.first().is_some_and(|s| &**s == "@metadata")
     }
 
     /// This reference nested under `prefix` (used by `target` options).
@@ -95,10 +96,11 @@ mod tests {
 
     #[test]
     fn parses_the_logstash_forms() {
-        assert_eq!(FieldRef::parse("message").unwrap().segments(), ["message"]);
-        assert_eq!(FieldRef::parse("host.name").unwrap().segments(), ["host.name"]);
-        assert_eq!(FieldRef::parse("[a][b]").unwrap().segments(), ["a", "b"]);
-        assert_eq!(FieldRef::parse("[[a][b]]").unwrap().segments(), ["a", "b"]);
+        let segs = |t: &str| FieldRef::parse(t).unwrap().segments().iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(segs("message"), ["message"]);
+        assert_eq!(segs("host.name"), ["host.name"]);
+        assert_eq!(segs("[a][b]"), ["a", "b"]);
+        assert_eq!(segs("[[a][b]]"), ["a", "b"]);
         assert!(FieldRef::parse("[@metadata][x]").unwrap().is_metadata());
     }
 

@@ -17,3 +17,4 @@ pub mod pipeline;
 pub mod regex_engine;
 pub mod settings;
 pub mod sprintf;
+pub mod value;

@@ -133,12 +133,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn j(v: serde_json::Value) -> crate::value::Value {
+        crate::value::Value::from_json(v)
+    }
+
     #[test]
     fn renders_fields_dates_and_keeps_missing_placeholders() {
         let mut e = Event::default();
-        e.set(&FieldRef::parse("[a][b]").unwrap(), json!(7));
-        e.set(&FieldRef::parse("tags").unwrap(), json!(["x", "y"]));
-        e.set(&FieldRef::parse("@timestamp").unwrap(), json!("2024-03-09T07:05:01.000Z"));
+        e.set(&FieldRef::parse("[a][b]").unwrap(), j(json!(7)));
+        e.set(&FieldRef::parse("tags").unwrap(), j(json!(["x", "y"])));
+        e.set(&FieldRef::parse("@timestamp").unwrap(), j(json!("2024-03-09T07:05:01.000Z")));
         let t = Template::new("logs-%{[a][b]}-%{tags}-%{+YYYY.MM.dd}-%{missing}-%{+%s}");
         assert_eq!(t.render(&e), "logs-7-x,y-2024.03.09-%{missing}-1709967901");
         assert!(Template::new("plain").is_constant());

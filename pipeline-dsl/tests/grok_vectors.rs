@@ -76,8 +76,15 @@ fn run_vector(v: &Value, upstream: bool) -> Result<(), String> {
         return Err(format!("config errors: {:?}", errors.iter().map(|e| &e.message).collect::<Vec<_>>()));
     }
     let mut event = match v.get("event").and_then(Value::as_object) {
-        Some(fields) => Event::from_fields(fields.clone()),
-        None => Event::from_fields([("message".to_string(), v["input"].clone())].into_iter().collect()),
+        Some(fields) => match pipeline_dsl::value::Value::from_json(Value::Object(fields.clone())) {
+            pipeline_dsl::value::Value::Object(m) => Event::from_fields(m),
+            _ => unreachable!("an object converts to an object"),
+        },
+        None => {
+            let mut m = pipeline_dsl::value::Map::new();
+            m.insert("message", pipeline_dsl::value::Value::from_json(v["input"].clone()));
+            Event::from_fields(m)
+        }
     };
     if grok.apply(&mut event) == Outcome::Applied {
         common.apply(&mut event);
@@ -88,11 +95,11 @@ fn run_vector(v: &Value, upstream: bool) -> Result<(), String> {
         .and_then(Value::as_str)
         .unwrap_or("_grokparsefailure");
     let failed = event.has_tag(failure_tag);
-    let doc = Value::Object(event.fields().clone());
+    let doc = serde_json::to_string(event.fields()).unwrap();
     if v["match"].as_bool().unwrap() == failed {
         return Err(format!("expected match={} but got {doc}", v["match"]));
     }
-    let get = |f: &str| event.get(&FieldRef::parse(f).unwrap()).cloned();
+    let get = |f: &str| event.get(&FieldRef::parse(f).unwrap()).map(pipeline_dsl::value::Value::to_json);
     for (f, want) in v.get("expect").and_then(Value::as_object).into_iter().flatten() {
         let got = get(f);
         if !json_eq(got.as_ref(), want) {

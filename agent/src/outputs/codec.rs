@@ -5,7 +5,7 @@ use pipeline_dsl::ast::Value as Ast;
 use pipeline_dsl::event::Event;
 use pipeline_dsl::settings::Settings;
 use pipeline_dsl::sprintf::Template;
-use serde_json::Value;
+use pipeline_dsl::value::Value;
 use std::io::Write;
 
 /// How an event is encoded.

@@ -5,7 +5,7 @@ use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::filters::mutate::{convert_value, Conversion};
 use crate::settings::Settings;
-use serde_json::Value;
+use crate::value::Value;
 
 /// The `csv` filter.
 pub struct Csv {
@@ -131,7 +131,7 @@ impl Filter for Csv {
                 None => continue,
             };
             let name = column.to_string();
-            let mut value = Value::String(v);
+            let mut value = Value::from(v);
             if let Some((_, conv)) = self.convert.iter().find(|(k, _)| *k == name) {
                 value = convert_value(&value, *conv).unwrap_or(value);
             }

@@ -5,8 +5,8 @@ use crate::event::{format_timestamp, Event, TIMESTAMP};
 use crate::field_ref::FieldRef;
 use crate::joda::{JodaPattern, Zone};
 use crate::settings::Settings;
+use crate::value::Value;
 use chrono::{DateTime, TimeZone, Utc};
-use serde_json::Value;
 
 #[derive(Debug, Clone)]
 enum Format {
@@ -115,10 +115,10 @@ impl Filter for Date {
     fn apply(&mut self, event: &mut Event) -> Outcome {
         let Some(source) = &self.source else { return Outcome::Skipped };
         let text = match event.get(source) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::String(s)) => s.to_string(),
+            Some(n @ (Value::Int(_) | Value::Float(_))) => n.to_string(),
             Some(Value::Array(a)) => match a.first() {
-                Some(Value::String(s)) => s.clone(),
+                Some(Value::String(s)) => s.to_string(),
                 _ => return Outcome::Skipped,
             },
             _ => return Outcome::Skipped,
@@ -135,10 +135,10 @@ impl Filter for Date {
         };
         match parsed {
             Some(t) => {
-                if self.target.segments() == [TIMESTAMP] {
+                if self.target.segments().len() == 1 && &*self.target.segments()[0] == TIMESTAMP {
                     event.set_timestamp(t);
                 } else {
-                    event.set(&self.target, Value::String(format_timestamp(t)));
+                    event.set(&self.target, Value::from(format_timestamp(t)));
                 }
                 Outcome::Applied
             }

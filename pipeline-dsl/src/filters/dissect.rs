@@ -8,7 +8,7 @@ use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::filters::mutate::{convert_value, Conversion};
 use crate::settings::Settings;
-use serde_json::Value;
+use crate::value::Value;
 
 #[derive(Debug, Clone)]
 enum KeyKind {
@@ -157,7 +157,7 @@ impl Filter for Dissect {
             }
             for (k, v) in values {
                 let r = FieldRef::parse(&k).unwrap_or_else(|_| FieldRef::from_segments([k]));
-                event.set(&r, Value::String(v));
+                event.set(&r, Value::from(v));
             }
             applied = true;
         }

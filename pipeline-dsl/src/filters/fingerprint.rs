@@ -5,9 +5,9 @@ use super::{Filter, Outcome};
 use crate::event::{value_to_string, Event};
 use crate::field_ref::FieldRef;
 use crate::settings::Settings;
+use crate::value::Value;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
@@ -80,7 +80,7 @@ impl Fingerprint {
             }
             (Method::Murmur3_128, _) => {
                 let h = murmur3::murmur3_x64_128(&mut std::io::Cursor::new(bytes), 0).unwrap_or(0);
-                return Value::String(hex::encode(h.to_be_bytes()));
+                return Value::from(hex::encode(h.to_be_bytes()));
             }
             (Method::Sha1, Some(k)) => hmac_digest::<Hmac<Sha1>>(k, bytes),
             (Method::Sha256, Some(k)) => hmac_digest::<Hmac<Sha256>>(k, bytes),
@@ -93,7 +93,7 @@ impl Fingerprint {
             (Method::Sha512, None) => Sha512::digest(bytes).to_vec(),
             (Method::Md5, None) => md5::Md5::digest(bytes).to_vec(),
         };
-        Value::String(if self.base64 {
+        Value::from(if self.base64 {
             base64::engine::general_purpose::STANDARD.encode(digest)
         } else {
             hex::encode(digest)
@@ -115,7 +115,7 @@ impl Filter for Fingerprint {
     fn apply(&mut self, event: &mut Event) -> Outcome {
         if self.concatenate_all_fields {
             let mut text = String::from("|");
-            for (k, v) in event.fields() {
+            for (k, v) in event.fields().iter() {
                 text.push_str(&format!("{k}|{}|", value_to_string(v)));
             }
             let h = self.hash(&text);

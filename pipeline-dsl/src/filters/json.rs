@@ -4,7 +4,7 @@ use super::{failure_tags, field_or, Filter, Outcome};
 use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::settings::Settings;
-use serde_json::Value;
+use crate::value::Value;
 
 /// The `json` filter.
 pub struct Json {
@@ -35,7 +35,7 @@ impl Filter for Json {
                     (Some(t), v) => event.set(t, v),
                     (None, Value::Object(map)) => {
                         for (k, v) in map {
-                            if k == crate::event::TIMESTAMP {
+                            if &*k == crate::event::TIMESTAMP {
                                 if let Some(t) = v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()) {
                                     event.set_timestamp(t.with_timezone(&chrono::Utc));
                                     continue;

@@ -4,7 +4,7 @@ use super::{field_or, Filter, Outcome};
 use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::settings::Settings;
-use serde_json::Value;
+use crate::value::Value;
 
 /// The `kv` filter.
 pub struct Kv {
@@ -107,7 +107,7 @@ impl Filter for Kv {
             let key = format!("{}{}", self.prefix, k);
             match found.iter_mut().find(|(fk, _)| *fk == key) {
                 Some((_, existing)) => {
-                    let new = Value::String(v);
+                    let new = Value::from(v);
                     match existing {
                         Value::Array(a) => {
                             if self.allow_duplicate_values || !a.contains(&new) {
@@ -122,7 +122,7 @@ impl Filter for Kv {
                         }
                     }
                 }
-                None => found.push((key, Value::String(v))),
+                None => found.push((key, Value::from(v))),
             }
         }
         if found.is_empty() {

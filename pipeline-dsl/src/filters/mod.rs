@@ -9,6 +9,7 @@ use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::settings::Settings;
 use crate::sprintf::Template;
+use crate::value::Value;
 use std::path::PathBuf;
 
 pub mod csv;
@@ -112,7 +113,7 @@ impl CommonOptions {
     /// Applies the options to `event`, in Logstash's order.
     pub fn apply(&self, event: &mut Event) {
         for (k, v) in &self.add_field {
-            let value = serde_json::Value::String(v.render(event).into_owned());
+            let value = Value::from(v.render(event).as_ref());
             match k {
                 FieldName::Fixed(r) => add_value(event, r, value),
                 FieldName::Template(t) => {
@@ -160,13 +161,13 @@ impl FieldName {
 
 /// Sets `r` to `value`, or appends to what is there (turning a scalar into an array),
 /// which is how Logstash's `add_field` behaves.
-pub fn add_value(event: &mut Event, r: &FieldRef, value: serde_json::Value) {
+pub fn add_value(event: &mut Event, r: &FieldRef, value: crate::value::Value) {
     match event.get_mut(r) {
         None => event.set(r, value),
-        Some(serde_json::Value::Array(a)) => a.push(value),
+        Some(crate::value::Value::Array(a)) => a.push(value),
         Some(existing) => {
             let old = existing.take();
-            *existing = serde_json::Value::Array(vec![old, value]);
+            *existing = crate::value::Value::Array(vec![old, value]);
         }
     }
 }

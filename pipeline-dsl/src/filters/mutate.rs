@@ -7,7 +7,7 @@ use crate::field_ref::FieldRef;
 use crate::regex_engine::Regex;
 use crate::settings::Settings;
 use crate::sprintf::Template;
-use serde_json::Value;
+use crate::value::Value;
 
 /// Target type of a `convert` operation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,15 +68,16 @@ pub fn convert_value(v: &Value, c: Conversion) -> Option<Value> {
         return Some(Value::Array(items.iter().map(|i| convert_value(i, c).unwrap_or_else(|| i.clone())).collect()));
     }
     match c {
-        Conversion::String => Some(Value::String(value_to_string(v))),
+        Conversion::String => Some(Value::from(value_to_string(v))),
         Conversion::Integer => match v {
-            Value::Number(n) => Some(Value::from(n.as_f64()?.trunc() as i64)),
+            Value::Int(i) => Some(Value::Int(*i)),
+            Value::Float(f) => Some(Value::from(f.trunc() as i64)),
             Value::Bool(b) => Some(Value::from(*b as i64)),
             Value::String(s) => numeric_prefix(s).map(|f| Value::from(f.trunc() as i64)),
             _ => None,
         },
         Conversion::Float => match v {
-            Value::Number(n) => Some(Value::from(n.as_f64()?)),
+            Value::Int(_) | Value::Float(_) => Some(Value::from(v.as_f64()?)),
             Value::Bool(b) => Some(Value::from(if *b { 1.0 } else { 0.0 })),
             Value::String(s) => numeric_prefix(s).map(Value::from),
             _ => None,
@@ -88,7 +89,7 @@ pub fn convert_value(v: &Value, c: Conversion) -> Option<Value> {
                 "false" | "f" | "no" | "n" | "0" | "0.0" => Some(Value::Bool(false)),
                 _ => None,
             },
-            Value::Number(n) => match n.as_f64() {
+            Value::Int(_) | Value::Float(_) => match v.as_f64() {
                 Some(1.0) => Some(Value::Bool(true)),
                 Some(0.0) => Some(Value::Bool(false)),
                 _ => None,
@@ -182,7 +183,7 @@ impl Mutate {
 
 fn map_strings(v: &mut Value, f: &dyn Fn(&str) -> String) {
     match v {
-        Value::String(s) => *s = f(s),
+        Value::String(s) => *s = f(s).into(),
         Value::Array(items) => items.iter_mut().for_each(|i| map_strings(i, f)),
         _ => {}
     }
@@ -194,7 +195,7 @@ impl Filter for Mutate {
         for (field, t) in &self.coerce {
             if matches!(event.get(field), Some(Value::Null)) {
                 let v = t.render(event).into_owned();
-                event.set(field, Value::String(v));
+                event.set(field, Value::from(v));
             }
         }
         for (from, to) in &self.rename {
@@ -205,12 +206,12 @@ impl Filter for Mutate {
         for (field, t) in &self.update {
             if event.contains(field) {
                 let v = t.render(event).into_owned();
-                event.set(field, Value::String(v));
+                event.set(field, Value::from(v));
             }
         }
         for (field, t) in &self.replace {
             let v = t.render(event).into_owned();
-            event.set(field, Value::String(v));
+            event.set(field, Value::from(v));
         }
         for (field, c) in &self.convert {
             if let Some(v) = event.get(field) {
@@ -251,14 +252,14 @@ impl Filter for Mutate {
         }
         for (f, sep) in &self.split {
             if let Some(Value::String(s)) = event.get(f) {
-                let parts: Vec<Value> = s.split(sep.as_str()).map(|p| Value::String(p.to_string())).collect();
+                let parts: Vec<Value> = s.split(sep.as_str()).map(Value::from).collect();
                 event.set(f, Value::Array(parts));
             }
         }
         for (f, sep) in &self.join {
             if let Some(Value::Array(items)) = event.get(f) {
                 let joined = items.iter().map(value_to_string).collect::<Vec<_>>().join(sep);
-                event.set(f, Value::String(joined));
+                event.set(f, Value::from(joined));
             }
         }
         for (dest, src) in &self.merge {
@@ -305,13 +306,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn j(v: serde_json::Value) -> crate::value::Value {
+        crate::value::Value::from_json(v)
+    }
+
     #[test]
     fn conversions_follow_ruby_rules() {
-        assert_eq!(convert_value(&json!("12abc"), Conversion::Integer), Some(json!(12)));
-        assert_eq!(convert_value(&json!("3.9"), Conversion::Integer), Some(json!(3)));
-        assert_eq!(convert_value(&json!("0.001\t-"), Conversion::Float), Some(json!(0.001)));
-        assert_eq!(convert_value(&json!("abc"), Conversion::Integer), None);
-        assert_eq!(convert_value(&json!("yes"), Conversion::Boolean), Some(json!(true)));
-        assert_eq!(convert_value(&json!(["1", "2"]), Conversion::Integer), Some(json!([1, 2])));
+        assert_eq!(convert_value(&j(json!("12abc")), Conversion::Integer), Some(j(json!(12))));
+        assert_eq!(convert_value(&j(json!("3.9")), Conversion::Integer), Some(j(json!(3))));
+        assert_eq!(convert_value(&j(json!("0.001\t-")), Conversion::Float), Some(j(json!(0.001))));
+        assert_eq!(convert_value(&j(json!("abc")), Conversion::Integer), None);
+        assert_eq!(convert_value(&j(json!("yes")), Conversion::Boolean), Some(j(json!(true))));
+        assert_eq!(convert_value(&j(json!(["1", "2"])), Conversion::Integer), Some(j(json!([1, 2]))));
     }
 }

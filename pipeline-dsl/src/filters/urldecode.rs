@@ -4,7 +4,7 @@ use super::{failure_tags, field_or, Filter, Outcome};
 use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::settings::Settings;
-use serde_json::Value;
+use crate::value::Value;
 
 /// The `urldecode` filter.
 pub struct UrlDecode {
@@ -37,7 +37,7 @@ fn decode_value(v: &mut Value) -> bool {
     match v {
         Value::String(s) => match decode(s) {
             Some(d) => {
-                *s = d;
+                *s = d.into();
                 true
             }
             None => false,
@@ -57,7 +57,7 @@ fn decode_value(v: &mut Value) -> bool {
 impl Filter for UrlDecode {
     fn apply(&mut self, event: &mut Event) -> Outcome {
         let ok = if self.all_fields {
-            let keys: Vec<String> = event.fields().keys().cloned().collect();
+            let keys: Vec<crate::value::Key> = event.fields().keys().cloned().collect();
             keys.into_iter().fold(true, |ok, k| {
                 let r = FieldRef::from_segments([k]);
                 event.get_mut(&r).is_none_or(decode_value) && ok

@@ -8,7 +8,7 @@ use super::{Filter, Outcome};
 use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::settings::Settings;
-use serde_json::{Map, Value};
+use crate::value::{Map, Value};
 use std::collections::HashMap;
 
 /// The `useragent` filter.
@@ -16,7 +16,7 @@ pub struct UserAgent {
     source: FieldRef,
     target: Option<FieldRef>,
     ecs: bool,
-    cache: HashMap<String, Map<String, Value>>,
+    cache: HashMap<String, Map>,
     cache_size: usize,
 }
 
@@ -41,20 +41,20 @@ impl UserAgent {
         }
     }
 
-    fn parse(&self, ua: &str) -> Map<String, Value> {
+    fn parse(&self, ua: &str) -> Map {
         let mut m = Map::new();
         let r = woothee::parser::Parser::new().parse(ua);
-        let s = |v: &str| Value::String(v.to_string());
+        let s = |v: &str| Value::from(v);
         let known = |v: &str| !v.is_empty() && v != woothee::woothee::VALUE_UNKNOWN;
         match r {
             Some(r) if self.ecs => {
-                m.insert("name".into(), s(if known(r.name) { r.name } else { "Other" }));
+                m.insert("name", s(if known(r.name) { r.name } else { "Other" }));
                 if known(r.version) {
-                    m.insert("version".into(), s(r.version));
+                    m.insert("version", s(r.version));
                 }
                 let os = ecs_os(r.os, &r.os_version);
                 if !os.is_empty() {
-                    m.insert("os".into(), Value::Object(os));
+                    m.insert("os", Value::Object(os));
                 }
                 let device = match r.category {
                     "smartphone" | "mobilephone" => "Mobile",
@@ -63,26 +63,26 @@ impl UserAgent {
                     "pc" => "Other",
                     _ => "Other",
                 };
-                m.insert("device".into(), Value::Object([("name".to_string(), s(device))].into_iter().collect()));
+                m.insert("device", Value::Object([("name".into(), s(device))].into_iter().collect()));
             }
             Some(r) => {
-                m.insert("name".into(), s(r.name));
-                m.insert("os".into(), s(r.os));
-                m.insert("os_name".into(), s(r.os));
-                m.insert("device".into(), s(r.category));
+                m.insert("name", s(r.name));
+                m.insert("os", s(r.os));
+                m.insert("os_name", s(r.os));
+                m.insert("device", s(r.category));
                 if known(r.version) {
                     let mut parts = r.version.split('.');
                     for key in ["major", "minor", "patch"] {
                         if let Some(p) = parts.next() {
-                            m.insert(key.into(), s(p));
+                            m.insert(key, s(p));
                         }
                     }
                 }
             }
             None => {
-                m.insert("name".into(), s("Other"));
+                m.insert("name", s("Other"));
                 if self.ecs {
-                    m.insert("device".into(), Value::Object([("name".to_string(), s("Other"))].into_iter().collect()));
+                    m.insert("device", Value::Object([("name".into(), s("Other"))].into_iter().collect()));
                 }
             }
         }
@@ -92,7 +92,7 @@ impl UserAgent {
 
 /// ECS `user_agent.os` from woothee's OS label and version, normalised to the names
 /// ECS users expect (`Windows` + `10`, `Mac OS X` + `10.15.7`, `iOS`, `Android`).
-fn ecs_os(os: &str, version: &str) -> Map<String, Value> {
+fn ecs_os(os: &str, version: &str) -> Map {
     let known = |v: &str| !v.is_empty() && v != woothee::woothee::VALUE_UNKNOWN;
     let mut m = Map::new();
     if !known(os) {
@@ -107,12 +107,12 @@ fn ecs_os(os: &str, version: &str) -> Map<String, Value> {
     } else {
         (os.to_string(), if known(version) { version.to_string() } else { String::new() })
     };
-    m.insert("name".into(), Value::String(name.clone()));
+    m.insert("name", Value::from(name.as_str()));
     if version.is_empty() {
-        m.insert("full".into(), Value::String(name));
+        m.insert("full", Value::from(name));
     } else {
-        m.insert("full".into(), Value::String(format!("{name} {version}")));
-        m.insert("version".into(), Value::String(version));
+        m.insert("full", Value::from(format!("{name} {version}")));
+        m.insert("version", Value::from(version));
     }
     m
 }

@@ -16,9 +16,9 @@ use crate::field_ref::FieldRef;
 use crate::filters::mutate::numeric_prefix;
 use crate::regex_engine::{Regex, Spans};
 use crate::settings::Settings;
+use crate::value::Value;
 use expand::{Capture, Coerce, Expanded};
 use library::{Flavour, Library};
-use serde_json::Value;
 
 /// One compiled grok expression.
 pub struct GrokPattern {
@@ -229,7 +229,7 @@ fn add_glob(library: &mut Library, dir: &std::path::Path, glob: &str) -> std::io
 /// Ruby-style `to_i` / `to_f` of a captured string (a non-numeric string becomes 0).
 pub fn coerce(v: &str, c: Coerce) -> Value {
     match c {
-        Coerce::None => Value::String(v.to_string()),
+        Coerce::None => Value::from(v),
         Coerce::Int => Value::from(numeric_prefix(v).map_or(0, |f| f.trunc() as i64)),
         Coerce::Float => Value::from(numeric_prefix(v).unwrap_or(0.0)),
     }
