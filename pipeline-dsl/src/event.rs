@@ -5,7 +5,7 @@
 //! but is never part of the shipped document.
 
 use crate::field_ref::FieldRef;
-use crate::value::{Key, Map, Value};
+use crate::value::{intern, Key, Map, Value};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::sync::OnceLock;
 
@@ -16,8 +16,8 @@ pub const TAGS: &str = "tags";
 
 fn well_known(name: &'static str) -> Key {
     static KEYS: OnceLock<[Key; 3]> = OnceLock::new();
-    let keys = KEYS.get_or_init(|| [Key::from(TIMESTAMP), Key::from(TAGS), Key::from("message")]);
-    keys.iter().find(|k| &***k == name).cloned().unwrap_or_else(|| Key::from(name))
+    let keys = KEYS.get_or_init(|| [intern(TIMESTAMP), intern(TAGS), intern("message")]);
+    keys.iter().find(|k| &***k == name).cloned().unwrap_or_else(|| intern(name))
 }
 
 /// One log event travelling through the pipeline.

@@ -4,7 +4,7 @@
 //! event model then walks those segments. Dots are never separators: `host.name` is one
 //! top-level key, exactly as in Logstash.
 
-use crate::value::Key;
+use crate::value::{intern, Key};
 use std::fmt;
 
 /// Error for a string that is not a legal field reference.
@@ -21,12 +21,16 @@ pub struct FieldRef {
 impl FieldRef {
     /// Parses `name`, `[a][b]` or `[[a][b]]`; rejects empty segments and stray text.
     pub fn parse(text: &str) -> Result<Self, InvalidFieldRef> {
+        Self::parse_with(text, intern)
+    }
+
+    fn parse_with(text: &str, key: fn(&str) -> Key) -> Result<Self, InvalidFieldRef> {
         let invalid = || InvalidFieldRef(text.to_string());
         if text.is_empty() {
             return Err(invalid());
         }
         if !text.contains('[') && !text.contains(']') {
-            return Ok(Self { segments: vec![Key::from(text)] });
+            return Ok(Self { segments: vec![key(text)] });
         }
         let mut inner = text;
         // `[[a][b]]` is accepted and flattened.
@@ -42,7 +46,7 @@ impl FieldRef {
             if segment.is_empty() || segment.contains('[') || segment.contains(',') {
                 return Err(invalid());
             }
-            segments.push(Key::from(segment));
+            segments.push(key(segment));
             rest = &body[end + 1..];
         }
         if segments.is_empty() {
@@ -51,13 +55,27 @@ impl FieldRef {
         Ok(Self { segments })
     }
 
+    /// A one-segment reference to a top-level key named at run time (from event data),
+    /// not interned.
+    pub fn top_level(name: &str) -> Self {
+        Self { segments: vec![Key::from(name)] }
+    }
+
+    /// Parses a reference computed at run time (a rendered sprintf template); its
+    /// segments are not interned.
+    pub fn parse_runtime(text: &str) -> Result<Self, InvalidFieldRef> {
+        let mut r = Self::parse_with(text, |s| Key::from(s))?;
+        r.segments.shrink_to_fit();
+        Ok(r)
+    }
+
     /// Builds a reference from already-split segments.
     pub fn from_segments<I, S>(segments: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Self { segments: segments.into_iter().map(|s| Key::from(s.as_ref())).collect() }
+        Self { segments: segments.into_iter().map(|s| intern(s.as_ref())).collect() }
     }
 
     /// The path segments, `@metadata` included when present.

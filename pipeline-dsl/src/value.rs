@@ -11,11 +11,33 @@ use compact_str::CompactString;
 use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// An object key (shared, immutable).
 pub type Key = Arc<str>;
+
+/// Most distinct names kept by [`intern`]; past it keys are simply allocated, so a
+/// config generating names cannot grow the table without bound.
+const INTERN_LIMIT: usize = 65_536;
+
+/// The shared key for `name`, for field references compiled from a config: the same
+/// `Arc` for the same text makes key comparison on the hot path a pointer comparison.
+/// Names that come from event data (JSON keys, kv pairs) must not be interned; they
+/// use `Key::from` so that input cannot grow this table.
+pub fn intern(name: &str) -> Key {
+    static KEYS: OnceLock<Mutex<HashSet<Key>>> = OnceLock::new();
+    let mut keys = KEYS.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(k) = keys.get(name) {
+        return k.clone();
+    }
+    let k = Key::from(name);
+    if keys.len() < INTERN_LIMIT {
+        keys.insert(k.clone());
+    }
+    k
+}
 
 /// A string value (inline up to 24 bytes).
 pub type Str = CompactString;
@@ -53,17 +75,23 @@ impl Map {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.entries.iter().position(|(k, _)| &**k == key)
+        // Keys from compiled field references are interned, so most lookups are settled
+        // by comparing pointers; the text comparison covers keys made at run time.
+        let p = key.as_ptr();
+        self.entries
+            .iter()
+            .position(|(k, _)| k.as_ptr() == p && k.len() == key.len())
+            .or_else(|| self.entries.iter().position(|(k, _)| &**k == key))
     }
 
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
+        self.position(key).map(|i| &self.entries[i].1)
     }
 
     /// Mutable access to the value under `key`.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.entries.iter_mut().find(|(k, _)| &**k == key).map(|(_, v)| v)
+        self.position(key).map(|i| &mut self.entries[i].1)
     }
 
     /// Whether `key` is present.

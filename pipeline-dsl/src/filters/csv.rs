@@ -127,7 +127,7 @@ impl Filter for Csv {
             }
             let column = match self.columns.get(i) {
                 Some(c) => c.clone(),
-                None if self.autogenerate_column_names => FieldRef::from_segments([format!("column{}", i + 1)]),
+                None if self.autogenerate_column_names => FieldRef::top_level(&format!("column{}", i + 1)),
                 None => continue,
             };
             let name = column.to_string();

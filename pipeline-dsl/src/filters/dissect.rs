@@ -156,7 +156,7 @@ impl Filter for Dissect {
                 }
             }
             for (k, v) in values {
-                let r = FieldRef::parse(&k).unwrap_or_else(|_| FieldRef::from_segments([k]));
+                let r = FieldRef::parse_runtime(&k).unwrap_or_else(|_| FieldRef::top_level(&k));
                 event.set(&r, Value::from(v));
             }
             applied = true;

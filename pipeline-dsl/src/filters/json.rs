@@ -41,7 +41,7 @@ impl Filter for Json {
                                     continue;
                                 }
                             }
-                            event.set(&FieldRef::from_segments([k]), v);
+                            event.set(&FieldRef::top_level(&k), v);
                         }
                     }
                     (None, _) => {

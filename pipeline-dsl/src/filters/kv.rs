@@ -129,7 +129,7 @@ impl Filter for Kv {
             return Outcome::Skipped;
         }
         for (k, v) in found {
-            let r = FieldRef::from_segments([k]);
+            let r = FieldRef::top_level(&k);
             let dest = match &self.target {
                 Some(t) => r.under(t),
                 None => r,

@@ -117,7 +117,7 @@ impl CommonOptions {
             match k {
                 FieldName::Fixed(r) => add_value(event, r, value),
                 FieldName::Template(t) => {
-                    if let Ok(r) = FieldRef::parse(&t.render(event)) {
+                    if let Ok(r) = FieldRef::parse_runtime(&t.render(event)) {
                         add_value(event, &r, value);
                     }
                 }
@@ -128,7 +128,7 @@ impl CommonOptions {
             event.add_tag(&tag);
         }
         for f in &self.remove_field {
-            if let Ok(r) = FieldRef::parse(&f.render(event)) {
+            if let Ok(r) = FieldRef::parse_runtime(&f.render(event)) {
                 event.remove(&r);
             }
         }

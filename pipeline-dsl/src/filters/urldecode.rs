@@ -59,7 +59,7 @@ impl Filter for UrlDecode {
         let ok = if self.all_fields {
             let keys: Vec<crate::value::Key> = event.fields().keys().cloned().collect();
             keys.into_iter().fold(true, |ok, k| {
-                let r = FieldRef::from_segments([k]);
+                let r = FieldRef::top_level(&k);
                 event.get_mut(&r).is_none_or(decode_value) && ok
             })
         } else {

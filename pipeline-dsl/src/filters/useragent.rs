@@ -16,7 +16,8 @@ pub struct UserAgent {
     source: FieldRef,
     target: Option<FieldRef>,
     ecs: bool,
-    cache: HashMap<String, Map>,
+    /// Parsed agents by exact string, with their destination fields resolved.
+    cache: HashMap<String, Vec<(FieldRef, Value)>>,
     cache_size: usize,
 }
 
@@ -120,26 +121,27 @@ fn ecs_os(os: &str, version: &str) -> Map {
 impl Filter for UserAgent {
     fn apply(&mut self, event: &mut Event) -> Outcome {
         let Some(ua) = event.get_str(&self.source) else { return Outcome::Skipped };
-        let parsed = match self.cache.get(ua) {
-            Some(p) => p.clone(),
-            None => {
-                let p = self.parse(ua);
-                if self.cache.len() >= self.cache_size {
-                    self.cache.clear();
-                }
-                self.cache.insert(ua.to_string(), p.clone());
-                p
+        if !self.cache.contains_key(ua) {
+            let fields = self
+                .parse(ua)
+                .into_iter()
+                .map(|(k, v)| {
+                    let r = FieldRef::from_segments([&*k]);
+                    (self.target.as_ref().map_or_else(|| r.clone(), |t| r.under(t)), v)
+                })
+                .collect();
+            if self.cache.len() >= self.cache_size {
+                self.cache.clear();
             }
+            self.cache.insert(ua.to_string(), fields);
+        }
+        let Some(fields) = event.get_str(&self.source).and_then(|ua| self.cache.get(ua)) else {
+            return Outcome::Skipped;
         };
-        for (k, v) in parsed {
-            let r = FieldRef::from_segments([k]);
-            let dest = match &self.target {
-                Some(t) => r.under(t),
-                None => r,
-            };
-            match (event.get_mut(&dest), v) {
-                (Some(Value::Object(existing)), Value::Object(new)) => existing.extend(new),
-                (_, v) => event.set(&dest, v),
+        for (dest, v) in fields {
+            match (event.get_mut(dest), v) {
+                (Some(Value::Object(existing)), Value::Object(new)) => existing.extend(new.clone()),
+                (_, v) => event.set(dest, v.clone()),
             }
         }
         Outcome::Applied

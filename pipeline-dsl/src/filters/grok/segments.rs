@@ -26,22 +26,137 @@ use std::collections::HashMap;
 /// search set-up), with the regex as fallback for inputs the DFA gives up on (Unicode
 /// word boundaries on non-ASCII text).
 struct Validator {
+    classes: Option<ClassSequence>,
     dfa: Option<dense::DFA<Vec<u32>>>,
     regex: regex::Regex,
 }
 
+/// One `class{min,max}` step of a [`ClassSequence`], over ASCII bytes.
+struct ClassStep {
+    allowed: [bool; 128],
+    min: u32,
+    max: u32,
+}
+
+/// A piece that is a sequence of character-class repetitions whose classes are
+/// pairwise disjoint on ASCII, e.g. `\S+`, `[^"]*`, `[+-]?[0-9]+`. For ASCII tokens a
+/// greedy scan decides it exactly (disjoint classes leave nothing to backtrack over);
+/// other tokens go to the DFA.
+struct ClassSequence {
+    steps: Vec<ClassStep>,
+}
+
+impl ClassSequence {
+    fn from_hir(hir: &Hir) -> Option<Self> {
+        let items: Vec<&Hir> = match hir.kind() {
+            HirKind::Concat(items) => items.iter().collect(),
+            _ => vec![hir],
+        };
+        let mut steps: Vec<ClassStep> = Vec::new();
+        let n = items.len();
+        for (i, item) in items.into_iter().enumerate() {
+            match item.kind() {
+                // Word boundaries at the ends of a piece hold when its outer characters
+                // are word characters: the splitter guarantees non-word neighbours.
+                HirKind::Look(look) if (i == 0 || i + 1 == n) && is_word_boundary(*look) => continue,
+                HirKind::Repetition(rep) => {
+                    let allowed = ascii_class(&rep.sub)?;
+                    steps.push(ClassStep { allowed, min: rep.min, max: rep.max.unwrap_or(u32::MAX) });
+                }
+                _ => {
+                    let allowed = ascii_class(item)?;
+                    steps.push(ClassStep { allowed, min: 1, max: 1 });
+                }
+            }
+        }
+        let edge_looks = matches!(hir.kind(), HirKind::Concat(items) if items.iter().any(|h| matches!(h.kind(), HirKind::Look(_))));
+        if edge_looks {
+            // With boundaries stripped, the outer steps must be word-only and non-empty.
+            let word_only = |s: &ClassStep| s.min >= 1 && (0..128u8).all(|b| !s.allowed[b as usize] || is_word(b as char));
+            if !(steps.first().is_some_and(word_only) && steps.last().is_some_and(word_only)) {
+                return None;
+            }
+        }
+        for (i, a) in steps.iter().enumerate() {
+            for b in &steps[i + 1..] {
+                if (0..128).any(|c| a.allowed[c] && b.allowed[c]) {
+                    return None;
+                }
+            }
+        }
+        (!steps.is_empty()).then_some(Self { steps })
+    }
+
+    /// `Some(matched)` for ASCII tokens, `None` when the token needs the DFA.
+    fn check(&self, token: &[u8]) -> Option<bool> {
+        if !token.is_ascii() {
+            return None;
+        }
+        let mut pos = 0;
+        for step in &self.steps {
+            let start = pos;
+            while pos < token.len() && ((pos - start) as u32) < step.max && step.allowed[token[pos] as usize] {
+                pos += 1;
+            }
+            if ((pos - start) as u32) < step.min {
+                return Some(false);
+            }
+        }
+        Some(pos == token.len())
+    }
+}
+
+fn is_word_boundary(look: Look) -> bool {
+    matches!(look, Look::WordAscii | Look::WordUnicode)
+}
+
+/// The ASCII members of a character class (or single-character literal).
+fn ascii_class(h: &Hir) -> Option<[bool; 128]> {
+    let mut allowed = [false; 128];
+    match h.kind() {
+        HirKind::Class(Class::Unicode(cls)) => {
+            for r in cls.ranges() {
+                for c in (r.start() as u32)..=(r.end() as u32).min(127) {
+                    allowed[c as usize] = true;
+                }
+            }
+        }
+        HirKind::Class(Class::Bytes(cls)) => {
+            for r in cls.ranges() {
+                for c in r.start()..=r.end().min(127) {
+                    allowed[c as usize] = true;
+                }
+            }
+        }
+        HirKind::Literal(lit) if lit.0.len() == 1 && lit.0[0] < 128 => allowed[lit.0[0] as usize] = true,
+        HirKind::Capture(c) => return ascii_class(&c.sub),
+        _ => return None,
+    }
+    Some(allowed)
+}
+
 impl Validator {
     fn new(body: &str) -> Option<Self> {
+        let classes = regex_syntax::ParserBuilder::new()
+            .dot_matches_new_line(true)
+            .multi_line(true)
+            .build()
+            .parse(body)
+            .ok()
+            .and_then(|h| ClassSequence::from_hir(&h));
         let regex = regex::Regex::new(&format!(r"(?ms)\A(?:{body})\z")).ok()?;
         let dfa = dense::Builder::new()
             .configure(dense::Config::new().start_kind(StartKind::Anchored).unicode_word_boundary(true))
             .syntax(regex_automata::util::syntax::Config::new().dot_matches_new_line(true).multi_line(true))
             .build(&format!(r"(?:{body})\z"))
             .ok();
-        Some(Self { dfa, regex })
+        Some(Self { classes, dfa, regex })
     }
 
     fn is_full_match(&self, token: &str) -> bool {
+        if let Some(decided) = self.classes.as_ref().and_then(|c| c.check(token.as_bytes())) {
+            return decided;
+        }
         if let Some(dfa) = &self.dfa {
             let input = Input::new(token).anchored(Anchored::Yes);
             if let Ok(m) = dfa.try_search_fwd(&input) {
@@ -142,12 +257,14 @@ impl SegmentMatcher {
         }
         // A piece that can contain its delimiter absorbs the delimiter and the next piece.
         let mut merged: Vec<(String, String)> = Vec::new();
-        let mut pending: Option<String> = None;
+        // The character just before the current piece (None: start of the line), and a
+        // piece being merged with what follows together with its own preceding character.
         let mut before: Option<char> = prefix.chars().last();
+        let mut pending: Option<(String, Option<char>)> = None;
         for (piece, lit) in pieces {
             let (piece, piece_before) = match pending.take() {
-                Some(p) => (p + &piece, None),
-                None => (piece, Some(before)),
+                Some((p, b)) => (p + &piece, b),
+                None => (piece, before),
             };
             let first = lit.chars().next();
             let looks = piece_looks(&piece)?;
@@ -156,9 +273,9 @@ impl SegmentMatcher {
                 return None;
             }
             // A word boundary at a piece edge looks at the neighbouring character; it is
-            // only decided by the token alone when that neighbour is not a word character.
-            let edges_safe = !looks.word
-                || (piece_before.is_some_and(|b| b.is_none_or(|c| !is_word(c))) && first.is_none_or(|c| !is_word(c)));
+            // decided by the token alone only when that neighbour is not a word character.
+            let edges_safe =
+                !looks.word || (piece_before.is_none_or(|c| !is_word(c)) && first.is_none_or(|c| !is_word(c)));
             let splittable = edges_safe
                 && match first {
                     None => true,
@@ -168,11 +285,14 @@ impl SegmentMatcher {
             if splittable {
                 merged.push((piece, lit));
             } else {
-                pending = Some(piece + &regex_syntax::escape(&lit));
+                pending = Some((piece + &regex_syntax::escape(&lit), piece_before));
             }
         }
-        if let Some(p) = pending {
+        if let Some((p, b)) = pending {
             // Trailing text that could not be split: the last piece runs to the end.
+            if piece_looks(&p)?.word && b.is_some_and(is_word) {
+                return None;
+            }
             merged.push((p, String::new()));
         }
         let last_is_open = merged.last().is_some_and(|(_, lit)| lit.is_empty());
@@ -396,6 +516,8 @@ mod tests {
         // A word boundary next to a word-character delimiter depends on that delimiter.
         agree(r"^(?<a>\b[a-w]+\b)x(?<b>\w+)$", &["abxcd", "ab-xcd"]);
         agree(r"^(?<a>\b[a-w]+\b) (?<b>\w+)$", &["ab cd", "ab  cd"]);
+        // Class sequences, with and without non-ASCII text.
+        agree(r"^%{INT:a} (?<b>[^ ]*) %{WORD:c} (?:-|%{NOTSPACE:d})$", &["-12 x abc -", "+7  é_1 q", "7 x a-b y", "x y z w", "1 ü ä ö"]);
     }
 
     #[test]
