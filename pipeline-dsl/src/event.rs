@@ -129,6 +129,24 @@ impl Event {
         cur.insert(last.clone(), value);
     }
 
+    /// The slot at `r`, created as `null` (with any missing parents) when absent: one walk
+    /// for the common "set if absent, else append" updates of grok and `add_field`.
+    pub fn slot(&mut self, r: &FieldRef) -> Option<&mut Value> {
+        let (root, skip) = self.root_mut(r);
+        let segs = &r.segments()[skip..];
+        let (last, parents) = segs.split_last()?;
+        let mut cur = root;
+        for s in parents {
+            let slot = cur.entry_or_insert_with(s, || Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            let Value::Object(m) = slot else { return None };
+            cur = m;
+        }
+        Some(cur.entry_or_insert_with(last, || Value::Null))
+    }
+
     /// Removes and returns the value at `r`. Empty parent objects are kept, as in Logstash.
     pub fn remove(&mut self, r: &FieldRef) -> Option<Value> {
         let (root, skip) = self.root_mut(r);

@@ -161,13 +161,14 @@ impl FieldName {
 
 /// Sets `r` to `value`, or appends to what is there (turning a scalar into an array),
 /// which is how Logstash's `add_field` behaves.
-pub fn add_value(event: &mut Event, r: &FieldRef, value: crate::value::Value) {
-    match event.get_mut(r) {
-        None => event.set(r, value),
-        Some(crate::value::Value::Array(a)) => a.push(value),
-        Some(existing) => {
+pub fn add_value(event: &mut Event, r: &FieldRef, value: Value) {
+    let Some(slot) = event.slot(r) else { return };
+    match slot {
+        Value::Null => *slot = value,
+        Value::Array(a) => a.push(value),
+        existing => {
             let old = existing.take();
-            *existing = crate::value::Value::Array(vec![old, value]);
+            *existing = Value::Array(vec![old, value]);
         }
     }
 }

@@ -199,14 +199,15 @@ impl Grok {
             event.set(dest, value);
             return;
         }
-        match event.get_mut(dest) {
-            None | Some(Value::Null) => event.set(dest, value),
-            Some(Value::Array(a)) => a.push(value),
-            Some(existing @ Value::String(_)) => {
+        let Some(slot) = event.slot(dest) else { return };
+        match slot {
+            Value::Null => *slot = value,
+            Value::Array(a) => a.push(value),
+            existing @ Value::String(_) => {
                 let old = existing.take();
                 *existing = Value::Array(vec![old, value]);
             }
-            Some(_) => {}
+            _ => {}
         }
     }
 }

@@ -69,10 +69,12 @@ impl ClassSequence {
                 }
             }
         }
-        let edge_looks = matches!(hir.kind(), HirKind::Concat(items) if items.iter().any(|h| matches!(h.kind(), HirKind::Look(_))));
+        let edge_looks =
+            matches!(hir.kind(), HirKind::Concat(items) if items.iter().any(|h| matches!(h.kind(), HirKind::Look(_))));
         if edge_looks {
             // With boundaries stripped, the outer steps must be word-only and non-empty.
-            let word_only = |s: &ClassStep| s.min >= 1 && (0..128u8).all(|b| !s.allowed[b as usize] || is_word(b as char));
+            let word_only =
+                |s: &ClassStep| s.min >= 1 && (0..128u8).all(|b| !s.allowed[b as usize] || is_word(b as char));
             if !(steps.first().is_some_and(word_only) && steps.last().is_some_and(word_only)) {
                 return None;
             }
@@ -517,7 +519,10 @@ mod tests {
         agree(r"^(?<a>\b[a-w]+\b)x(?<b>\w+)$", &["abxcd", "ab-xcd"]);
         agree(r"^(?<a>\b[a-w]+\b) (?<b>\w+)$", &["ab cd", "ab  cd"]);
         // Class sequences, with and without non-ASCII text.
-        agree(r"^%{INT:a} (?<b>[^ ]*) %{WORD:c} (?:-|%{NOTSPACE:d})$", &["-12 x abc -", "+7  é_1 q", "7 x a-b y", "x y z w", "1 ü ä ö"]);
+        agree(
+            r"^%{INT:a} (?<b>[^ ]*) %{WORD:c} (?:-|%{NOTSPACE:d})$",
+            &["-12 x abc -", "+7  é_1 q", "7 x a-b y", "x y z w", "1 ü ä ö"],
+        );
     }
 
     #[test]
