@@ -88,6 +88,14 @@ impl FieldRef {
         self.segments.first().is_some_and(|s| &**s == "@metadata")
     }
 
+    /// This reference under `target` when there is one (the `target` option of filters).
+    pub fn within(self, target: Option<&FieldRef>) -> FieldRef {
+        match target {
+            Some(t) => self.under(t),
+            None => self,
+        }
+    }
+
     /// This reference nested under `prefix` (used by `target` options).
     pub fn under(&self, prefix: &FieldRef) -> FieldRef {
         let mut segments = prefix.segments.clone();

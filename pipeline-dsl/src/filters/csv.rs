@@ -135,10 +135,7 @@ impl Filter for Csv {
             if let Some((_, conv)) = self.convert.iter().find(|(k, _)| *k == name) {
                 value = convert_value(&value, *conv).unwrap_or(value);
             }
-            let dest = match &self.target {
-                Some(t) => column.under(t),
-                None => column,
-            };
+            let dest = column.within(self.target.as_ref());
             event.set(&dest, value);
         }
         Outcome::Applied

@@ -168,11 +168,7 @@ impl Filter for Dissect {
                 }
             }
         }
-        if applied {
-            Outcome::Applied
-        } else {
-            Outcome::Skipped
-        }
+        Outcome::applied_if(applied)
     }
 }
 

@@ -141,10 +141,6 @@ impl Filter for Fingerprint {
                 applied = true;
             }
         }
-        if applied {
-            Outcome::Applied
-        } else {
-            Outcome::Skipped
-        }
+        Outcome::applied_if(applied)
     }
 }

@@ -130,10 +130,7 @@ impl Filter for Kv {
         }
         for (k, v) in found {
             let r = FieldRef::top_level(&k);
-            let dest = match &self.target {
-                Some(t) => r.under(t),
-                None => r,
-            };
+            let dest = r.within(self.target.as_ref());
             event.set(&dest, v);
         }
         Outcome::Applied

@@ -138,11 +138,7 @@ impl Filter for Math {
                 applied = true;
             }
         }
-        if applied {
-            Outcome::Applied
-        } else {
-            Outcome::Skipped
-        }
+        Outcome::applied_if(applied)
     }
 }
 

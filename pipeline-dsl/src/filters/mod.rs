@@ -36,6 +36,17 @@ pub enum Outcome {
     Drop,
 }
 
+impl Outcome {
+    /// `Applied` when the filter did something, `Skipped` otherwise.
+    pub fn applied_if(applied: bool) -> Self {
+        if applied {
+            Outcome::Applied
+        } else {
+            Outcome::Skipped
+        }
+    }
+}
+
 /// A filter plugin instance.
 pub trait Filter: Send {
     /// Processes one event in place.

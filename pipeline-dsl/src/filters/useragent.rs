@@ -125,10 +125,7 @@ impl Filter for UserAgent {
             let fields = self
                 .parse(ua)
                 .into_iter()
-                .map(|(k, v)| {
-                    let r = FieldRef::from_segments([&*k]);
-                    (self.target.as_ref().map_or_else(|| r.clone(), |t| r.under(t)), v)
-                })
+                .map(|(k, v)| (FieldRef::from_segments([&*k]).within(self.target.as_ref()), v))
                 .collect();
             if self.cache.len() >= self.cache_size {
                 self.cache.clear();
