@@ -5,7 +5,7 @@
 //! but is never part of the shipped document.
 
 use crate::field_ref::FieldRef;
-use crate::value::{intern, Key, Map, Value};
+use crate::value::{intern_checked, Key, Map, Value};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::sync::OnceLock;
 
@@ -14,10 +14,17 @@ pub const TIMESTAMP: &str = "@timestamp";
 /// Name of the tags field.
 pub const TAGS: &str = "tags";
 
-fn well_known(name: &'static str) -> Key {
-    static KEYS: OnceLock<[Key; 3]> = OnceLock::new();
-    let keys = KEYS.get_or_init(|| [intern(TIMESTAMP), intern(TAGS), intern("message")]);
-    keys.iter().find(|k| &***k == name).cloned().unwrap_or_else(|| intern(name))
+/// The shared key of a field every event has, and whether it is interned.
+fn well_known(name: &'static str) -> (Key, bool) {
+    static KEYS: OnceLock<[(Key, bool); 3]> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| [intern_checked(TIMESTAMP), intern_checked(TAGS), intern_checked("message")]);
+    keys.iter().find(|(k, _)| &**k == name).cloned().unwrap_or_else(|| intern_checked(name))
+}
+
+/// Sets a well-known top-level field.
+fn set_well_known(map: &mut Map, name: &'static str, value: Value) {
+    let (key, interned) = well_known(name);
+    map.insert_key(&key, interned, value);
 }
 
 /// One log event travelling through the pipeline.
@@ -31,8 +38,8 @@ impl Event {
     /// An event holding `message`, stamped with `now`.
     pub fn from_message(message: String, now: DateTime<Utc>) -> Self {
         let mut fields = Map::new();
-        fields.insert(well_known(TIMESTAMP), Value::String(format_timestamp(now).into()));
-        fields.insert(well_known("message"), Value::String(message.into()));
+        set_well_known(&mut fields, TIMESTAMP, Value::String(format_timestamp(now).into()));
+        set_well_known(&mut fields, "message", Value::String(message.into()));
         Self { fields, metadata: Map::new() }
     }
 
@@ -79,11 +86,16 @@ impl Event {
     /// The value at `r`; numeric segments index arrays.
     pub fn get(&self, r: &FieldRef) -> Option<&Value> {
         let (root, skip) = self.root(r);
+        let interned = r.is_interned();
         let segs = &r.segments()[skip..];
         let (first, rest) = segs.split_first()?;
-        let mut cur = root.get(first)?;
+        let mut cur = root.get_interned(first, interned)?;
         for s in rest {
-            cur = step(cur, s)?;
+            cur = match cur {
+                Value::Object(m) => m.get_interned(s, interned)?,
+                Value::Array(a) => a.get(s.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
         }
         Some(cur)
     }
@@ -91,12 +103,13 @@ impl Event {
     /// Mutable access to the value at `r`.
     pub fn get_mut(&mut self, r: &FieldRef) -> Option<&mut Value> {
         let (root, skip) = self.root_mut(r);
+        let interned = r.is_interned();
         let segs = &r.segments()[skip..];
         let (first, rest) = segs.split_first()?;
-        let mut cur = root.get_mut(first)?;
+        let mut cur = root.get_interned_mut(first, interned)?;
         for s in rest {
             cur = match cur {
-                Value::Object(m) => m.get_mut(s)?,
+                Value::Object(m) => m.get_interned_mut(s, interned)?,
                 Value::Array(a) => a.get_mut(s.parse::<usize>().ok()?)?,
                 _ => return None,
             };
@@ -117,16 +130,17 @@ impl Event {
         let Some((last, parents)) = segs.split_last() else {
             return;
         };
+        let interned = r.is_interned();
         let mut cur = root;
         for s in parents {
-            let slot = cur.entry_or_insert_with(s, || Value::Object(Map::new()));
+            let slot = cur.entry_or_insert_with(s, interned, || Value::Object(Map::new()));
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }
             let Value::Object(m) = slot else { return };
             cur = m;
         }
-        cur.insert(last.clone(), value);
+        cur.insert_key(last, interned, value);
     }
 
     /// The slot at `r`, created as `null` (with any missing parents) when absent: one walk
@@ -135,16 +149,17 @@ impl Event {
         let (root, skip) = self.root_mut(r);
         let segs = &r.segments()[skip..];
         let (last, parents) = segs.split_last()?;
+        let interned = r.is_interned();
         let mut cur = root;
         for s in parents {
-            let slot = cur.entry_or_insert_with(s, || Value::Object(Map::new()));
+            let slot = cur.entry_or_insert_with(s, interned, || Value::Object(Map::new()));
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }
             let Value::Object(m) = slot else { return None };
             cur = m;
         }
-        Some(cur.entry_or_insert_with(last, || Value::Null))
+        Some(cur.entry_or_insert_with(last, interned, || Value::Null))
     }
 
     /// Removes and returns the value at `r`. Empty parent objects are kept, as in Logstash.
@@ -187,7 +202,7 @@ impl Event {
 
     /// Sets `@timestamp`.
     pub fn set_timestamp(&mut self, t: DateTime<Utc>) {
-        self.fields.insert(well_known(TIMESTAMP), Value::String(format_timestamp(t).into()));
+        set_well_known(&mut self.fields, TIMESTAMP, Value::String(format_timestamp(t).into()));
     }
 
     /// Adds `tag` to `tags` unless already present.
@@ -205,7 +220,7 @@ impl Event {
                 }
             }
             _ => {
-                self.fields.insert(well_known(TAGS), Value::Array(vec![Value::from(tag)]));
+                set_well_known(&mut self.fields, TAGS, Value::Array(vec![Value::from(tag)]));
             }
         }
     }
@@ -224,14 +239,6 @@ impl Event {
             Some(Value::String(t)) => t == tag,
             _ => false,
         }
-    }
-}
-
-fn step<'a>(cur: &'a Value, segment: &str) -> Option<&'a Value> {
-    match cur {
-        Value::Object(m) => m.get(segment),
-        Value::Array(a) => a.get(segment.parse::<usize>().ok()?),
-        _ => None,
     }
 }
 

@@ -4,7 +4,7 @@
 //! event model then walks those segments. Dots are never separators: `host.name` is one
 //! top-level key, exactly as in Logstash.
 
-use crate::value::{intern, Key};
+use crate::value::{intern_checked, Key};
 use std::fmt;
 
 /// Error for a string that is not a legal field reference.
@@ -13,24 +13,28 @@ use std::fmt;
 pub struct InvalidFieldRef(pub String);
 
 /// A parsed field reference: a path of segments, the first of which may be `@metadata`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Equality and hashing look at the path only.
+#[derive(Debug, Clone)]
 pub struct FieldRef {
     segments: Vec<Key>,
+    /// Whether every segment is an interned key (lookups may compare pointers only).
+    interned: bool,
 }
 
 impl FieldRef {
     /// Parses `name`, `[a][b]` or `[[a][b]]`; rejects empty segments and stray text.
     pub fn parse(text: &str) -> Result<Self, InvalidFieldRef> {
-        Self::parse_with(text, intern)
+        Self::parse_with(text, intern_checked)
     }
 
-    fn parse_with(text: &str, key: fn(&str) -> Key) -> Result<Self, InvalidFieldRef> {
+    fn parse_with(text: &str, key: fn(&str) -> (Key, bool)) -> Result<Self, InvalidFieldRef> {
         let invalid = || InvalidFieldRef(text.to_string());
         if text.is_empty() {
             return Err(invalid());
         }
         if !text.contains('[') && !text.contains(']') {
-            return Ok(Self { segments: vec![key(text)] });
+            let (k, interned) = key(text);
+            return Ok(Self { segments: vec![k], interned });
         }
         let mut inner = text;
         // `[[a][b]]` is accepted and flattened.
@@ -38,6 +42,7 @@ impl FieldRef {
             inner = &inner[1..inner.len() - 1];
         }
         let mut segments = Vec::new();
+        let mut interned = true;
         let mut rest = inner;
         while !rest.is_empty() {
             let body = rest.strip_prefix('[').ok_or_else(invalid)?;
@@ -46,25 +51,27 @@ impl FieldRef {
             if segment.is_empty() || segment.contains('[') || segment.contains(',') {
                 return Err(invalid());
             }
-            segments.push(key(segment));
+            let (k, i) = key(segment);
+            interned &= i;
+            segments.push(k);
             rest = &body[end + 1..];
         }
         if segments.is_empty() {
             return Err(invalid());
         }
-        Ok(Self { segments })
+        Ok(Self { segments, interned })
     }
 
     /// A one-segment reference to a top-level key named at run time (from event data),
     /// not interned.
     pub fn top_level(name: &str) -> Self {
-        Self { segments: vec![Key::from(name)] }
+        Self { segments: vec![Key::from(name)], interned: false }
     }
 
     /// Parses a reference computed at run time (a rendered sprintf template); its
     /// segments are not interned.
     pub fn parse_runtime(text: &str) -> Result<Self, InvalidFieldRef> {
-        let mut r = Self::parse_with(text, |s| Key::from(s))?;
+        let mut r = Self::parse_with(text, |s| (Key::from(s), false))?;
         r.segments.shrink_to_fit();
         Ok(r)
     }
@@ -75,12 +82,26 @@ impl FieldRef {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Self { segments: segments.into_iter().map(|s| intern(s.as_ref())).collect() }
+        let mut interned = true;
+        let segments = segments
+            .into_iter()
+            .map(|s| {
+                let (k, i) = intern_checked(s.as_ref());
+                interned &= i;
+                k
+            })
+            .collect();
+        Self { segments, interned }
     }
 
     /// The path segments, `@metadata` included when present.
     pub fn segments(&self) -> &[Key] {
         &self.segments
+    }
+
+    /// Whether every segment is an interned key.
+    pub fn is_interned(&self) -> bool {
+        self.interned
     }
 
     /// Whether the reference addresses event metadata (`[@metadata]...`).
@@ -100,7 +121,21 @@ impl FieldRef {
     pub fn under(&self, prefix: &FieldRef) -> FieldRef {
         let mut segments = prefix.segments.clone();
         segments.extend(self.segments.iter().cloned());
-        FieldRef { segments }
+        FieldRef { segments, interned: self.interned && prefix.interned }
+    }
+}
+
+impl PartialEq for FieldRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.segments == other.segments
+    }
+}
+
+impl Eq for FieldRef {}
+
+impl std::hash::Hash for FieldRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.segments.hash(state);
     }
 }
 

@@ -27,16 +27,23 @@ const INTERN_LIMIT: usize = 65_536;
 /// Names that come from event data (JSON keys, kv pairs) must not be interned; they
 /// use `Key::from` so that input cannot grow this table.
 pub fn intern(name: &str) -> Key {
+    intern_checked(name).0
+}
+
+/// [`intern`], also telling whether the key really is the shared one (false once the
+/// table is full).
+pub fn intern_checked(name: &str) -> (Key, bool) {
     static KEYS: OnceLock<Mutex<HashSet<Key>>> = OnceLock::new();
     let mut keys = KEYS.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(k) = keys.get(name) {
-        return k.clone();
+        return (k.clone(), true);
     }
     let k = Key::from(name);
     if keys.len() < INTERN_LIMIT {
         keys.insert(k.clone());
+        return (k, true);
     }
-    k
+    (k, false)
 }
 
 /// A string value (inline up to 24 bytes).
@@ -66,22 +73,62 @@ pub enum Value {
 #[derive(Debug, Clone, Default)]
 pub struct Map {
     entries: Vec<(Key, Value)>,
+    /// Whether any key was not interned (it came from event data). While false, a
+    /// lookup by an interned key is settled by pointer comparison alone.
+    foreign: bool,
 }
 
 impl Map {
     /// An empty object.
     pub fn new() -> Self {
-        Self { entries: Vec::new() }
+        Self { entries: Vec::new(), foreign: false }
+    }
+
+    /// Finds `key`. Keys from compiled field references are interned, so a pointer
+    /// match settles most lookups; the text comparison is needed only when the lookup
+    /// key or some key of this object is not interned.
+    fn find(&self, key: &str, interned: bool) -> Option<usize> {
+        let p = key.as_ptr();
+        if let Some(i) = self.entries.iter().position(|(k, _)| k.as_ptr() == p && k.len() == key.len()) {
+            return Some(i);
+        }
+        if interned && !self.foreign {
+            return None;
+        }
+        self.entries.iter().position(|(k, _)| &**k == key)
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        // Keys from compiled field references are interned, so most lookups are settled
-        // by comparing pointers; the text comparison covers keys made at run time.
-        let p = key.as_ptr();
-        self.entries
-            .iter()
-            .position(|(k, _)| k.as_ptr() == p && k.len() == key.len())
-            .or_else(|| self.entries.iter().position(|(k, _)| &**k == key))
+        self.find(key, false)
+    }
+
+    /// The value under an interned key (see [`intern_checked`]).
+    pub fn get_interned(&self, key: &Key, interned: bool) -> Option<&Value> {
+        self.find(key, interned).map(|i| &self.entries[i].1)
+    }
+
+    /// Mutable access under an interned key.
+    pub fn get_interned_mut(&mut self, key: &Key, interned: bool) -> Option<&mut Value> {
+        self.find(key, interned).map(|i| &mut self.entries[i].1)
+    }
+
+    /// Sets `key` (interned or not, as told), returning the previous value.
+    pub fn insert_key(&mut self, key: &Key, interned: bool, value: Value) -> Option<Value> {
+        match self.find(key, interned) {
+            Some(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            None => {
+                self.push(key.clone(), interned, value);
+                None
+            }
+        }
+    }
+
+    fn push(&mut self, key: Key, interned: bool, value: Value) {
+        if self.entries.capacity() == 0 {
+            self.entries.reserve_exact(4);
+        }
+        self.foreign |= !interned;
+        self.entries.push((key, value));
     }
 
     /// The value under `key`.
@@ -105,21 +152,18 @@ impl Map {
         match self.position(&key) {
             Some(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
             None => {
-                if self.entries.capacity() == 0 {
-                    self.entries.reserve_exact(4);
-                }
-                self.entries.push((key, value));
+                self.push(key, false, value);
                 None
             }
         }
     }
 
     /// Mutable access to `key`, inserting `default()` first when absent.
-    pub fn entry_or_insert_with(&mut self, key: &Key, default: impl FnOnce() -> Value) -> &mut Value {
-        let i = match self.position(key) {
+    pub fn entry_or_insert_with(&mut self, key: &Key, interned: bool, default: impl FnOnce() -> Value) -> &mut Value {
+        let i = match self.find(key, interned) {
             Some(i) => i,
             None => {
-                self.entries.push((key.clone(), default()));
+                self.push(key.clone(), interned, default());
                 self.entries.len() - 1
             }
         };
@@ -158,8 +202,9 @@ impl Map {
 
     /// Inserts every entry of `other` (overwriting equal keys).
     pub fn extend(&mut self, other: Map) {
+        let interned = !other.foreign;
         for (k, v) in other.entries {
-            self.insert(k, v);
+            self.insert_key(&k, interned, v);
         }
     }
 }
