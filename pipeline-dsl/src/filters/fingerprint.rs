@@ -144,3 +144,58 @@ impl Filter for Fingerprint {
         Outcome::applied_if(applied)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast::Statement;
+
+    fn fingerprint(settings: &str) -> Fingerprint {
+        let cfg = crate::parser::parse_config(&format!("filter {{ fingerprint {{ {settings} }} }}")).unwrap();
+        let Statement::Plugin(p) = &cfg.sections[0].body[0] else { panic!("not a plugin") };
+        let mut s = Settings::new(p);
+        let f = Fingerprint::from_settings(&mut s);
+        assert!(s.finish().is_empty());
+        f
+    }
+
+    fn run(f: &mut Fingerprint, message: &str) -> Event {
+        let mut e = Event::from_message(message.to_string(), chrono::Utc::now());
+        e.set(&FieldRef::parse("[a][b]").unwrap(), Value::Int(7));
+        assert_eq!(f.apply(&mut e), Outcome::Applied);
+        e
+    }
+
+    #[test]
+    fn digests_match_reference_values() {
+        let target = FieldRef::parse("[@metadata][id]").unwrap();
+        let mut sha1 = fingerprint(r#"target => "[@metadata][id]""#);
+        assert_eq!(
+            run(&mut sha1, "hello").get(&target),
+            Some(&Value::from("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"))
+        );
+        let mut sha256 = fingerprint(r#"method => "SHA256" target => "[@metadata][id]""#);
+        assert_eq!(
+            run(&mut sha256, "hello").get(&target),
+            Some(&Value::from("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"))
+        );
+        let mut murmur = fingerprint(r#"method => "MURMUR3" target => "[@metadata][id]""#);
+        assert_eq!(run(&mut murmur, "hello").get(&target), Some(&Value::Int(613_153_351)));
+        let mut hmac = fingerprint(r#"method => "SHA256" key => "key" target => "[@metadata][id]""#);
+        assert_eq!(
+            run(&mut hmac, "The quick brown fox jumps over the lazy dog").get(&target),
+            Some(&Value::from("f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"))
+        );
+    }
+
+    #[test]
+    fn concatenated_sources_are_stable_and_order_sensitive() {
+        let mut f = fingerprint(r#"source => ["message", "[a][b]"] concatenate_sources => true"#);
+        let a = run(&mut f, "x").get(&FieldRef::parse("fingerprint").unwrap()).cloned();
+        let b = run(&mut f, "x").get(&FieldRef::parse("fingerprint").unwrap()).cloned();
+        let c = run(&mut f, "y").get(&FieldRef::parse("fingerprint").unwrap()).cloned();
+        assert!(a.is_some());
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}
