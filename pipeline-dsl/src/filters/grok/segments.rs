@@ -1,18 +1,21 @@
 //! Fast path for anchored grok expressions: split the line at literal delimiters with
-//! memchr, then validate each piece with its own small anchored regex.
+//! memchr, then validate each piece on its own.
 //!
 //! Why this is exact, not a heuristic: a piece is only split off at the delimiter that
 //! follows it when no string the piece can match contains that delimiter's first
 //! character (computed from the piece's regex syntax tree). The piece must then end at
 //! the first occurrence of that character, so there is exactly one way to split the
 //! line, and validating each piece against its own regex accepts precisely the lines
-//! the whole regex accepts, with the same captures. Patterns that do not have this
-//! shape (unanchored, alternation at the top, pieces that may contain their delimiter)
-//! are not compiled here and run on the regex engine instead.
+//! the whole regex accepts, with the same captures. Word boundaries at a piece's edges
+//! are only allowed where the neighbouring character is not a word character, so they
+//! too are decided by the piece alone; `^`/`$` inside a piece make the pattern fall
+//! back. A piece that may contain its delimiter is merged with what follows it.
+//! Patterns without this shape (unanchored, alternation at the top) run on the regex
+//! engine instead, and so does any line containing a newline.
 //!
 //! The win is large because the regex crate has to fall back to a bounded backtracker
 //! or PikeVM to report capture positions of a long pattern, while here most pieces
-//! only need a lazy-DFA `is_match` over a handful of bytes.
+//! are checked by a greedy scan over byte classes or an anchored dense DFA.
 
 use super::expand::Capture;
 use crate::regex_engine::Spans;
