@@ -43,7 +43,7 @@ fn grok_from_root(id: &str) -> FilterNode {
     s.accept(&["id"]);
     let f = filters::build("grok", &mut s, &BuildContext::default()).expect("grok builds");
     assert!(s.finish().is_empty());
-    FilterNode::new(id.to_string(), "grok".to_string(), 0..0, f, common)
+    FilterNode::new(id.to_string(), f, common)
 }
 
 fn root_pipeline() -> Pipeline {

@@ -57,16 +57,6 @@ impl Event {
         &self.fields
     }
 
-    /// The `[@metadata]` object.
-    pub fn metadata(&self) -> &Map {
-        &self.metadata
-    }
-
-    /// Consumes the event, returning the document to ship.
-    pub fn into_document(self) -> Map {
-        self.fields
-    }
-
     fn root(&self, r: &FieldRef) -> (&Map, usize) {
         if r.is_metadata() {
             (&self.metadata, 1)

@@ -230,13 +230,7 @@ impl Compiler<'_> {
                     *self.counter += 1;
                     let id = id.unwrap_or_else(|| format!("{}-{}", p.name.node, *self.counter));
                     if let Some(f) = built {
-                        out.push(Node::Plugin(FilterNode::new(
-                            id,
-                            p.name.node.clone(),
-                            p.name.span.clone(),
-                            f,
-                            common,
-                        )));
+                        out.push(Node::Plugin(FilterNode::new(id, f, common)));
                     }
                 }
                 Statement::If(chain) => {

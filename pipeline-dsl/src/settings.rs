@@ -39,11 +39,6 @@ impl Settings {
         }
     }
 
-    /// The plugin's name.
-    pub fn plugin_name(&self) -> &str {
-        &self.plugin
-    }
-
     /// Span of the plugin name, for errors about the plugin as a whole.
     pub fn plugin_span(&self) -> Span {
         self.plugin_span.clone()

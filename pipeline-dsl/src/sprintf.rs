@@ -72,11 +72,6 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
     }
 
-    /// The template text as written.
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     /// Renders against `event`. A missing field leaves its placeholder in place.
     pub fn render<'a>(&'a self, event: &Event) -> Cow<'a, str> {
         if self.is_constant() {

@@ -4,7 +4,6 @@
 //! maps a plugin name to its constructor, so an unknown name is reported rather than
 //! ignored.
 
-use crate::ast::Span;
 use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::settings::Settings;
@@ -186,20 +185,17 @@ pub fn add_value(event: &mut Event, r: &FieldRef, value: Value) {
 
 /// A filter with its id and common options, as placed in the plan.
 pub struct FilterNode {
-    /// The plugin id (`id => …` or a generated `name-N`).
+    /// The plugin id (`id => …` or a generated `name-N`), which per-plugin metrics are
+    /// keyed by.
     pub id: String,
-    /// The plugin name.
-    pub name: String,
-    /// Span of the plugin name in its config file.
-    pub span: Span,
     filter: Box<dyn Filter>,
     common: CommonOptions,
 }
 
 impl FilterNode {
     /// Wraps a built filter.
-    pub fn new(id: String, name: String, span: Span, filter: Box<dyn Filter>, common: CommonOptions) -> Self {
-        Self { id, name, span, filter, common }
+    pub fn new(id: String, filter: Box<dyn Filter>, common: CommonOptions) -> Self {
+        Self { id, filter, common }
     }
 
     /// Runs the filter and, if it applied, the common options. Returns false to drop.

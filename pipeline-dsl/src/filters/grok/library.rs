@@ -88,9 +88,4 @@ impl Library {
     pub fn is_empty(&self) -> bool {
         self.patterns.is_empty()
     }
-
-    /// All pattern names.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.patterns.keys().map(String::as_str)
-    }
 }

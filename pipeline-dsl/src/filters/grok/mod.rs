@@ -22,7 +22,6 @@ use library::{Flavour, Library};
 
 /// One compiled grok expression.
 pub struct GrokPattern {
-    source: String,
     regex: Regex,
     /// For each regex group index, the capture it fills (group 0 and unnamed groups: none).
     by_group: Vec<Option<Capture>>,
@@ -41,12 +40,7 @@ impl GrokPattern {
             .map(|name| name.and_then(|n| captures.iter().find(|c| c.group == n).cloned()))
             .collect::<Vec<_>>();
         let segments = segments::SegmentMatcher::build(&regex, &by_group);
-        Ok(Self { source: pattern.to_string(), regex: compiled, by_group, segments })
-    }
-
-    /// The expression as written.
-    pub fn source(&self) -> &str {
-        &self.source
+        Ok(Self { regex: compiled, by_group, segments })
     }
 
     /// Whether the fast segment matcher handles this pattern.
