@@ -134,7 +134,7 @@ impl CommonOptions {
             }
         }
         for t in &self.add_tag {
-            let tag = t.render(event).into_owned();
+            let tag = t.render(event);
             event.add_tag(&tag);
         }
         for f in &self.remove_field {
@@ -143,7 +143,7 @@ impl CommonOptions {
             }
         }
         for t in &self.remove_tag {
-            let tag = t.render(event).into_owned();
+            let tag = t.render(event);
             event.remove_tag(&tag);
         }
     }

@@ -80,6 +80,7 @@ pub struct Grok {
     target: Option<FieldRef>,
     tag_on_failure: Vec<String>,
     spans: Spans,
+    input: String,
 }
 
 impl Grok {
@@ -151,6 +152,7 @@ impl Grok {
             target: s.field_ref("target"),
             tag_on_failure: failure_tags(s, "tag_on_failure", "_grokparsefailure"),
             spans: Vec::new(),
+            input: String::new(),
         }
     }
 
@@ -234,15 +236,30 @@ impl Filter for Grok {
     fn apply(&mut self, event: &mut Event) -> Outcome {
         let mut matched = false;
         for idx in 0..self.matches.len() {
-            let inputs: Vec<String> = match event.get(&self.matches[idx].0) {
+            // Captures may write to the matched field itself, so the input is copied out
+            // first: into a reused buffer for the usual single string.
+            let field_matched = match event.get(&self.matches[idx].0) {
                 None | Some(Value::Null) => continue,
-                Some(Value::Array(items)) => items.iter().map(crate::event::value_to_string).collect(),
-                Some(v) => vec![crate::event::value_to_string(v)],
+                Some(Value::Array(items)) => {
+                    let inputs: Vec<String> = items.iter().map(crate::event::value_to_string).collect();
+                    let mut any = false;
+                    for input in &inputs {
+                        any |= self.match_value(idx, input, event);
+                    }
+                    any
+                }
+                Some(v) => {
+                    let mut input = std::mem::take(&mut self.input);
+                    input.clear();
+                    match v {
+                        Value::String(s) => input.push_str(s),
+                        other => input.push_str(&crate::event::value_to_string(other)),
+                    }
+                    let m = self.match_value(idx, &input, event);
+                    self.input = input;
+                    m
+                }
             };
-            let mut field_matched = false;
-            for input in &inputs {
-                field_matched |= self.match_value(idx, input, event);
-            }
             if field_matched {
                 matched = true;
                 if self.break_on_match {
