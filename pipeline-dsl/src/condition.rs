@@ -28,9 +28,52 @@ pub enum Condition {
     /// Membership, negated for `not in`.
     In(Box<OperandPair>, bool),
     /// Regex match, negated for `!~`.
-    Matches(OperandBox, Box<Regex>, bool),
+    Matches(OperandBox, Box<Matcher>, bool),
     /// Truthiness.
     Truthy(OperandBox),
+}
+
+/// How a `=~` pattern is tested. Routing conditions are mostly plain literals
+/// (`/\t/`, `/^\{/`, `/:/`), which need no regex engine at all.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// The text contains this literal.
+    Contains(String),
+    /// The text starts with this literal.
+    StartsWith(String),
+    /// Anything else.
+    Regex(Regex),
+}
+
+impl Matcher {
+    fn new(pattern: &str) -> Result<Self, crate::regex_engine::RegexError> {
+        use regex_syntax::hir::{HirKind, Look};
+        let regex = Regex::new(pattern)?;
+        let literal = |h: &regex_syntax::hir::Hir| match h.kind() {
+            HirKind::Literal(l) => std::str::from_utf8(&l.0).ok().map(str::to_string),
+            _ => None,
+        };
+        let Ok(hir) = regex_syntax::parse(pattern) else { return Ok(Matcher::Regex(regex)) };
+        let simple = match hir.kind() {
+            HirKind::Literal(_) => literal(&hir).map(Matcher::Contains),
+            HirKind::Concat(items) => match items.as_slice() {
+                [start, lit] if matches!(start.kind(), HirKind::Look(Look::Start)) => {
+                    literal(lit).map(Matcher::StartsWith)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        Ok(simple.unwrap_or(Matcher::Regex(regex)))
+    }
+
+    fn is_match(&self, text: &str) -> bool {
+        match self {
+            Matcher::Contains(l) => memchr::memmem::find(text.as_bytes(), l.as_bytes()).is_some(),
+            Matcher::StartsWith(l) => text.starts_with(l.as_str()),
+            Matcher::Regex(r) => r.is_match(text),
+        }
+    }
 }
 
 /// Two operands of a binary condition.
@@ -91,11 +134,12 @@ fn compile(c: &Ast, errors: &mut Vec<Diagnostic>) -> Condition {
         Ast::In(a, b) => Condition::In(Box::new(OperandPair(operand(a, errors), operand(b, errors))), false),
         Ast::NotIn(a, b) => Condition::In(Box::new(OperandPair(operand(a, errors), operand(b, errors))), true),
         Ast::Matches { value, pattern, negated } => {
-            let re = match Regex::new(&pattern.node) {
-                Ok(r) => r,
+            let re = match Matcher::new(&pattern.node) {
+                Ok(m) => m,
                 Err(e) => {
                     errors.push(Diagnostic::new(e.to_string(), pattern.span.clone(), "this regex does not compile"));
-                    Regex::new("$^").unwrap_or_else(|_| unreachable!("constant regex compiles"))
+                    // The config is rejected; this placeholder never runs.
+                    Matcher::StartsWith(String::new())
                 }
             };
             Condition::Matches(OperandBox(operand(value, errors)), Box::new(re), *negated)
@@ -115,7 +159,17 @@ fn operand(v: &RValue, errors: &mut Vec<Diagnostic>) -> Operand {
                 Operand::Const(Value::Null)
             }
         },
-        RValue::Array(items) => Operand::List(items.iter().map(|i| operand(i, errors)).collect()),
+        RValue::Array(items) => {
+            let items: Vec<Operand> = items.iter().map(|i| operand(i, errors)).collect();
+            // A list of constants is itself a constant: no array is built per event.
+            if items.iter().all(|i| matches!(i, Operand::Const(_))) {
+                Operand::Const(Value::Array(
+                    items.into_iter().filter_map(|i| if let Operand::Const(v) = i { Some(v) } else { None }).collect(),
+                ))
+            } else {
+                Operand::List(items)
+            }
+        }
     }
 }
 
@@ -184,5 +238,31 @@ fn contains(haystack: Option<&Value>, needle: Option<&Value>) -> bool {
         },
         Some(Value::Object(m)) => needle.as_str().is_some_and(|k| m.contains_key(k)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Matcher;
+
+    #[test]
+    fn literal_patterns_skip_the_regex_engine_with_the_same_answers() {
+        let cases = [
+            (r"\t", "a\tb", true),
+            (r"^\{", "{\"a\":1}", true),
+            (r"^\{", " {", false),
+            (":", "2001:db8::1", true),
+            ("^#", "no # at start", false),
+            (r"^[0-9.]+$|:", "10.0.0.1", true),
+            ("(?i)ERROR", "an error", true),
+        ];
+        for (pattern, text, want) in cases {
+            let m = Matcher::new(pattern).unwrap();
+            assert_eq!(m.is_match(text), want, "{pattern} on {text}");
+            assert_eq!(crate::regex_engine::Regex::new(pattern).unwrap().is_match(text), want);
+        }
+        assert!(matches!(Matcher::new(r"\t").unwrap(), Matcher::Contains(_)));
+        assert!(matches!(Matcher::new(r"^\{").unwrap(), Matcher::StartsWith(_)));
+        assert!(matches!(Matcher::new(r"^[0-9.]+$|:").unwrap(), Matcher::Regex(_)));
     }
 }
