@@ -3,7 +3,7 @@
 use agent::runner;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use pipeline_dsl::pipeline::{compile, ConfigErrors, ConfigSource, Pipeline};
+use pipeline_dsl::pipeline::{compile, ConfigErrors, ConfigSource, LoadOptions, Pipeline};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,6 +25,11 @@ struct Cli {
     #[arg(long)]
     stdin: bool,
 
+    /// Translate backslash escapes (\t, \n, \", \\ …) in quoted config strings, like
+    /// Logstash's `config.support_escapes: true`. Off by default, as in Logstash.
+    #[arg(long, global = true)]
+    config_support_escapes: bool,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -35,17 +40,18 @@ enum Command {
     Check,
 }
 
-fn load(paths: &[PathBuf]) -> anyhow::Result<Result<Pipeline, ConfigErrors>> {
+fn load(paths: &[PathBuf], support_escapes: bool) -> anyhow::Result<Result<Pipeline, ConfigErrors>> {
     let mut sources = Vec::new();
     for p in paths {
         sources.push(ConfigSource::read(p).with_context(|| format!("reading config {}", p.display()))?);
     }
-    let lookup = |name: &str| std::env::var(name).ok();
-    Ok(compile(sources, agent::inputs::INPUT_NAMES, agent::outputs::OUTPUT_NAMES, &lookup))
+    let env = |name: &str| std::env::var(name).ok();
+    let options = LoadOptions { env: &env, support_escapes };
+    Ok(compile(sources, agent::inputs::INPUT_NAMES, agent::outputs::OUTPUT_NAMES, &options))
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut pipeline = match load(&cli.config)? {
+    let mut pipeline = match load(&cli.config, cli.config_support_escapes)? {
         Ok(p) => p,
         Err(errors) => {
             eprintln!("{errors}");

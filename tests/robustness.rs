@@ -132,3 +132,20 @@ fn undefined_environment_variable_is_a_config_error() {
     assert_eq!(run.status.code(), Some(2));
     assert!(run.stderr.contains("cannot evaluate `${LOGSHIP_SURELY_UNSET_VAR}`"), "{}", run.stderr);
 }
+
+#[test]
+fn escapes_are_verbatim_unless_support_escapes_is_on() {
+    let dir = std::env::temp_dir().join(format!("logship-escapes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("escapes.conf");
+    std::fs::write(
+        &path,
+        "filter { mutate { add_field => { \"t\" => \"a\\tb\" } } }\noutput { stdout { codec => json_lines } }\n",
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let verbatim = documents(&logship(&["--config", p], b"x\n").stdout);
+    assert_eq!(verbatim[0]["t"], "a\\tb");
+    let translated = documents(&logship(&["--config", p, "--config-support-escapes"], b"x\n").stdout);
+    assert_eq!(translated[0]["t"], "a\tb");
+}

@@ -8,7 +8,7 @@ use pipeline_dsl::event::Event;
 use pipeline_dsl::filters::grok::library::{Flavour, Library};
 use pipeline_dsl::filters::grok::GrokPattern;
 use pipeline_dsl::filters::{self, BuildContext, CommonOptions, FilterNode};
-use pipeline_dsl::pipeline::{compile, ConfigSource, Pipeline};
+use pipeline_dsl::pipeline::{compile, ConfigSource, LoadOptions, Pipeline};
 use pipeline_dsl::settings::Settings;
 use std::path::PathBuf;
 
@@ -73,7 +73,8 @@ fn grok_pattern_from_root(id: &str) -> GrokPattern {
 
 fn root_pipeline() -> Pipeline {
     let sources = vec![ConfigSource { path: "pipeline.conf".into(), text: root_config() }];
-    compile(sources, &["file", "stdin"], &["stdout"], &|_| None).unwrap_or_else(|e| panic!("{e}"))
+    let options = LoadOptions { env: &|_| None, support_escapes: false };
+    compile(sources, &["file", "stdin"], &["stdout"], &options).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn event(line: &str) -> Event {

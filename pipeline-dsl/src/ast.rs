@@ -168,3 +168,83 @@ pub enum RValue {
     /// `/…/` regex literal (as an operand, compared textually).
     Regex(String),
 }
+
+/// Where a string being visited by [`Config::for_each_string_mut`] was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StringKind {
+    /// A quoted string in a setting or a condition.
+    Quoted,
+    /// An unquoted word in a setting.
+    Bareword,
+}
+
+impl Config {
+    /// Calls `f` on every string and bareword of settings and condition operands, with
+    /// the span of its setting or condition. Regex literals are not visited: load-time
+    /// rewriting (`${VAR}`, escapes) never applies to them in Logstash.
+    pub fn for_each_string_mut(&mut self, f: &mut dyn FnMut(&mut String, StringKind, &Span)) {
+        for section in &mut self.sections {
+            visit_statements(&mut section.body, f);
+        }
+    }
+}
+
+fn visit_statements(body: &mut [Statement], f: &mut dyn FnMut(&mut String, StringKind, &Span)) {
+    for st in body {
+        match st {
+            Statement::Plugin(p) => visit_plugin(p, f),
+            Statement::If(chain) => {
+                for (c, b) in &mut chain.branches {
+                    let span = c.span.clone();
+                    visit_condition(&mut c.node, &span, f);
+                    visit_statements(b, f);
+                }
+                if let Some(b) = &mut chain.otherwise {
+                    visit_statements(b, f);
+                }
+            }
+        }
+    }
+}
+
+fn visit_plugin(p: &mut Plugin, f: &mut dyn FnMut(&mut String, StringKind, &Span)) {
+    for a in &mut p.attributes {
+        visit_value(&mut a.value, f);
+    }
+}
+
+fn visit_value(v: &mut Spanned<Value>, f: &mut dyn FnMut(&mut String, StringKind, &Span)) {
+    let span = v.span.clone();
+    match &mut v.node {
+        Value::String(s) => f(s, StringKind::Quoted, &span),
+        Value::Bareword(s) => f(s, StringKind::Bareword, &span),
+        Value::Array(items) => items.iter_mut().for_each(|i| visit_value(i, f)),
+        Value::Hash(entries) => entries.iter_mut().for_each(|(_, v)| visit_value(v, f)),
+        Value::Plugin(p) => visit_plugin(p, f),
+        Value::Integer(_) | Value::Float(_) => {}
+    }
+}
+
+fn visit_condition(c: &mut Condition, span: &Span, f: &mut dyn FnMut(&mut String, StringKind, &Span)) {
+    match c {
+        Condition::Bool(_, a, b) => {
+            visit_condition(a, span, f);
+            visit_condition(b, span, f);
+        }
+        Condition::Not(a) => visit_condition(a, span, f),
+        Condition::Compare(_, a, b) | Condition::In(a, b) | Condition::NotIn(a, b) => {
+            visit_rvalue(a, span, f);
+            visit_rvalue(b, span, f);
+        }
+        Condition::Matches { value, .. } => visit_rvalue(value, span, f),
+        Condition::Truthy(v) => visit_rvalue(v, span, f),
+    }
+}
+
+fn visit_rvalue(v: &mut RValue, span: &Span, f: &mut dyn FnMut(&mut String, StringKind, &Span)) {
+    match v {
+        RValue::String(s) => f(s, StringKind::Quoted, span),
+        RValue::Array(items) => items.iter_mut().for_each(|i| visit_rvalue(i, span, f)),
+        _ => {}
+    }
+}

@@ -8,6 +8,7 @@ pub mod ast;
 pub mod condition;
 pub mod diagnostics;
 pub mod env;
+pub mod escapes;
 pub mod event;
 pub mod field_ref;
 pub mod filters;

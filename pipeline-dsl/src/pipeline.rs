@@ -110,8 +110,14 @@ impl ConfigErrors {
     }
 }
 
-/// Looks up `${VAR}` values.
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+/// Load-time settings of the config language.
+pub struct LoadOptions<'a> {
+    /// Looks up `${VAR}` values (the process environment, normally).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Translate backslash escapes in quoted strings (Logstash's
+    /// `config.support_escapes`); off by default, as in Logstash.
+    pub support_escapes: bool,
+}
 
 /// Parses and compiles config files, concatenating their sections in order.
 /// `input_names`/`output_names` are the plugins the agent can build.
@@ -119,7 +125,7 @@ pub fn compile(
     sources: Vec<ConfigSource>,
     input_names: &[&str],
     output_names: &[&str],
-    lookup: EnvLookup,
+    options: &LoadOptions,
 ) -> Result<Pipeline, ConfigErrors> {
     let mut errors: Vec<(usize, Diagnostic)> = Vec::new();
     let mut inputs = Vec::new();
@@ -135,8 +141,11 @@ pub fn compile(
                 continue;
             }
         };
-        for d in env::substitute(&mut config, lookup) {
+        for d in env::substitute(&mut config, options.env) {
             errors.push((file, d));
+        }
+        if options.support_escapes {
+            crate::escapes::apply(&mut config);
         }
         let ctx = BuildContext {
             config_dir: Path::new(&source.path).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
