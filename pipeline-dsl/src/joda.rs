@@ -57,6 +57,179 @@ const MONTHS: [&str; 12] = [
 ];
 const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
+/// Month and day names for parsing `MMM`/`MMMM`/`EEE` in a language other than English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Locale {
+    months: [&'static str; 12],
+    months_short: [&'static str; 12],
+    days: [&'static str; 7],
+    days_short: [&'static str; 7],
+}
+
+const ENGLISH: Locale = Locale {
+    months: MONTHS,
+    months_short: ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+    days: WEEKDAYS,
+    days_short: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+};
+
+const LOCALES: [(&str, Locale); 7] = [
+    ("en", ENGLISH),
+    (
+        "de",
+        Locale {
+            months: [
+                "Januar",
+                "Februar",
+                "März",
+                "April",
+                "Mai",
+                "Juni",
+                "Juli",
+                "August",
+                "September",
+                "Oktober",
+                "November",
+                "Dezember",
+            ],
+            months_short: ["Jan", "Feb", "Mär", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez"],
+            days: ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"],
+            days_short: ["Mo", "Di", "Mi", "Do", "Fr", "Sa", "So"],
+        },
+    ),
+    (
+        "fr",
+        Locale {
+            months: [
+                "janvier",
+                "février",
+                "mars",
+                "avril",
+                "mai",
+                "juin",
+                "juillet",
+                "août",
+                "septembre",
+                "octobre",
+                "novembre",
+                "décembre",
+            ],
+            months_short: [
+                "janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc.",
+            ],
+            days: ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
+            days_short: ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."],
+        },
+    ),
+    (
+        "es",
+        Locale {
+            months: [
+                "enero",
+                "febrero",
+                "marzo",
+                "abril",
+                "mayo",
+                "junio",
+                "julio",
+                "agosto",
+                "septiembre",
+                "octubre",
+                "noviembre",
+                "diciembre",
+            ],
+            months_short: ["ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic"],
+            days: ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
+            days_short: ["lun", "mar", "mié", "jue", "vie", "sáb", "dom"],
+        },
+    ),
+    (
+        "it",
+        Locale {
+            months: [
+                "gennaio",
+                "febbraio",
+                "marzo",
+                "aprile",
+                "maggio",
+                "giugno",
+                "luglio",
+                "agosto",
+                "settembre",
+                "ottobre",
+                "novembre",
+                "dicembre",
+            ],
+            months_short: ["gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic"],
+            days: ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"],
+            days_short: ["lun", "mar", "mer", "gio", "ven", "sab", "dom"],
+        },
+    ),
+    (
+        "nl",
+        Locale {
+            months: [
+                "januari",
+                "februari",
+                "maart",
+                "april",
+                "mei",
+                "juni",
+                "juli",
+                "augustus",
+                "september",
+                "oktober",
+                "november",
+                "december",
+            ],
+            months_short: ["jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"],
+            days: ["maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"],
+            days_short: ["ma", "di", "wo", "do", "vr", "za", "zo"],
+        },
+    ),
+    (
+        "pt",
+        Locale {
+            months: [
+                "janeiro",
+                "fevereiro",
+                "março",
+                "abril",
+                "maio",
+                "junho",
+                "julho",
+                "agosto",
+                "setembro",
+                "outubro",
+                "novembro",
+                "dezembro",
+            ],
+            months_short: ["jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez"],
+            days: ["segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo"],
+            days_short: ["seg", "ter", "qua", "qui", "sex", "sáb", "dom"],
+        },
+    ),
+];
+
+impl Default for Locale {
+    fn default() -> Self {
+        ENGLISH
+    }
+}
+
+impl Locale {
+    /// The locale for a tag such as `de`, `de-DE` or `fr_FR`, by its language part.
+    pub fn from_tag(tag: &str) -> Option<Locale> {
+        let language = tag.split(['-', '_']).next()?.to_ascii_lowercase();
+        LOCALES.iter().find(|(l, _)| *l == language).map(|(_, loc)| *loc)
+    }
+
+    /// The languages with names for parsing.
+    pub fn supported() -> impl Iterator<Item = &'static str> {
+        LOCALES.iter().map(|(l, _)| *l)
+    }
+}
+
 impl JodaPattern {
     /// Compiles a pattern; quoted text (`'T'`) is literal, `''` is a quote.
     pub fn compile(pattern: &str) -> Result<Self, PatternError> {
@@ -165,6 +338,11 @@ impl JodaPattern {
     /// Parses `input` entirely; fields the pattern lacks default to the current year,
     /// January, the 1st, midnight. A pattern without a zone uses `default_zone`.
     pub fn parse(&self, input: &str, default_zone: &Zone) -> Option<DateTime<Utc>> {
+        self.parse_in(input, default_zone, &ENGLISH)
+    }
+
+    /// [`JodaPattern::parse`] with month and day names of `locale`.
+    pub fn parse_in(&self, input: &str, default_zone: &Zone, locale: &Locale) -> Option<DateTime<Utc>> {
         let mut p = Parsed::default();
         let mut s = input;
         for tok in &self.tokens {
@@ -185,7 +363,7 @@ impl JodaPattern {
                     rest
                 }
                 Token::Month(n) if *n >= 3 => {
-                    let (m, rest) = take_name(s, &MONTHS)?;
+                    let (m, rest) = take_name(s, &locale.months, &locale.months_short)?;
                     p.month = m as u32 + 1;
                     rest
                 }
@@ -226,7 +404,7 @@ impl JodaPattern {
                     };
                     &s[2..]
                 }
-                Token::Weekday(_) => take_name(s, &WEEKDAYS)?.1,
+                Token::Weekday(_) => take_name(s, &locale.days, &locale.days_short)?.1,
                 Token::Zone(_) => {
                     let (off, rest) = parse_offset(s)?;
                     p.offset = Some(off);
@@ -281,18 +459,18 @@ fn num<'a>(s: &'a str, width: usize, max: usize, out: &mut u32) -> Option<&'a st
 
 fn strip_prefix_ci<'a>(s: &'a str, lit: &str) -> Option<&'a str> {
     let head = s.get(..lit.len())?;
-    head.eq_ignore_ascii_case(lit).then(|| &s[lit.len()..])
+    let equal = head.eq_ignore_ascii_case(lit)
+        || (!lit.is_ascii() && head.chars().flat_map(char::to_lowercase).eq(lit.chars().flat_map(char::to_lowercase)));
+    equal.then(|| &s[lit.len()..])
 }
 
-fn take_name<'a>(s: &'a str, names: &[&str]) -> Option<(usize, &'a str)> {
-    for (i, name) in names.iter().enumerate() {
-        if let Some(rest) = strip_prefix_ci(s, name) {
-            return Some((i, rest));
-        }
-    }
-    for (i, name) in names.iter().enumerate() {
-        if let Some(rest) = strip_prefix_ci(s, &name[..3]) {
-            return Some((i, rest));
+/// Matches a full name, else an abbreviation, at the start of `s` (case-insensitive).
+fn take_name<'a>(s: &'a str, full: &[&str], short: &[&str]) -> Option<(usize, &'a str)> {
+    for names in [full, short] {
+        for (i, name) in names.iter().enumerate() {
+            if let Some(rest) = strip_prefix_ci(s, name) {
+                return Some((i, rest));
+            }
         }
     }
     None
@@ -409,6 +587,20 @@ mod tests {
         );
         assert_eq!(parse("MMM dd yyyy hh:mm:ss a", "Jan 02 2020 01:00:00 PM").unwrap(), "2020-01-02T13:00:00.000Z");
         assert_eq!(parse("yyyy-MM-dd", "2019-12-04 junk"), None);
+    }
+
+    #[test]
+    fn month_names_in_other_languages() {
+        let p = JodaPattern::compile("dd/MMM/yyyy:HH:mm:ss Z").unwrap();
+        let de = Locale::from_tag("de_DE").unwrap();
+        let t = p.parse_in("03/Mär/2021:10:00:00 +0000", &Zone::default(), &de).unwrap();
+        assert_eq!(crate::event::format_timestamp(t), "2021-03-03T10:00:00.000Z");
+        let fr = Locale::from_tag("fr").unwrap();
+        let long = JodaPattern::compile("dd MMMM yyyy").unwrap();
+        let t = long.parse_in("14 Février 2022", &Zone::default(), &fr).unwrap();
+        assert_eq!(crate::event::format_timestamp(t), "2022-02-14T00:00:00.000Z");
+        assert!(p.parse("03/Mär/2021:10:00:00 +0000", &Zone::default()).is_none());
+        assert!(Locale::from_tag("xx").is_none());
     }
 
     #[test]

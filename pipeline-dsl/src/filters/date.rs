@@ -3,7 +3,7 @@
 use super::{failure_tags, Filter, Outcome};
 use crate::event::{format_timestamp, Event, TIMESTAMP};
 use crate::field_ref::FieldRef;
-use crate::joda::{JodaPattern, Zone};
+use crate::joda::{JodaPattern, Locale, Zone};
 use crate::settings::Settings;
 use crate::value::Value;
 use chrono::{DateTime, TimeZone, Utc};
@@ -22,6 +22,7 @@ pub struct Date {
     formats: Vec<Format>,
     target: FieldRef,
     zone: Zone,
+    locale: Locale,
     tag_on_failure: Vec<String>,
     /// Log lines arrive in time order, so the same second repeats: remember the last one.
     last: Option<(String, DateTime<Utc>)>,
@@ -70,12 +71,24 @@ impl Date {
             }),
             None => Zone::default(),
         };
-        s.accept(&["locale"]);
+        let locale = match s.string("locale") {
+            None => Locale::default(),
+            Some(tag) => Locale::from_tag(&tag.node).unwrap_or_else(|| {
+                let supported = Locale::supported().collect::<Vec<_>>().join(", ");
+                s.error(
+                    format!("unsupported locale `{}`", tag.node),
+                    tag.span.clone(),
+                    format!("supported: {supported}"),
+                );
+                Locale::default()
+            }),
+        };
         Self {
             source,
             formats,
             target: s.field_ref("target").unwrap_or_else(|| FieldRef::from_segments([TIMESTAMP])),
             zone,
+            locale,
             tag_on_failure: failure_tags(s, "tag_on_failure", "_dateparsefailure"),
             last: None,
         }
@@ -86,7 +99,7 @@ impl Date {
             Format::Iso8601 => parse_iso8601(text, &self.zone),
             Format::Unix => parse_epoch(text, 1000.0),
             Format::UnixMs => parse_epoch(text, 1.0),
-            Format::Joda(p) => p.parse(text, &self.zone),
+            Format::Joda(p) => p.parse_in(text, &self.zone, &self.locale),
         })
     }
 }
