@@ -24,8 +24,9 @@ pub struct Date {
     zone: Zone,
     locale: Locale,
     tag_on_failure: Vec<String>,
-    /// Log lines arrive in time order, so the same second repeats: remember the last one.
-    last: Option<(String, DateTime<Utc>)>,
+    /// Log lines arrive in time order, so the same second repeats: remember the last
+    /// input and its formatted result.
+    last: Option<(String, Value)>,
 }
 
 impl Date {
@@ -127,32 +128,30 @@ fn parse_iso8601(text: &str, zone: &Zone) -> Option<DateTime<Utc>> {
 impl Filter for Date {
     fn apply(&mut self, event: &mut Event) -> Outcome {
         let Some(source) = &self.source else { return Outcome::Skipped };
+        let number;
         let text = match event.get(source) {
-            Some(Value::String(s)) => s.to_string(),
-            Some(n @ (Value::Int(_) | Value::Float(_))) => n.to_string(),
+            Some(Value::String(s)) => s.as_str(),
+            Some(n @ (Value::Int(_) | Value::Float(_))) => {
+                number = n.to_string();
+                number.as_str()
+            }
             Some(Value::Array(a)) => match a.first() {
-                Some(Value::String(s)) => s.to_string(),
+                Some(Value::String(s)) => s.as_str(),
                 _ => return Outcome::Skipped,
             },
             _ => return Outcome::Skipped,
         };
-        let parsed = match &self.last {
-            Some((k, t)) if *k == text => Some(*t),
-            _ => {
-                let t = self.parse(&text);
-                if let Some(t) = t {
-                    self.last = Some((text, t));
-                }
-                t
-            }
+        let formatted = match &self.last {
+            Some((k, v)) if k == text => Some(v.clone()),
+            _ => self.parse(text).map(|t| {
+                let v = Value::from(format_timestamp(t));
+                self.last = Some((text.to_string(), v.clone()));
+                v
+            }),
         };
-        match parsed {
-            Some(t) => {
-                if self.target.segments().len() == 1 && &*self.target.segments()[0] == TIMESTAMP {
-                    event.set_timestamp(t);
-                } else {
-                    event.set(&self.target, Value::from(format_timestamp(t)));
-                }
+        match formatted {
+            Some(v) => {
+                event.set(&self.target, v);
                 Outcome::Applied
             }
             None => {
