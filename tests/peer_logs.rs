@@ -1,7 +1,7 @@
 //! Replays every log in ../shared/peer/cloudfront and ../shared/peer/nginx through the
 //! real binary with the root pipeline.conf. Each output is compared with our golden
 //! file; where Elastic publishes the documents its own ingest pipelines produce, every
-//! field our ECS mapping covers must have Elastic's value.
+//! field our ECS mapping covers must have Elastic's value, `event.original` included.
 
 mod common;
 
@@ -86,25 +86,37 @@ fn cloudfront_matches_elastic_integration_documents() {
     assert_golden("peer-cloudfront-elastic", &docs);
 }
 
+/// pipeline.conf with its input section replaced by `input`, written to a temp file.
+fn pipeline_with_input(name: &str, input: &str) -> std::path::PathBuf {
+    let text = String::from_utf8(read("pipeline.conf")).unwrap();
+    let config = pipeline_dsl::parser::parse_config(&text).unwrap();
+    let section = config.sections.iter().find(|s| s.kind == pipeline_dsl::ast::SectionKind::Input).unwrap();
+    let replaced = format!("{}{input}{}", &text[..section.span.start], &text[section.span.end..]);
+    let dir = std::env::temp_dir().join(format!("logship-peer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, replaced).unwrap();
+    path
+}
+
 /// Elastic's nginx test harness joins lines with a multiline rule (a new event starts
-/// only at a line beginning with an IPv4 address); logship reads one event per line.
-/// Each expected document is compared with the document of the line that starts it.
+/// only at a line beginning with an IPv4 address); the same rule is given to logship's
+/// multiline codec, so documents correspond one to one.
 fn nginx_case(log: &str, expected: &str, lowercase_method: bool) {
-    let docs = run_file(log);
+    let config = pipeline_with_input(
+        "nginx-multiline.conf",
+        r#"input { stdin { codec => multiline { pattern => "^(?:[0-9]{1,3}\.){3}[0-9]{1,3}" negate => true what => "previous" } } }"#,
+    );
+    let input = std::fs::read(peer().join(log)).unwrap();
+    let run = logship(&["--config", config.to_str().unwrap()], &input);
+    assert!(run.status.success(), "{log}: {}", run.stderr);
+    let docs = documents(&run.stdout);
     let expected: Value = serde_json::from_slice(&std::fs::read(peer().join(expected)).unwrap()).unwrap();
+    let expected = expected["expected"].as_array().unwrap();
+    assert_eq!(docs.len(), expected.len(), "{log}: one document per joined event");
     let mut failures = Vec::new();
-    for want in expected["expected"].as_array().unwrap() {
-        let original = want["event"]["original"].as_str().unwrap();
-        let first_line = original.lines().next().unwrap();
-        let got = docs
-            .iter()
-            .find(|d| d["event"]["original"] == first_line)
-            .unwrap_or_else(|| panic!("no document for line {first_line}"));
-        let mut want = want.clone();
-        want["event"]["original"] = Value::String(first_line.to_string());
-        // Elastic picks the first *public* address of an X-Forwarded-For chain; logship
-        // keeps the first (client-most) entry (README, "Differences").
-        let list = got["nginx"]["access"]["remote_ip_list"].clone();
+    for (got, want) in docs.iter().zip(expected) {
+        let first_line = want["event"]["original"].as_str().unwrap().lines().next().unwrap().to_string();
         let mut exceptions = vec![];
         // elastic-package's copy predates the pipeline change that stopped lower-casing
         // the method (the integrations copy of the same log has "GET").
@@ -114,6 +126,9 @@ fn nginx_case(log: &str, expected: &str, lowercase_method: bool) {
         {
             exceptions.push(("http.request.method", method));
         }
+        // Elastic picks the first *public* address of an X-Forwarded-For chain; logship
+        // keeps the first (client-most) entry (README, "Differences").
+        let list = got["nginx"]["access"]["remote_ip_list"].clone();
         if list.as_array().is_some_and(|l| l.len() > 1) {
             exceptions.push(("source.address", list[0].clone()));
             exceptions.push(("source.ip", list[0].clone()));
@@ -127,7 +142,7 @@ fn nginx_case(log: &str, expected: &str, lowercase_method: bool) {
             }
             exceptions.push(("related.ip", Value::Array(related)));
         }
-        failures.extend(compare(first_line, &want, got, &exceptions));
+        failures.extend(compare(&first_line, want, got, &exceptions));
     }
     assert!(failures.is_empty(), "{log}: {} differences:\n{}", failures.len(), failures.join("\n"));
 }

@@ -3,5 +3,6 @@
 
 pub mod inputs;
 pub mod line_codec;
+pub mod multiline;
 pub mod outputs;
 pub mod runner;

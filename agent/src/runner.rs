@@ -3,8 +3,10 @@
 //! This is the single-pass runner that issue 2 asks for; the long-running, tailing,
 //! multi-worker runtime replaces it in issue 3.
 
+use crate::inputs::codec::InputCodec;
 use crate::inputs::{self, Input};
-use crate::line_codec::LineReader;
+use crate::line_codec::{Line, LineReader};
+use crate::multiline::Multiline;
 use crate::outputs::{self, Output};
 use anyhow::Context;
 use pipeline_dsl::event::Event;
@@ -67,14 +69,17 @@ pub fn run_once(pipeline: &mut Pipeline, plugins: &mut Plugins) -> anyhow::Resul
             Input::Stdin(s) => {
                 let stdin = std::io::stdin();
                 let reader = std::io::BufReader::with_capacity(256 * 1024, stdin.lock());
-                read_lines(reader, s.max_line_bytes, &s.tags, None, &mut |e| process(e, &mut stats, outputs))?;
+                let source = Source { max_line_bytes: s.max_line_bytes, tags: &s.tags, codec: &s.codec, path: None };
+                read_events(reader, &source, &mut |e| process(e, &mut stats, outputs))?;
             }
             Input::File(f) => {
                 for path in f.discover() {
                     let file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
                     let reader = std::io::BufReader::with_capacity(256 * 1024, file);
                     let p = path.display().to_string();
-                    read_lines(reader, f.max_line_bytes, &f.tags, Some(&p), &mut |e| process(e, &mut stats, outputs))
+                    let source =
+                        Source { max_line_bytes: f.max_line_bytes, tags: &f.tags, codec: &f.codec, path: Some(&p) };
+                    read_events(reader, &source, &mut |e| process(e, &mut stats, outputs))
                         .with_context(|| format!("reading {p}"))?;
                 }
             }
@@ -86,27 +91,51 @@ pub fn run_once(pipeline: &mut Pipeline, plugins: &mut Plugins) -> anyhow::Resul
     Ok(stats)
 }
 
-fn read_lines(
-    reader: impl BufRead,
+/// Where events come from and how to frame them.
+struct Source<'a> {
     max_line_bytes: usize,
-    tags: &[String],
-    path: Option<&str>,
+    tags: &'a [String],
+    codec: &'a InputCodec,
+    path: Option<&'a str>,
+}
+
+fn read_events(
+    reader: impl BufRead,
+    source: &Source,
     sink: &mut dyn FnMut(Event) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut lines = LineReader::new(reader, max_line_bytes);
+    let mut lines = LineReader::new(reader, source.max_line_bytes);
     let path_ref = FieldRef::from_segments(["log", "file", "path"]);
     let offset_ref = FieldRef::from_segments(["log", "offset"]);
     let now = chrono::Utc::now();
-    while let Some(line) = lines.next_line()? {
+    let mut emit = |line: Line| {
         let mut event = Event::from_message(line.text, now);
-        if let Some(p) = path {
+        if let Some(p) = source.path {
             event.set(&path_ref, Value::from(p));
             event.set(&offset_ref, Value::from(line.offset));
         }
-        for t in tags.iter().map(String::as_str).chain(line.tags.iter().copied()) {
+        for t in source.tags.iter().map(String::as_str).chain(line.tags.iter().copied()) {
             event.add_tag(t);
         }
-        sink(event)?;
+        sink(event)
+    };
+    match source.codec {
+        InputCodec::Line => {
+            while let Some(line) = lines.next_line()? {
+                emit(line)?;
+            }
+        }
+        InputCodec::Multiline(config) => {
+            let mut joiner = Multiline::new(config);
+            while let Some(line) = lines.next_line()? {
+                if let Some(event) = joiner.push(line) {
+                    emit(event)?;
+                }
+            }
+            if let Some(event) = joiner.flush() {
+                emit(event)?;
+            }
+        }
     }
     Ok(())
 }

@@ -39,6 +39,8 @@ pub struct Section {
     pub kind: SectionKind,
     /// Plugins and conditionals inside it.
     pub body: Vec<Statement>,
+    /// Where the whole section was written.
+    pub span: Span,
 }
 
 /// Something that can appear inside a section body.

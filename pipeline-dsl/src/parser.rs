@@ -106,13 +106,14 @@ fn is_name_char(c: char) -> bool {
 }
 
 fn section(i: In) -> PResult<Section> {
+    let start = i;
     let (i, kind) = alt((
         value(SectionKind::Input, keyword("input")),
         value(SectionKind::Filter, keyword("filter")),
         value(SectionKind::Output, keyword("output")),
     ))(i)?;
     let (i, body) = cut(block)(i)?;
-    Ok((i, Section { kind, body }))
+    Ok((i, Section { kind, body, span: span_of(&start, &i) }))
 }
 
 /// `{ statements }`

@@ -2,6 +2,7 @@
 //! once from the beginning, in sorted order. Tailing, rotation and checkpoints come
 //! with the long-running agent (issue 3).
 
+use super::codec::InputCodec;
 use crate::line_codec::DEFAULT_MAX_LINE_BYTES;
 use pipeline_dsl::settings::Settings;
 use std::path::PathBuf;
@@ -18,16 +19,17 @@ pub struct FileInput {
     pub max_line_bytes: usize,
     /// Directory relative paths are resolved against.
     pub base_dir: PathBuf,
+    /// How lines become events.
+    pub codec: InputCodec,
 }
 
 impl FileInput {
-    /// Reads `path`, `exclude`, `tags`, `max_line_bytes`; Logstash's tailing options are
-    /// accepted so existing configs load.
+    /// Reads `path`, `exclude`, `tags`, `max_line_bytes`, `codec`; Logstash's tailing
+    /// options are accepted so existing configs load.
     pub fn from_settings(s: &mut Settings) -> Self {
         s.accept(&[
             "id",
             "type",
-            "codec",
             "start_position",
             "mode",
             "sincedb_path",
@@ -49,6 +51,7 @@ impl FileInput {
             }
         }
         Self {
+            codec: InputCodec::from_settings(s),
             paths,
             exclude,
             tags: s.strings("tags").into_iter().map(|t| t.node).collect(),

@@ -4,6 +4,7 @@
 use pipeline_dsl::diagnostics::Diagnostic;
 use pipeline_dsl::pipeline::PluginDecl;
 
+pub mod codec;
 pub mod file;
 pub mod stdin;
 

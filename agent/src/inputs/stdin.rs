@@ -1,5 +1,6 @@
 //! `stdin` input.
 
+use super::codec::InputCodec;
 use crate::line_codec::DEFAULT_MAX_LINE_BYTES;
 use pipeline_dsl::settings::Settings;
 
@@ -9,13 +10,16 @@ pub struct StdinInput {
     pub tags: Vec<String>,
     /// Maximum line size in bytes.
     pub max_line_bytes: usize,
+    /// How lines become events.
+    pub codec: InputCodec,
 }
 
 impl StdinInput {
-    /// Reads `tags`, `max_line_bytes` (and accepts `codec => line`).
+    /// Reads `tags`, `max_line_bytes` and `codec`.
     pub fn from_settings(s: &mut Settings) -> Self {
-        s.accept(&["codec", "id", "type"]);
+        s.accept(&["id", "type"]);
         Self {
+            codec: InputCodec::from_settings(s),
             tags: s.strings("tags").into_iter().map(|t| t.node).collect(),
             max_line_bytes: s.int("max_line_bytes").map_or(DEFAULT_MAX_LINE_BYTES, |n| n.max(1) as usize),
         }
@@ -23,6 +27,6 @@ impl StdinInput {
 
     /// The default input when none is configured or `--stdin` is given.
     pub fn default_input() -> Self {
-        Self { tags: Vec::new(), max_line_bytes: DEFAULT_MAX_LINE_BYTES }
+        Self { tags: Vec::new(), max_line_bytes: DEFAULT_MAX_LINE_BYTES, codec: InputCodec::Line }
     }
 }

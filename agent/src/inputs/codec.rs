@@ -1,0 +1,53 @@
+//! Input codecs: how bytes become events. `line` (also `plain`) gives one event per
+//! line; `multiline { … }` joins continuation lines. Any other codec is reported.
+
+use crate::multiline::MultilineConfig;
+use pipeline_dsl::ast::Value;
+use pipeline_dsl::settings::Settings;
+
+/// A built input codec.
+pub enum InputCodec {
+    /// One event per line.
+    Line,
+    /// Continuation lines joined into one event.
+    Multiline(MultilineConfig),
+}
+
+impl InputCodec {
+    /// Reads the input's `codec` setting (default `line`).
+    pub fn from_settings(s: &mut Settings) -> InputCodec {
+        let Some(v) = s.raw("codec") else { return InputCodec::Line };
+        let name = match &v.node {
+            Value::Bareword(n) | Value::String(n) => n.clone(),
+            Value::Plugin(p) => p.name.node.clone(),
+            _ => String::new(),
+        };
+        match (name.as_str(), &v.node) {
+            ("line" | "plain", _) => InputCodec::Line,
+            ("multiline", Value::Plugin(p)) => {
+                let mut inner = Settings::new(p);
+                let config = MultilineConfig::from_settings(&mut inner);
+                for d in inner.finish() {
+                    s.error(d.message, d.span, d.label);
+                }
+                config.map_or(InputCodec::Line, InputCodec::Multiline)
+            }
+            ("multiline", _) => {
+                s.error(
+                    "the multiline codec needs settings",
+                    v.span.clone(),
+                    "write `multiline { pattern => … what => … }`",
+                );
+                InputCodec::Line
+            }
+            _ => {
+                s.error(
+                    format!("unsupported input codec `{name}`"),
+                    v.span.clone(),
+                    "supported: line, plain, multiline",
+                );
+                InputCodec::Line
+            }
+        }
+    }
+}
