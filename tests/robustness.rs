@@ -149,3 +149,15 @@ fn escapes_are_verbatim_unless_support_escapes_is_on() {
     let translated = documents(&logship(&["--config", p, "--config-support-escapes"], b"x\n").stdout);
     assert_eq!(translated[0]["t"], "a\tb");
 }
+
+#[test]
+fn unsupported_input_codec_is_reported() {
+    let dir = std::env::temp_dir().join(format!("logship-codec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("codec.conf");
+    std::fs::write(&path, "input {\n  stdin { codec => json }\n}\n").unwrap();
+    let run = logship(&["check", "--config", path.to_str().unwrap()], b"");
+    assert_eq!(run.status.code(), Some(2));
+    let want = format!("{}:2:20: unsupported input codec `json`", path.display());
+    assert!(run.stderr.contains(&want), "missing `{want}` in:\n{}", run.stderr);
+}
