@@ -161,3 +161,86 @@ fn unsupported_input_codec_is_reported() {
     let want = format!("{}:2:20: unsupported input codec `json`", path.display());
     assert!(run.stderr.contains(&want), "missing `{want}` in:\n{}", run.stderr);
 }
+
+/// Deterministic pseudo-random bytes (SplitMix64), so failures reproduce.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) as u8
+        })
+        .collect()
+}
+
+/// Mangled real lines (bytes flipped, cut, spliced across formats) and raw noise: the
+/// binary must survive all of it and emit exactly one document per line.
+#[test]
+fn mangled_and_random_lines_never_crash_or_vanish() {
+    let mut samples: Vec<Vec<u8>> = Vec::new();
+    for f in ["cdn-edge.log", "cloudfront.log", "playback.log"] {
+        samples.extend(read(format!("sample-logs/{f}")).split(|b| *b == b'\n').take(40).map(<[u8]>::to_vec));
+    }
+    let mut input = Vec::new();
+    let mut lines = 0;
+    for (i, line) in samples.iter().enumerate() {
+        let r = noise(i as u64, 8);
+        let mut l = line.clone();
+        if !l.is_empty() {
+            let at = r[0] as usize % l.len();
+            l[at] = r[1];
+            l.truncate(l.len() - (r[2] as usize % l.len().max(1)) / 2);
+            l.extend_from_slice(
+                &samples[(i * 7 + 3) % samples.len()]
+                    [..(r[3] as usize).min(samples[(i * 7 + 3) % samples.len()].len())],
+            );
+        }
+        l.retain(|b| *b != b'\n');
+        input.extend_from_slice(&l);
+        input.push(b'\n');
+        lines += 1;
+    }
+    for seed in 0..50u64 {
+        let mut l = noise(1000 + seed, 1 + (seed as usize * 37) % 600);
+        l.retain(|b| *b != b'\n');
+        input.extend_from_slice(&l);
+        input.push(b'\n');
+        lines += 1;
+    }
+    let run = logship(&["--config", "pipeline.conf", "--stdin"], &input);
+    assert!(run.status.success(), "{}", run.stderr);
+    let docs = documents(&run.stdout);
+    // Lines that still look like CloudFront headers (`#…`) are dropped by the config.
+    let headers = input.split(|b| *b == b'\n').filter(|l| l.first() == Some(&b'#')).count();
+    assert_eq!(docs.len() + headers, lines);
+}
+
+/// Truncations and byte flips of the root config never crash the parser: every variant
+/// either compiles or gets a positioned diagnostic.
+#[test]
+fn mangled_configs_get_diagnostics_not_crashes() {
+    let text = read("pipeline.conf");
+    let dir = std::env::temp_dir().join(format!("logship-mangled-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for seed in 0..40u64 {
+        let r = noise(seed, 4);
+        let mut t = text.clone();
+        let at = (u32::from_le_bytes([r[0], r[1], r[2], r[3]]) as usize) % t.len();
+        match seed % 3 {
+            0 => t.truncate(at),
+            1 => t[at] = b"{}[]\"'=>#/\\"[seed as usize % 11],
+            _ => t.insert(at, b'}'),
+        }
+        let path = dir.join(format!("mangled-{seed}.conf"));
+        std::fs::write(&path, &t).unwrap();
+        let run = logship(&["check", "--config", path.to_str().unwrap()], b"");
+        match run.status.code() {
+            Some(0) => assert!(run.stdout.starts_with(b"configuration OK")),
+            Some(2) => assert!(run.stderr.contains(&format!("{}:", path.display())), "{}", run.stderr),
+            other => panic!("seed {seed}: exit {other:?}: {}", run.stderr),
+        }
+    }
+}
