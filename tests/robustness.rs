@@ -155,10 +155,10 @@ fn unsupported_input_codec_is_reported() {
     let dir = std::env::temp_dir().join(format!("logship-codec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("codec.conf");
-    std::fs::write(&path, "input {\n  stdin { codec => json }\n}\n").unwrap();
+    std::fs::write(&path, "input {\n  stdin { codec => avro }\n}\n").unwrap();
     let run = logship(&["check", "--config", path.to_str().unwrap()], b"");
     assert_eq!(run.status.code(), Some(2));
-    let want = format!("{}:2:20: unsupported input codec `json`", path.display());
+    let want = format!("{}:2:20: unsupported input codec `avro`", path.display());
     assert!(run.stderr.contains(&want), "missing `{want}` in:\n{}", run.stderr);
 }
 
@@ -243,4 +243,20 @@ fn mangled_configs_get_diagnostics_not_crashes() {
             other => panic!("seed {seed}: exit {other:?}: {}", run.stderr),
         }
     }
+}
+
+#[test]
+fn json_lines_input_codec_decodes_objects_and_tags_the_rest() {
+    let dir = std::env::temp_dir().join(format!("logship-json-codec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("json.conf");
+    std::fs::write(&path, "input { stdin { codec => json_lines } }\noutput { stdout { codec => json_lines } }\n")
+        .unwrap();
+    let input = b"{\"a\":1,\"@timestamp\":\"2020-01-01T00:00:00Z\",\"b\":{\"c\":\"d\"}}\nnot json\n";
+    let docs = documents(&logship(&["--config", path.to_str().unwrap()], input).stdout);
+    assert_eq!(docs[0]["a"], 1);
+    assert_eq!(docs[0]["b"]["c"], "d");
+    assert_eq!(docs[0]["@timestamp"], "2020-01-01T00:00:00.000Z");
+    assert_eq!(docs[1]["message"], "not json");
+    assert_eq!(tags(&docs[1]), ["_jsonparsefailure"]);
 }

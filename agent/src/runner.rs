@@ -108,8 +108,9 @@ fn read_events(
     let path_ref = FieldRef::from_segments(["log", "file", "path"]);
     let offset_ref = FieldRef::from_segments(["log", "offset"]);
     let now = chrono::Utc::now();
+    let json = matches!(source.codec, InputCodec::JsonLines);
     let mut emit = |line: Line| {
-        let mut event = Event::from_message(line.text, now);
+        let mut event = if json { decode_json(line.text, now) } else { Event::from_message(line.text, now) };
         if let Some(p) = source.path {
             event.set(&path_ref, Value::from(p));
             event.set(&offset_ref, Value::from(line.offset));
@@ -120,7 +121,7 @@ fn read_events(
         sink(event)
     };
     match source.codec {
-        InputCodec::Line => {
+        InputCodec::Line | InputCodec::JsonLines => {
             while let Some(line) = lines.next_line()? {
                 emit(line)?;
             }
@@ -138,4 +139,25 @@ fn read_events(
         }
     }
     Ok(())
+}
+
+/// A `json_lines` event: the object's fields, `@timestamp` from the object when it is a
+/// valid time, else the read time. A line that is not a JSON object is kept as
+/// `message` and tagged `_jsonparsefailure`, as Logstash's codec does.
+fn decode_json(text: String, now: chrono::DateTime<chrono::Utc>) -> Event {
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(fields)) => {
+            let mut event = Event::from_fields(fields);
+            match event.timestamp() {
+                Some(t) => event.set_timestamp(t),
+                None => event.set_timestamp(now),
+            }
+            event
+        }
+        _ => {
+            let mut event = Event::from_message(text, now);
+            event.add_tag("_jsonparsefailure");
+            event
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Input codecs: how bytes become events. `line` (also `plain`) gives one event per
-//! line; `multiline { … }` joins continuation lines. Any other codec is reported.
+//! line; `json_lines` (also `json`) decodes each line as a JSON object; `multiline { … }`
+//! joins continuation lines. Any other codec is reported.
 
 use crate::multiline::MultilineConfig;
 use pipeline_dsl::ast::Value;
@@ -9,6 +10,8 @@ use pipeline_dsl::settings::Settings;
 pub enum InputCodec {
     /// One event per line.
     Line,
+    /// One JSON object per line, decoded into the event's fields.
+    JsonLines,
     /// Continuation lines joined into one event.
     Multiline(MultilineConfig),
 }
@@ -24,6 +27,7 @@ impl InputCodec {
         };
         match (name.as_str(), &v.node) {
             ("line" | "plain", _) => InputCodec::Line,
+            ("json_lines" | "json", _) => InputCodec::JsonLines,
             ("multiline", Value::Plugin(p)) => {
                 let mut inner = Settings::new(p);
                 let config = MultilineConfig::from_settings(&mut inner);
@@ -44,7 +48,7 @@ impl InputCodec {
                 s.error(
                     format!("unsupported input codec `{name}`"),
                     v.span.clone(),
-                    "supported: line, plain, multiline",
+                    "supported: line, plain, json_lines, json, multiline",
                 );
                 InputCodec::Line
             }
