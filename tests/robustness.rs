@@ -252,11 +252,13 @@ fn json_lines_input_codec_decodes_objects_and_tags_the_rest() {
     let path = dir.join("json.conf");
     std::fs::write(&path, "input { stdin { codec => json_lines } }\noutput { stdout { codec => json_lines } }\n")
         .unwrap();
-    let input = b"{\"a\":1,\"@timestamp\":\"2020-01-01T00:00:00Z\",\"b\":{\"c\":\"d\"}}\nnot json\n";
+    let input = b"{\"a\":1,\"@timestamp\":\"2020-01-01T00:00:00Z\",\"b\":{\"c\":\"d\"}}\nnot json\n{\"@timestamp\":\"yesterday\"}\n";
     let docs = documents(&logship(&["--config", path.to_str().unwrap()], input).stdout);
     assert_eq!(docs[0]["a"], 1);
     assert_eq!(docs[0]["b"]["c"], "d");
     assert_eq!(docs[0]["@timestamp"], "2020-01-01T00:00:00.000Z");
     assert_eq!(docs[1]["message"], "not json");
     assert_eq!(tags(&docs[1]), ["_jsonparsefailure"]);
+    assert_eq!(docs[2]["_@timestamp"], "yesterday");
+    assert_eq!(tags(&docs[2]), ["_timestampparsefailure"]);
 }

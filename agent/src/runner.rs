@@ -142,7 +142,8 @@ fn read_events(
 }
 
 /// A `json_lines` event: the object's fields, `@timestamp` from the object when it is a
-/// valid time, else the read time. A line that is not a JSON object is kept as
+/// valid time, else the read time (an invalid one moves to `_@timestamp`, tagged
+/// `_timestampparsefailure`). A line that is not a JSON object is kept as
 /// `message` and tagged `_jsonparsefailure`, as Logstash's codec does.
 fn decode_json(text: String, now: chrono::DateTime<chrono::Utc>) -> Event {
     match serde_json::from_str::<Value>(&text) {
@@ -150,7 +151,15 @@ fn decode_json(text: String, now: chrono::DateTime<chrono::Utc>) -> Event {
             let mut event = Event::from_fields(fields);
             match event.timestamp() {
                 Some(t) => event.set_timestamp(t),
-                None => event.set_timestamp(now),
+                None => {
+                    // An unusable `@timestamp` is kept aside, as Logstash does, not lost.
+                    let ts = FieldRef::from_segments([pipeline_dsl::event::TIMESTAMP]);
+                    if let Some(bad) = event.remove(&ts) {
+                        event.set(&FieldRef::from_segments(["_@timestamp"]), bad);
+                        event.add_tag("_timestampparsefailure");
+                    }
+                    event.set_timestamp(now);
+                }
             }
             event
         }
