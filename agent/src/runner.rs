@@ -147,19 +147,12 @@ fn read_events(
 /// `message` and tagged `_jsonparsefailure`, as Logstash's codec does.
 fn decode_json(text: String, now: chrono::DateTime<chrono::Utc>) -> Event {
     match serde_json::from_str::<Value>(&text) {
-        Ok(Value::Object(fields)) => {
+        Ok(Value::Object(mut fields)) => {
+            let decoded_ts = fields.remove(pipeline_dsl::event::TIMESTAMP);
             let mut event = Event::from_fields(fields);
-            match event.timestamp() {
-                Some(t) => event.set_timestamp(t),
-                None => {
-                    // An unusable `@timestamp` is kept aside, as Logstash does, not lost.
-                    let ts = FieldRef::from_segments([pipeline_dsl::event::TIMESTAMP]);
-                    if let Some(bad) = event.remove(&ts) {
-                        event.set(&FieldRef::from_segments(["_@timestamp"]), bad);
-                        event.add_tag("_timestampparsefailure");
-                    }
-                    event.set_timestamp(now);
-                }
+            event.set_timestamp(now);
+            if let Some(ts) = decoded_ts {
+                event.set_timestamp_from(ts);
             }
             event
         }

@@ -195,6 +195,19 @@ impl Event {
         set_well_known(&mut self.fields, TIMESTAMP, Value::String(format_timestamp(t).into()));
     }
 
+    /// Sets `@timestamp` from a decoded value (JSON codec or filter). A value that is not
+    /// an RFC 3339 time is kept as `_@timestamp` and the event tagged
+    /// `_timestampparsefailure`, as Logstash does; `@timestamp` is then left as it was.
+    pub fn set_timestamp_from(&mut self, value: Value) {
+        match value.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()) {
+            Some(t) => self.set_timestamp(t.with_timezone(&Utc)),
+            None => {
+                self.fields.insert("_@timestamp", value);
+                self.add_tag("_timestampparsefailure");
+            }
+        }
+    }
+
     /// Adds `tag` to `tags` unless already present.
     pub fn add_tag(&mut self, tag: &str) {
         match self.fields.get_mut(TAGS) {

@@ -36,12 +36,10 @@ impl Filter for Json {
                     (None, Value::Object(map)) => {
                         for (k, v) in map {
                             if &*k == crate::event::TIMESTAMP {
-                                if let Some(t) = v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()) {
-                                    event.set_timestamp(t.with_timezone(&chrono::Utc));
-                                    continue;
-                                }
+                                event.set_timestamp_from(v);
+                            } else {
+                                event.set(&FieldRef::top_level(&k), v);
                             }
-                            event.set(&FieldRef::top_level(&k), v);
                         }
                     }
                     (None, _) => {
@@ -60,5 +58,48 @@ impl Filter for Json {
                 Outcome::Skipped
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast::Statement;
+
+    fn json_filter(settings: &str) -> Json {
+        let cfg = crate::parser::parse_config(&format!("filter {{ json {{ {settings} }} }}")).unwrap();
+        let Statement::Plugin(p) = &cfg.sections[0].body[0] else { panic!("not a plugin") };
+        let mut s = Settings::new(p);
+        let f = Json::from_settings(&mut s);
+        assert!(s.finish().is_empty());
+        f
+    }
+
+    fn event(message: &str) -> Event {
+        Event::from_message(message.to_string(), chrono::Utc::now())
+    }
+
+    #[test]
+    fn merges_objects_and_handles_timestamps_and_failures() {
+        let mut f = json_filter("");
+        let mut e = event(r#"{"a":{"b":1},"@timestamp":"2020-01-01T00:00:00Z"}"#);
+        assert_eq!(f.apply(&mut e), Outcome::Applied);
+        assert_eq!(e.get(&FieldRef::parse("[a][b]").unwrap()), Some(&Value::Int(1)));
+        assert_eq!(e.get_str(&FieldRef::parse("@timestamp").unwrap()), Some("2020-01-01T00:00:00.000Z"));
+
+        let mut e = event(r#"{"@timestamp":"soon"}"#);
+        f.apply(&mut e);
+        assert_eq!(e.get_str(&FieldRef::parse("_@timestamp").unwrap()), Some("soon"));
+        assert!(e.has_tag("_timestampparsefailure"));
+        assert!(e.timestamp().is_some(), "@timestamp keeps a valid time");
+
+        let mut e = event("{broken");
+        assert_eq!(f.apply(&mut e), Outcome::Skipped);
+        assert!(e.has_tag("_jsonparsefailure"));
+
+        let mut f = json_filter(r#"target => "[@metadata][doc]""#);
+        let mut e = event("[1, 2]");
+        assert_eq!(f.apply(&mut e), Outcome::Applied);
+        assert_eq!(e.get(&FieldRef::parse("[@metadata][doc][1]").unwrap()), Some(&Value::Int(2)));
     }
 }
