@@ -15,8 +15,58 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// An object key (shared, immutable).
-pub type Key = Arc<str>;
+/// An object key. Keys named by the config are interned for the life of the process
+/// ([`intern`]) and copied without reference counting; keys that come from event data
+/// are shared `Arc<str>`s, freed with the last event that uses them.
+#[derive(Clone, Debug)]
+pub enum Key {
+    /// An interned key.
+    Static(&'static str),
+    /// A key made at run time.
+    Shared(Arc<str>),
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            Key::Static(s) => s,
+            Key::Shared(s) => s,
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl From<&str> for Key {
+    fn from(s: &str) -> Self {
+        Key::Shared(Arc::from(s))
+    }
+}
+
+impl From<String> for Key {
+    fn from(s: String) -> Self {
+        Key::Shared(Arc::from(s))
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
 
 /// Most distinct names kept by [`intern`]; past it keys are simply allocated, so a
 /// config generating names cannot grow the table without bound.
@@ -33,17 +83,19 @@ pub fn intern(name: &str) -> Key {
 /// [`intern`], also telling whether the key really is the shared one (false once the
 /// table is full).
 pub fn intern_checked(name: &str) -> (Key, bool) {
-    static KEYS: OnceLock<Mutex<HashSet<Key>>> = OnceLock::new();
+    static KEYS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
     let mut keys = KEYS.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(k) = keys.get(name) {
-        return (k.clone(), true);
+        return (Key::Static(k), true);
     }
-    let k = Key::from(name);
     if keys.len() < INTERN_LIMIT {
-        keys.insert(k.clone());
-        return (k, true);
+        // Leaked on purpose: interned names live as long as the process, and the table
+        // is bounded by INTERN_LIMIT.
+        let k: &'static str = Box::leak(name.to_string().into_boxed_str());
+        keys.insert(k);
+        return (Key::Static(k), true);
     }
-    (k, false)
+    (Key::from(name), false)
 }
 
 /// A string value (inline up to 24 bytes).
