@@ -72,7 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let stats = runner::run_once(&mut pipeline, &mut plugins)?;
-    eprintln!("logship: {} lines in, {} events out, {} dropped", stats.lines_in, stats.events_out, stats.dropped);
+    eprintln!("logship: {} events in, {} out, {} dropped", stats.events_in, stats.events_out, stats.dropped);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -23,7 +23,7 @@ fn sample_logs_match_golden_documents() {
         .map(|f| read(format!("sample-logs/{f}")).iter().filter(|b| **b == b'\n').count())
         .sum();
     assert_eq!(docs.len(), lines - 2, "documents lost or invented");
-    assert!(run.stderr.contains(&format!("{lines} lines in")), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("{lines} events in")), "{}", run.stderr);
 
     let failures: Vec<&Value> = docs.iter().filter(|d| d["tags"].is_array()).collect();
     assert!(failures.is_empty(), "tagged documents: {:?}", &failures[..failures.len().min(3)]);

@@ -18,8 +18,8 @@ use std::io::BufRead;
 /// Counters from one run.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RunStats {
-    /// Lines read from all inputs.
-    pub lines_in: u64,
+    /// Events read from all inputs (lines, or joined lines with a multiline codec).
+    pub events_in: u64,
     /// Events dropped by filters.
     pub dropped: u64,
     /// Events written (counted once per event, however many outputs took it).
@@ -51,7 +51,7 @@ pub fn run_once(pipeline: &mut Pipeline, plugins: &mut Plugins) -> anyhow::Resul
     let mut stats = RunStats::default();
     let mut routes = Vec::new();
     let mut process = |mut event: Event, stats: &mut RunStats, outputs: &mut Vec<Output>| -> anyhow::Result<()> {
-        stats.lines_in += 1;
+        stats.events_in += 1;
         if !pipeline.filter(&mut event) {
             stats.dropped += 1;
             return Ok(());

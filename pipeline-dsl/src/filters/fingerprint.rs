@@ -148,15 +148,9 @@ impl Filter for Fingerprint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ast::Statement;
 
     fn fingerprint(settings: &str) -> Fingerprint {
-        let cfg = crate::parser::parse_config(&format!("filter {{ fingerprint {{ {settings} }} }}")).unwrap();
-        let Statement::Plugin(p) = &cfg.sections[0].body[0] else { panic!("not a plugin") };
-        let mut s = Settings::new(p);
-        let f = Fingerprint::from_settings(&mut s);
-        assert!(s.finish().is_empty());
-        f
+        crate::filters::from_config("fingerprint", settings, Fingerprint::from_settings)
     }
 
     fn run(f: &mut Fingerprint, message: &str) -> Event {

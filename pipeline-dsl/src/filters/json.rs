@@ -64,15 +64,9 @@ impl Filter for Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ast::Statement;
 
     fn json_filter(settings: &str) -> Json {
-        let cfg = crate::parser::parse_config(&format!("filter {{ json {{ {settings} }} }}")).unwrap();
-        let Statement::Plugin(p) = &cfg.sections[0].body[0] else { panic!("not a plugin") };
-        let mut s = Settings::new(p);
-        let f = Json::from_settings(&mut s);
-        assert!(s.finish().is_empty());
-        f
+        crate::filters::from_config("json", settings, Json::from_settings)
     }
 
     fn event(message: &str) -> Event {

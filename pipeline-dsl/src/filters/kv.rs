@@ -140,13 +140,9 @@ impl Filter for Kv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ast::Plugin;
 
     fn kv(src: &str) -> Kv {
-        let cfg = crate::parser::parse_config(&format!("filter {{ kv {{ {src} }} }}")).unwrap();
-        let crate::ast::Statement::Plugin(p) = &cfg.sections[0].body[0] else { panic!() };
-        let p: &Plugin = p;
-        Kv::from_settings(&mut Settings::new(p))
+        crate::filters::from_config("kv", src, Kv::from_settings)
     }
 
     #[test]

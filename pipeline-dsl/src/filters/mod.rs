@@ -211,6 +211,19 @@ impl FilterNode {
     }
 }
 
+/// Builds a filter from the body of its config block, for unit tests; the settings
+/// must all be known to it.
+#[cfg(test)]
+pub(crate) fn from_config<F>(name: &str, body: &str, build: impl FnOnce(&mut Settings) -> F) -> F {
+    let cfg = crate::parser::parse_config(&format!("filter {{ {name} {{ {body} }} }}")).expect("test config parses");
+    let crate::ast::Statement::Plugin(p) = &cfg.sections[0].body[0] else { panic!("not a plugin") };
+    let mut s = Settings::new(p);
+    let filter = build(&mut s);
+    let errors = s.finish();
+    assert!(errors.is_empty(), "{errors:?}");
+    filter
+}
+
 /// Reads a `source`/`target`-style field option with a default.
 pub fn field_or(s: &mut Settings, key: &str, default: &str) -> FieldRef {
     s.field_ref(key).unwrap_or_else(|| FieldRef::from_segments([default]))
