@@ -167,3 +167,24 @@ fn vectors_pass_with_upstream_pattern_files() {
 fn vectors_pass_with_builtin_library() {
     run_all(false);
 }
+
+/// Our library defines every name of the upstream grok-patterns, httpd, aws, java and
+/// linux-syslog files, in the matching flavour.
+#[test]
+fn builtin_library_defines_every_upstream_name() {
+    use pipeline_dsl::filters::grok::library::{Flavour, Library};
+    for (flavour, dir) in [(Flavour::Legacy, "legacy"), (Flavour::EcsV1, "ecs-v1")] {
+        let lib = Library::builtin(flavour);
+        for file in ["grok-patterns", "httpd", "aws", "java", "linux-syslog"] {
+            let text = std::fs::read_to_string(peer().join(dir).join(file)).unwrap();
+            let missing: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .filter_map(|l| l.split_whitespace().next())
+                .filter(|name| lib.get(name).is_none())
+                .collect();
+            assert!(missing.is_empty(), "{dir}/{file}: not in the built-in library: {missing:?}");
+        }
+    }
+}
