@@ -78,14 +78,4 @@ impl Library {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.patterns.get(name).map(String::as_str)
     }
-
-    /// Number of definitions.
-    pub fn len(&self) -> usize {
-        self.patterns.len()
-    }
-
-    /// Whether the library is empty.
-    pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
-    }
 }
