@@ -247,11 +247,6 @@ impl Map {
         self.entries.iter().map(|(k, _)| k)
     }
 
-    /// Mutable values in insertion order.
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
-        self.entries.iter_mut().map(|(_, v)| v)
-    }
-
     /// Inserts every entry of `other` (overwriting equal keys).
     pub fn extend(&mut self, other: Map) {
         let interned = !other.foreign;
@@ -307,14 +302,6 @@ impl Value {
         match self {
             Value::Int(i) => Some(*i as f64),
             Value::Float(f) => Some(*f),
-            _ => None,
-        }
-    }
-
-    /// The elements of an array.
-    pub fn as_array(&self) -> Option<&Vec<Value>> {
-        match self {
-            Value::Array(a) => Some(a),
             _ => None,
         }
     }
