@@ -10,11 +10,13 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 # rustfmt and clippy ship with rustup's default profile; add them if a minimal
 # profile left them out.
-for component in rustfmt clippy; do
-    if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
-        rustup component add "$component"
-    fi
-done
+if command -v rustup >/dev/null 2>&1; then
+    for component in rustfmt clippy; do
+        if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
+            rustup component add "$component"
+        fi
+    done
+fi
 if [ ! -d ../shared/peer ]; then
     echo "warning: ../shared/peer is missing; the peer-compatibility tests will fail" >&2
 fi
