@@ -103,8 +103,10 @@ fn pipeline_with_input(name: &str, input: &str) -> std::path::PathBuf {
 /// only at a line beginning with an IPv4 address); the same rule is given to logship's
 /// multiline codec, so documents correspond one to one.
 fn nginx_case(log: &str, expected: &str, lowercase_method: bool) {
+    // One file per log: the tests run in parallel and must not rewrite each other's config.
+    let name = format!("{}.conf", log.replace('/', "_"));
     let config = pipeline_with_input(
-        "nginx-multiline.conf",
+        &name,
         r#"input { stdin { codec => multiline { pattern => "^(?:[0-9]{1,3}\.){3}[0-9]{1,3}" negate => true what => "previous" } } }"#,
     );
     let input = std::fs::read(peer().join(log)).unwrap();
