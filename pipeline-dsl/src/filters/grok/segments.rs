@@ -36,7 +36,8 @@ struct Validator {
 
 /// One `class{min,max}` step of a [`ClassSequence`], over ASCII bytes.
 struct ClassStep {
-    allowed: [bool; 128],
+    /// Allowed bytes; non-ASCII bytes are never allowed here (those tokens go to the DFA).
+    allowed: [bool; 256],
     min: u32,
     max: u32,
 }
@@ -94,20 +95,28 @@ impl ClassSequence {
 
     /// `Some(matched)` for ASCII tokens, `None` when the token needs the DFA.
     fn check(&self, token: &[u8]) -> Option<bool> {
-        if !token.is_ascii() {
-            return None;
-        }
         let mut pos = 0;
+        let mut ok = true;
         for step in &self.steps {
             let start = pos;
-            while pos < token.len() && ((pos - start) as u32) < step.max && step.allowed[token[pos] as usize] {
+            let end = if step.max == u32::MAX { token.len() } else { (start + step.max as usize).min(token.len()) };
+            while pos < end && step.allowed[token[pos] as usize] {
                 pos += 1;
             }
             if ((pos - start) as u32) < step.min {
-                return Some(false);
+                ok = false;
+                break;
             }
         }
-        Some(pos == token.len())
+        if ok && pos == token.len() {
+            return Some(true);
+        }
+        // A non-ASCII byte stops the scan without deciding: let the DFA judge.
+        if token.is_ascii() {
+            Some(false)
+        } else {
+            None
+        }
     }
 }
 
@@ -116,8 +125,8 @@ fn is_word_boundary(look: Look) -> bool {
 }
 
 /// The ASCII members of a character class (or single-character literal).
-fn ascii_class(h: &Hir) -> Option<[bool; 128]> {
-    let mut allowed = [false; 128];
+fn ascii_class(h: &Hir) -> Option<[bool; 256]> {
+    let mut allowed = [false; 256];
     match h.kind() {
         HirKind::Class(Class::Unicode(cls)) => {
             for r in cls.ranges() {
