@@ -62,6 +62,28 @@ pub fn numeric_prefix(s: &str) -> Option<f64> {
     t[..end].parse().ok()
 }
 
+/// Ruby-style integer prefix: `"12.7"` → 12, `"-3abc"` → -3, `"abc"` → none. Parsed as an
+/// integer, so values beyond 2^53 keep every digit; past the i64 range it saturates.
+pub fn integer_prefix(s: &str) -> Option<i64> {
+    let t = s.trim_start().as_bytes();
+    let (negative, digits) = match t.first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &d in &digits[..n] {
+        let d = i64::from(d - b'0');
+        value = value.saturating_mul(10);
+        value = if negative { value.saturating_sub(d) } else { value.saturating_add(d) };
+    }
+    Some(value)
+}
+
 /// Converts one value (arrays element-wise); `None` when it cannot be converted.
 pub fn convert_value(v: &Value, c: Conversion) -> Option<Value> {
     if let Value::Array(items) = v {
@@ -73,7 +95,7 @@ pub fn convert_value(v: &Value, c: Conversion) -> Option<Value> {
             Value::Int(i) => Some(Value::Int(*i)),
             Value::Float(f) => Some(Value::from(f.trunc() as i64)),
             Value::Bool(b) => Some(Value::from(*b as i64)),
-            Value::String(s) => numeric_prefix(s).map(|f| Value::from(f.trunc() as i64)),
+            Value::String(s) => integer_prefix(s).map(Value::from),
             _ => None,
         },
         Conversion::Float => match v {
@@ -316,6 +338,11 @@ mod tests {
         assert_eq!(convert_value(&j(json!("3.9")), Conversion::Integer), Some(j(json!(3))));
         assert_eq!(convert_value(&j(json!("0.001\t-")), Conversion::Float), Some(j(json!(0.001))));
         assert_eq!(convert_value(&j(json!("abc")), Conversion::Integer), None);
+        assert_eq!(
+            convert_value(&j(json!("9007199254740993")), Conversion::Integer),
+            Some(j(json!(9007199254740993i64)))
+        );
+        assert_eq!(convert_value(&j(json!("-42x")), Conversion::Integer), Some(j(json!(-42))));
         assert_eq!(convert_value(&j(json!("yes")), Conversion::Boolean), Some(j(json!(true))));
         assert_eq!(convert_value(&j(json!(["1", "2"])), Conversion::Integer), Some(j(json!([1, 2]))));
     }

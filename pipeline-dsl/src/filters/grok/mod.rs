@@ -13,7 +13,7 @@ pub mod segments;
 use super::{failure_tags, BuildContext, Filter, Outcome};
 use crate::event::Event;
 use crate::field_ref::FieldRef;
-use crate::filters::mutate::numeric_prefix;
+use crate::filters::mutate::{integer_prefix, numeric_prefix};
 use crate::regex_engine::{Regex, Spans};
 use crate::settings::Settings;
 use crate::value::Value;
@@ -227,7 +227,7 @@ fn add_glob(library: &mut Library, dir: &std::path::Path, glob: &str) -> std::io
 pub fn coerce(v: &str, c: Coerce) -> Value {
     match c {
         Coerce::None => Value::from(v),
-        Coerce::Int => Value::from(numeric_prefix(v).map_or(0, |f| f.trunc() as i64)),
+        Coerce::Int => Value::from(integer_prefix(v).unwrap_or(0)),
         Coerce::Float => Value::from(numeric_prefix(v).unwrap_or(0.0)),
     }
 }
