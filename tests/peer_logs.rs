@@ -92,11 +92,7 @@ fn pipeline_with_input(name: &str, input: &str) -> std::path::PathBuf {
     let config = pipeline_dsl::parser::parse_config(&text).unwrap();
     let section = config.sections.iter().find(|s| s.kind == pipeline_dsl::ast::SectionKind::Input).unwrap();
     let replaced = format!("{}{input}{}", &text[..section.span.start], &text[section.span.end..]);
-    let dir = std::env::temp_dir().join(format!("logship-peer-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, replaced).unwrap();
-    path
+    temp_config("peer", name, replaced.as_bytes())
 }
 
 /// Elastic's nginx test harness joins lines with a multiline rule (a new event starts

@@ -36,10 +36,11 @@ fn garbage_lines_are_shipped_tagged() {
 
 #[test]
 fn bad_config_gets_position_caret_and_expectation() {
-    let dir = std::env::temp_dir().join(format!("logship-bad-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("bad.conf");
-    std::fs::write(&path, "input { stdin {} }\nfilter {\n  grok { match => { \"message\" => } }\n}\n").unwrap();
+    let path = temp_config(
+        "bad-config",
+        "bad.conf",
+        "input { stdin {} }\nfilter {\n  grok { match => { \"message\" => } }\n}\n".as_bytes(),
+    );
     let run = logship(&["check", "--config", path.to_str().unwrap()], b"");
     assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
     let expected_position = format!("{}:3:34: syntax error: expected a value", path.display());
@@ -50,10 +51,7 @@ fn bad_config_gets_position_caret_and_expectation() {
 
 #[test]
 fn unsupported_plugins_and_unknown_settings_are_reported_by_name() {
-    let dir = std::env::temp_dir().join(format!("logship-unsupported-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("p.conf");
-    std::fs::write(&path, "input { kafka { topics => [\"x\"] } }\nfilter {\n  geoip { source => \"ip\" }\n  mutate { renmae => { \"a\" => \"b\" } }\n}\noutput { elasticsearch { } }\n").unwrap();
+    let path = temp_config("unsupported", "p.conf", "input { kafka { topics => [\"x\"] } }\nfilter {\n  geoip { source => \"ip\" }\n  mutate { renmae => { \"a\" => \"b\" } }\n}\noutput { elasticsearch { } }\n".as_bytes());
     let run = logship(&["check", "--config", path.to_str().unwrap()], b"");
     assert_eq!(run.status.code(), Some(2));
     let p = path.display();
@@ -93,10 +91,7 @@ fn logstash_conditionals_fixture_gives_logstash_tags() {
     let start = fixture.find(" filter {").unwrap();
     let end = fixture.find(" output {").unwrap();
     let config = format!("{}\noutput {{ stdout {{ codec => json_lines }} }}\n", &fixture[start..end]);
-    let dir = std::env::temp_dir().join(format!("logship-conditions-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("conditions.conf");
-    std::fs::write(&path, config).unwrap();
+    let path = temp_config("conditions", "conditions.conf", config.as_bytes());
     let input = format!("{}\n", expected["input_event_message"].as_str().unwrap());
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_logship"))
         .args(["--config", path.to_str().unwrap(), "--stdin"])
@@ -124,10 +119,11 @@ fn logstash_conditionals_fixture_gives_logstash_tags() {
 
 #[test]
 fn undefined_environment_variable_is_a_config_error() {
-    let dir = std::env::temp_dir().join(format!("logship-env-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("env.conf");
-    std::fs::write(&path, "filter {\n  mutate { add_tag => [\"${LOGSHIP_SURELY_UNSET_VAR}\"] }\n}\n").unwrap();
+    let path = temp_config(
+        "env",
+        "env.conf",
+        "filter {\n  mutate { add_tag => [\"${LOGSHIP_SURELY_UNSET_VAR}\"] }\n}\n".as_bytes(),
+    );
     let run = logship(&["check", "--config", path.to_str().unwrap()], b"");
     assert_eq!(run.status.code(), Some(2));
     assert!(run.stderr.contains("cannot evaluate `${LOGSHIP_SURELY_UNSET_VAR}`"), "{}", run.stderr);
@@ -135,14 +131,12 @@ fn undefined_environment_variable_is_a_config_error() {
 
 #[test]
 fn escapes_are_verbatim_unless_support_escapes_is_on() {
-    let dir = std::env::temp_dir().join(format!("logship-escapes-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("escapes.conf");
-    std::fs::write(
-        &path,
-        "filter { mutate { add_field => { \"t\" => \"a\\tb\" } } }\noutput { stdout { codec => json_lines } }\n",
-    )
-    .unwrap();
+    let path = temp_config(
+        "escapes",
+        "escapes.conf",
+        "filter { mutate { add_field => { \"t\" => \"a\\tb\" } } }\noutput { stdout { codec => json_lines } }\n"
+            .as_bytes(),
+    );
     let p = path.to_str().unwrap();
     let verbatim = documents(&logship(&["--config", p], b"x\n").stdout);
     assert_eq!(verbatim[0]["t"], "a\\tb");
@@ -152,10 +146,7 @@ fn escapes_are_verbatim_unless_support_escapes_is_on() {
 
 #[test]
 fn unsupported_input_codec_is_reported() {
-    let dir = std::env::temp_dir().join(format!("logship-codec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("codec.conf");
-    std::fs::write(&path, "input {\n  stdin { codec => avro }\n}\n").unwrap();
+    let path = temp_config("codec", "codec.conf", "input {\n  stdin { codec => avro }\n}\n".as_bytes());
     let run = logship(&["check", "--config", path.to_str().unwrap()], b"");
     assert_eq!(run.status.code(), Some(2));
     let want = format!("{}:2:20: unsupported input codec `avro`", path.display());
@@ -247,11 +238,11 @@ fn mangled_configs_get_diagnostics_not_crashes() {
 
 #[test]
 fn json_lines_input_codec_decodes_objects_and_tags_the_rest() {
-    let dir = std::env::temp_dir().join(format!("logship-json-codec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("json.conf");
-    std::fs::write(&path, "input { stdin { codec => json_lines } }\noutput { stdout { codec => json_lines } }\n")
-        .unwrap();
+    let path = temp_config(
+        "json-codec",
+        "json.conf",
+        "input { stdin { codec => json_lines } }\noutput { stdout { codec => json_lines } }\n".as_bytes(),
+    );
     let input = b"{\"a\":1,\"@timestamp\":\"2020-01-01T00:00:00Z\",\"b\":{\"c\":\"d\"}}\nnot json\n{\"@timestamp\":\"yesterday\"}\n";
     let docs = documents(&logship(&["--config", path.to_str().unwrap()], input).stdout);
     assert_eq!(docs[0]["a"], 1);

@@ -126,11 +126,8 @@ fn placeholder(kind: &str, body: &str) -> Option<Part> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::j;
     use serde_json::json;
-
-    fn j(v: serde_json::Value) -> crate::value::Value {
-        crate::value::Value::from_json(v)
-    }
 
     #[test]
     fn renders_fields_dates_and_keeps_missing_placeholders() {

@@ -498,6 +498,12 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
+/// `serde_json::json!` values converted, for unit tests.
+#[cfg(test)]
+pub(crate) fn j(v: serde_json::Value) -> Value {
+    Value::from_json(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,6 +130,15 @@ pub fn diff(want: &Map<String, Value>, got: &Map<String, Value>) -> Vec<String> 
     out
 }
 
+/// Writes `text` to a fresh file `name` in a temp directory for `test`, returning its path.
+pub fn temp_config(test: &str, name: &str, text: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("logship-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// Reads a file under the repository root.
 pub fn read(path: impl AsRef<Path>) -> Vec<u8> {
     let p = root().join(path);

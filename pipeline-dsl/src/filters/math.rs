@@ -145,11 +145,8 @@ impl Filter for Math {
 #[cfg(test)]
 mod tests {
     use super::number;
+    use crate::value::j;
     use serde_json::json;
-
-    fn j(v: serde_json::Value) -> crate::value::Value {
-        crate::value::Value::from_json(v)
-    }
 
     #[test]
     fn whole_results_become_integers() {

@@ -326,11 +326,8 @@ impl Filter for Mutate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::j;
     use serde_json::json;
-
-    fn j(v: serde_json::Value) -> crate::value::Value {
-        crate::value::Value::from_json(v)
-    }
 
     #[test]
     fn conversions_follow_ruby_rules() {
