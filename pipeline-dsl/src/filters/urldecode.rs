@@ -5,6 +5,7 @@ use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::settings::Settings;
 use crate::value::Value;
+use std::borrow::Cow;
 
 /// The `urldecode` filter.
 pub struct UrlDecode {
@@ -25,22 +26,17 @@ impl UrlDecode {
     }
 }
 
-/// Percent-decodes `s`; `None` when the result is not UTF-8. `+` is kept, as Logstash does.
-pub fn decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
-        return Some(s.to_string());
-    }
-    percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned())
-}
-
+/// Percent-decodes `s` in place (a string without escapes is left untouched); false
+/// when the result would not be UTF-8. `+` is kept, as Logstash does.
 fn decode_value(v: &mut Value) -> bool {
     match v {
-        Value::String(s) => match decode(s) {
-            Some(d) => {
+        Value::String(s) => match percent_encoding::percent_decode_str(s).decode_utf8() {
+            Ok(Cow::Borrowed(_)) => true,
+            Ok(Cow::Owned(d)) => {
                 *s = d.into();
                 true
             }
-            None => false,
+            Err(_) => false,
         },
         Value::Array(items) => {
             // Decode every element even after a failure, so nothing is left half-done.
