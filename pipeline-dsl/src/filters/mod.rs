@@ -9,6 +9,7 @@ use crate::field_ref::FieldRef;
 use crate::settings::Settings;
 use crate::sprintf::Template;
 use crate::value::Value;
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 pub mod csv;
@@ -99,7 +100,7 @@ pub fn build(name: &str, s: &mut Settings, ctx: &BuildContext) -> Option<Box<dyn
 pub struct CommonOptions {
     add_field: Vec<(FieldName, Template)>,
     add_tag: Vec<Template>,
-    remove_field: Vec<Template>,
+    remove_field: Vec<FieldName>,
     remove_tag: Vec<Template>,
 }
 
@@ -115,7 +116,7 @@ impl CommonOptions {
         Self {
             add_field,
             add_tag: s.templates("add_tag"),
-            remove_field: s.templates("remove_field"),
+            remove_field: s.strings("remove_field").iter().map(|f| FieldName::new(&f.node)).collect(),
             remove_tag: s.templates("remove_tag"),
         }
     }
@@ -124,13 +125,8 @@ impl CommonOptions {
     pub fn apply(&self, event: &mut Event) {
         for (k, v) in &self.add_field {
             let value = Value::from(v.render(event).as_ref());
-            match k {
-                FieldName::Fixed(r) => add_value(event, r, value),
-                FieldName::Template(t) => {
-                    if let Ok(r) = FieldRef::parse_runtime(&t.render(event)) {
-                        add_value(event, &r, value);
-                    }
-                }
+            if let Some(r) = k.resolve(event) {
+                add_value(event, &r, value);
             }
         }
         for t in &self.add_tag {
@@ -138,7 +134,7 @@ impl CommonOptions {
             event.add_tag(&tag);
         }
         for f in &self.remove_field {
-            if let Ok(r) = FieldRef::parse_runtime(&f.render(event)) {
+            if let Some(r) = f.resolve(event) {
                 event.remove(&r);
             }
         }
@@ -165,6 +161,14 @@ impl FieldName {
         match (t.is_constant(), FieldRef::parse(text)) {
             (true, Ok(r)) => FieldName::Fixed(r),
             _ => FieldName::Template(t),
+        }
+    }
+
+    /// The reference for `event`: the fixed one, or the rendered name when it is valid.
+    pub fn resolve(&self, event: &Event) -> Option<Cow<'_, FieldRef>> {
+        match self {
+            FieldName::Fixed(r) => Some(Cow::Borrowed(r)),
+            FieldName::Template(t) => FieldRef::parse_runtime(&t.render(event)).ok().map(Cow::Owned),
         }
     }
 }
@@ -235,4 +239,29 @@ pub fn failure_tags(s: &mut Settings, key: &str, default: &str) -> Vec<String> {
         return vec![default.to_string()];
     }
     s.strings(key).into_iter().map(|t| t.node).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_options_with_fixed_and_sprintf_names() {
+        let common = from_config(
+            "mutate",
+            r#"add_field => { "[a][b]" => "x" "f_%{kind}" => "%{kind}" } add_tag => ["t_%{kind}"] remove_field => ["drop_me", "[gone_%{kind}]"] remove_tag => ["old"]"#,
+            CommonOptions::from_settings,
+        );
+        let mut e = Event::from_message("m".into(), chrono::Utc::now());
+        for (k, v) in [("kind", "k"), ("drop_me", "1"), ("gone_k", "2")] {
+            e.set(&FieldRef::parse(k).unwrap(), Value::from(v));
+        }
+        e.add_tag("old");
+        common.apply(&mut e);
+        assert_eq!(e.get_str(&FieldRef::parse("[a][b]").unwrap()), Some("x"));
+        assert_eq!(e.get_str(&FieldRef::parse("f_k").unwrap()), Some("k"));
+        assert!(e.has_tag("t_k") && !e.has_tag("old"));
+        assert!(!e.contains(&FieldRef::parse("drop_me").unwrap()));
+        assert!(!e.contains(&FieldRef::parse("gone_k").unwrap()));
+    }
 }
