@@ -1,11 +1,11 @@
 //! `logship`: command-line entry point. Parses flags and hands over to the crates.
 
-use agent::runner;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pipeline_dsl::pipeline::{compile, ConfigErrors, ConfigSource, LoadOptions, Pipeline};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Events are trees of many small, short-lived allocations; mimalloc serves them
 /// markedly faster than the system allocator (see BENCHMARKS.md).
@@ -24,6 +24,27 @@ struct Cli {
     /// Read events from standard input instead of the config's inputs.
     #[arg(long)]
     stdin: bool,
+
+    /// Read what the inputs hold now, deliver it, then exit (instead of following
+    /// files as they grow).
+    #[arg(long)]
+    once: bool,
+
+    /// Directory for checkpoints and dead-letter files.
+    #[arg(long, value_name = "DIR", default_value = "data", env = "LOGSHIP_DATA_DIR")]
+    data_dir: PathBuf,
+
+    /// Filter worker threads (default: the number of CPU cores).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+
+    /// Longest time, in seconds, to finish delivering after SIGINT/SIGTERM.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    shutdown_timeout: f64,
+
+    /// Log filter (`info`, `debug`, `logship=debug,warn` …); also LOGSHIP_LOG.
+    #[arg(long, value_name = "FILTER", env = "LOGSHIP_LOG", default_value = "info", global = true)]
+    log: String,
 
     /// Translate backslash escapes (\t, \n, \", \\ …) in quoted config strings, like
     /// Logstash's `config.support_escapes: true`. Off by default, as in Logstash.
@@ -51,15 +72,14 @@ fn load(paths: &[PathBuf], support_escapes: bool) -> anyhow::Result<Result<Pipel
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut pipeline = match load(&cli.config, cli.config_support_escapes)? {
+    let pipeline = match load(&cli.config, cli.config_support_escapes)? {
         Ok(p) => p,
         Err(errors) => {
             eprintln!("{errors}");
             return Ok(ExitCode::from(2));
         }
     };
-    let plugins = runner::build_plugins(&pipeline, cli.stdin);
-    let mut plugins = match plugins {
+    let plugins = match agent::build_plugins(&pipeline, cli.stdin) {
         Ok(p) => p,
         Err(errors) => {
             eprintln!("{errors}");
@@ -71,13 +91,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("configuration OK: {}", files.join(", "));
         return Ok(ExitCode::SUCCESS);
     }
-    let stats = runner::run_once(&mut pipeline, &mut plugins)?;
-    eprintln!("logship: {} events in, {} out, {} dropped", stats.events_in, stats.events_out, stats.dropped);
+    let workers = cli.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let config = agent::runtime::AgentConfig {
+        inputs: plugins.inputs,
+        outputs: plugins.outputs,
+        workers,
+        once: cli.once,
+        data_dir: cli.data_dir.clone(),
+        shutdown_timeout: Duration::try_from_secs_f64(cli.shutdown_timeout).context("--shutdown-timeout")?,
+    };
+    // The first compilation was validated above; each worker compiles its own copy.
+    let mut first = Some(pipeline);
+    let first = std::sync::Mutex::new(first.take());
+    let make_pipeline = || -> anyhow::Result<Pipeline> {
+        if let Some(p) = first.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Ok(p);
+        }
+        load(&cli.config, cli.config_support_escapes)?.map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    let summary = agent::runtime::run(config, &make_pipeline)?;
+    let f = &summary.stats.filters;
+    eprintln!("logship: {} events in, {} out, {} dropped", f.events_in.get(), f.events_out.get(), f.dropped.get());
+    if let Some(e) = summary.error {
+        return Err(e);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
     match run(cli) {
         Ok(code) => code,
         // The reader of our output went away (`logship … | head`): a normal end.

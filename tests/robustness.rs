@@ -51,7 +51,7 @@ fn bad_config_gets_position_caret_and_expectation() {
 
 #[test]
 fn unsupported_plugins_and_unknown_settings_are_reported_by_name() {
-    let path = temp_config("unsupported", "p.conf", "input { kafka { topics => [\"x\"] } }\nfilter {\n  geoip { source => \"ip\" }\n  mutate { renmae => { \"a\" => \"b\" } }\n}\noutput { elasticsearch { } }\n".as_bytes());
+    let path = temp_config("unsupported", "p.conf", "input { kafka { topics => [\"x\"] } }\nfilter {\n  geoip { source => \"ip\" }\n  mutate { renmae => { \"a\" => \"b\" } }\n}\noutput { redis { } }\n".as_bytes());
     let run = logship(&["check", "--config", path.to_str().unwrap()], b"");
     assert_eq!(run.status.code(), Some(2));
     let p = path.display();
@@ -59,7 +59,7 @@ fn unsupported_plugins_and_unknown_settings_are_reported_by_name() {
         format!("{p}:1:9: unsupported input plugin `kafka`"),
         format!("{p}:3:3: unsupported filter plugin `geoip`"),
         format!("{p}:4:12: unknown setting `renmae` for plugin `mutate`"),
-        format!("{p}:6:10: unsupported output plugin `elasticsearch`"),
+        format!("{p}:6:10: unsupported output plugin `redis`"),
     ] {
         assert!(run.stderr.contains(&want), "missing `{want}` in:\n{}", run.stderr);
     }

@@ -13,7 +13,7 @@ fn by_dataset<'a>(docs: &'a [Value], dataset: &str) -> Vec<&'a Value> {
 
 #[test]
 fn sample_logs_match_golden_documents() {
-    let run = logship(&["--config", "pipeline.conf"], b"");
+    let run = logship(&["--config", "pipeline.conf", "--once"], b"");
     assert!(run.status.success(), "logship failed: {}", run.stderr);
     let docs = documents(&run.stdout);
 

@@ -1,8 +1,41 @@
-//! The logship agent: inputs, the pipeline runner and outputs.
+//! The logship agent: inputs (file tail, stdin), the multi-threaded pipeline runtime,
+//! outputs (Elasticsearch, stdout, file) and file checkpoints. See DESIGN.md for the
+//! data flow.
 #![deny(missing_docs)]
 
+pub mod batch;
+pub mod checkpoint;
 pub mod inputs;
 pub mod line_codec;
+pub mod metrics;
 pub mod multiline;
 pub mod outputs;
-pub mod runner;
+pub mod runtime;
+pub mod shutdown;
+pub mod worker;
+
+use pipeline_dsl::pipeline::{ConfigErrors, Pipeline};
+
+/// Inputs and outputs built from a pipeline's declarations.
+pub struct Plugins {
+    /// The inputs.
+    pub inputs: Vec<inputs::Input>,
+    /// The outputs.
+    pub outputs: Vec<outputs::Output>,
+}
+
+/// Builds every input and output, reporting all problems at once. With `force_stdin`
+/// (or no input configured) standard input replaces the configured inputs.
+pub fn build_plugins(pipeline: &Pipeline, force_stdin: bool) -> Result<Plugins, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut inputs: Vec<inputs::Input> = pipeline.inputs.iter().filter_map(|d| inputs::build(d, &mut errors)).collect();
+    let outputs: Vec<outputs::Output> =
+        pipeline.outputs.iter().enumerate().filter_map(|(i, d)| outputs::build(d, i, &mut errors)).collect();
+    if !errors.is_empty() {
+        return Err(ConfigErrors::from_pairs(&pipeline.sources, errors));
+    }
+    if force_stdin || inputs.is_empty() {
+        inputs = vec![inputs::Input::Stdin(inputs::stdin::StdinInput::default_input())];
+    }
+    Ok(Plugins { inputs, outputs })
+}

@@ -161,6 +161,7 @@ impl<'a> Multiline<'a> {
         }
         pending.text.push('\n');
         pending.text.push_str(&line.text);
+        pending.end = line.end;
         for t in line.tags {
             if !pending.tags.contains(&t) {
                 pending.tags.push(t);
@@ -190,7 +191,7 @@ mod tests {
     fn run(m: &mut Multiline, lines: &[&str]) -> Vec<(String, Vec<&'static str>)> {
         let mut out = Vec::new();
         for (i, l) in lines.iter().enumerate() {
-            out.extend(m.push(Line { text: l.to_string(), offset: i as u64, tags: vec![] }));
+            out.extend(m.push(Line { text: l.to_string(), offset: i as u64, end: i as u64 + 1, tags: vec![] }));
         }
         out.extend(m.flush());
         out.into_iter().map(|l| (l.text, l.tags)).collect()

@@ -235,6 +235,17 @@ impl Event {
         }
     }
 
+    /// Whether a parse-failure tag (`_grokparsefailure`, `_dateparsefailure`,
+    /// `_jsonparsefailure`, …: a tag starting with `_` and ending with `failure`) is set.
+    pub fn has_failure_tag(&self) -> bool {
+        let failed = |t: &str| t.starts_with('_') && t.ends_with("failure");
+        match self.fields.get(TAGS) {
+            Some(Value::Array(tags)) => tags.iter().filter_map(Value::as_str).any(failed),
+            Some(Value::String(t)) => failed(t),
+            _ => false,
+        }
+    }
+
     /// Whether `tags` contains `tag`.
     pub fn has_tag(&self, tag: &str) -> bool {
         match self.fields.get(TAGS) {

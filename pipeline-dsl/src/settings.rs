@@ -104,6 +104,39 @@ impl Settings {
         }
     }
 
+    /// A duration: a number of seconds (`15`, `0.5`) or text with a unit, as Logstash
+    /// writes them (`"45 sec"`, `"1 hour"`, `"500 ms"`, `"2 weeks"`).
+    pub fn duration(&mut self, key: &str) -> Option<std::time::Duration> {
+        let v = self.raw(key)?;
+        let parsed = match &v.node {
+            Value::Integer(n) if *n >= 0 => Some(std::time::Duration::from_secs(*n as u64)),
+            Value::Float(f) => std::time::Duration::try_from_secs_f64(*f).ok(),
+            Value::String(s) | Value::Bareword(s) => parse_duration(s),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.wrong_type(key, &v, "a duration (seconds, or text such as \"30 sec\" or \"1 hour\")");
+        }
+        parsed
+    }
+
+    /// A string setting that must be one of `choices`; the first is the default.
+    pub fn choice(&mut self, key: &str, choices: &[&'static str]) -> &'static str {
+        let Some(v) = self.string(key) else { return choices[0] };
+        match choices.iter().find(|c| **c == v.node) {
+            Some(c) => c,
+            None => {
+                let expected = choices.join(", ");
+                self.error(
+                    format!("`{key}` must be one of: {expected}"),
+                    v.span,
+                    format!("expected one of {expected}"),
+                );
+                choices[0]
+            }
+        }
+    }
+
     /// A list of strings; a single string counts as a one-element list.
     pub fn strings(&mut self, key: &str) -> Vec<Spanned<String>> {
         let Some(v) = self.raw(key) else { return Vec::new() };
@@ -238,4 +271,23 @@ fn merge(existing: &mut Spanned<Value>, new: Spanned<Value>) {
             }
         }
     }
+}
+
+/// Parses `"45 sec"`, `"1 hour"`, `"1.5s"`, `"250 ms"`, `"2 weeks"` or a bare number of
+/// seconds.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let number: f64 = t[..split].parse().ok()?;
+    let unit = t[split..].trim().to_ascii_lowercase();
+    let seconds = match unit.as_str() {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+        "ms" | "msec" | "millis" | "millisecond" | "milliseconds" => 0.001,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+        "h" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86_400.0,
+        "w" | "week" | "weeks" => 604_800.0,
+        _ => return None,
+    };
+    std::time::Duration::try_from_secs_f64(number * seconds).ok()
 }

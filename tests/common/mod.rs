@@ -25,10 +25,23 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Runs `logship` with `args` in the repository root, feeding `stdin`.
+/// A fresh, empty directory for one test's files.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("logship-test-{}-{name}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// Runs `logship` with `args` in the repository root, feeding `stdin`, with a fresh
+/// data directory (so checkpoints of one run never affect another).
 pub fn logship(args: &[&str], stdin: &[u8]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_logship"))
         .args(args)
+        .env("LOGSHIP_DATA_DIR", temp_dir("data"))
+        .env("LOGSHIP_LOG", "warn")
         .current_dir(root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -1,8 +1,16 @@
-//! Inputs: where lines come from. Until the long-running agent lands (issue 3), every
-//! input reads its source once, start to end.
+//! Inputs: where lines come from. Each input runs on its own thread, cuts its stream
+//! into [`RawBatch`]es and sends them to the filter workers through a bounded channel;
+//! a full channel blocks the reader, which is how back-pressure reaches it.
 
+use crate::batch::RawBatch;
+use crate::checkpoint::Checkpoints;
+use crate::metrics::InputStats;
+use crate::shutdown::Shutdown;
 use pipeline_dsl::diagnostics::Diagnostic;
 use pipeline_dsl::pipeline::PluginDecl;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub mod codec;
 pub mod file;
@@ -17,6 +25,65 @@ pub enum Input {
     Stdin(stdin::StdinInput),
     /// Files matching globs.
     File(file::FileInput),
+}
+
+impl Input {
+    /// The plugin id: the `id` setting, or the plugin name and its position.
+    pub fn id(&self, index: usize) -> String {
+        match self {
+            Input::File(f) if !f.id.is_empty() => f.id.clone(),
+            Input::File(_) => format!("file-{index}"),
+            Input::Stdin(_) => format!("stdin-{index}"),
+        }
+    }
+
+    /// Reads until stopped, or, in `--once` mode, until the input is exhausted.
+    pub fn run(&self, ctx: &InputContext) -> anyhow::Result<()> {
+        match self {
+            Input::Stdin(s) => s.run(ctx),
+            Input::File(f) => file::tail::run(f, ctx),
+        }
+    }
+}
+
+/// What an input thread gets from the runtime.
+pub struct InputContext {
+    /// Where batches go.
+    pub sender: crossbeam_channel::Sender<RawBatch>,
+    /// The stop signal.
+    pub shutdown: Shutdown,
+    /// Read what exists, then finish (tests, batch jobs) instead of following files.
+    pub once: bool,
+    /// The agent's data directory (default checkpoint location).
+    pub data_dir: PathBuf,
+    /// This input's counters.
+    pub stats: Arc<InputStats>,
+    /// Checkpoint stores, saved one last time when the agent has drained.
+    pub checkpoints: Arc<Mutex<Vec<Arc<Checkpoints>>>>,
+}
+
+impl InputContext {
+    /// Sends a batch, waiting while the pipeline is full. Returns false when the agent
+    /// is stopping (the batch is then not delivered, and its checkpoint not advanced).
+    pub fn send(&self, mut batch: RawBatch) -> bool {
+        loop {
+            match self.sender.send_timeout(batch, Duration::from_millis(100)) {
+                Ok(()) => return true,
+                Err(crossbeam_channel::SendTimeoutError::Timeout(b)) => {
+                    if self.shutdown.is_triggered() {
+                        return false;
+                    }
+                    batch = b;
+                }
+                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return false,
+            }
+        }
+    }
+
+    /// Hands a checkpoint store to the runtime for its final save.
+    pub fn keep_checkpoints(&self, c: Arc<Checkpoints>) {
+        self.checkpoints.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+    }
 }
 
 /// Builds an input from its declaration, collecting diagnostics.

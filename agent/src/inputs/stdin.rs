@@ -1,8 +1,18 @@
-//! `stdin` input.
+//! `stdin` input: reads standard input to its end. Events get document ids from a
+//! per-run random stream id and their byte offset, so a bulk retried within the run
+//! can never index a line twice.
 
 use super::codec::InputCodec;
-use crate::line_codec::DEFAULT_MAX_LINE_BYTES;
+use super::InputContext;
+use crate::batch::{Origin, RawBatch};
+use crate::line_codec::{Line, LineSplitter, DEFAULT_MAX_LINE_BYTES};
+use crate::multiline::Multiline;
 use pipeline_dsl::settings::Settings;
+use std::io::Read;
+use std::sync::Arc;
+
+/// Lines per batch sent on.
+const BATCH_LINES: usize = 1024;
 
 /// Reads standard input once.
 pub struct StdinInput {
@@ -29,4 +39,74 @@ impl StdinInput {
     pub fn default_input() -> Self {
         Self { tags: Vec::new(), max_line_bytes: DEFAULT_MAX_LINE_BYTES, codec: InputCodec::Line }
     }
+
+    /// Reads standard input to its end (or until the agent stops).
+    pub fn run(&self, ctx: &InputContext) -> anyhow::Result<()> {
+        let origin = Arc::new(Origin {
+            json: matches!(self.codec, InputCodec::JsonLines),
+            tags: self.tags.clone(),
+            path: None,
+            fingerprint: Some(rand_stream_id()),
+        });
+        let mut multiline = match &self.codec {
+            InputCodec::Multiline(c) => Some(Multiline::new(c)),
+            _ => None,
+        };
+        let mut splitter = LineSplitter::new(self.max_line_bytes, 0);
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut lines = Vec::new();
+        let mut batch: Vec<Line> = Vec::with_capacity(BATCH_LINES);
+        let send = |batch: &mut Vec<Line>| {
+            if batch.is_empty() {
+                return true;
+            }
+            ctx.stats.events.add(batch.len() as u64);
+            let lines = std::mem::replace(batch, Vec::with_capacity(BATCH_LINES));
+            ctx.send(RawBatch { lines, origin: origin.clone(), ack: None })
+        };
+        loop {
+            if ctx.shutdown.is_triggered() {
+                return Ok(());
+            }
+            let n = match stdin.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if n == 0 {
+                break;
+            }
+            ctx.stats.bytes.add(n as u64);
+            splitter.push(&buf[..n], &mut lines);
+            for line in lines.drain(..) {
+                let event = match multiline.as_mut() {
+                    Some(m) => m.push(line),
+                    None => Some(line),
+                };
+                batch.extend(event);
+            }
+            // Send what was read at once when the input is slow (interactive use), in
+            // full batches when it is fast.
+            if (batch.len() >= BATCH_LINES || n < buf.len()) && !send(&mut batch) {
+                return Ok(());
+            }
+        }
+        batch.extend(splitter.finish().and_then(|l| match multiline.as_mut() {
+            Some(m) => m.push(l),
+            None => Some(l),
+        }));
+        batch.extend(multiline.as_mut().and_then(|m| m.flush()));
+        send(&mut batch);
+        Ok(())
+    }
+}
+
+/// A random id for this run's standard-input stream (from the OS's hashing seed, which
+/// is random per process).
+fn rand_stream_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
 }

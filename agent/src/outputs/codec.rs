@@ -6,7 +6,6 @@ use pipeline_dsl::event::Event;
 use pipeline_dsl::settings::Settings;
 use pipeline_dsl::sprintf::Template;
 use pipeline_dsl::value::Value;
-use std::io::Write;
 
 /// How an event is encoded.
 pub enum Codec {
@@ -61,21 +60,22 @@ impl Codec {
     }
 
     /// Encodes `event` into `out`.
-    pub fn encode(&self, event: &Event, out: &mut impl Write) -> std::io::Result<()> {
+    pub fn encode(&self, event: &Event, out: &mut Vec<u8>) {
         match self {
             Codec::JsonLines => {
-                serde_json::to_writer(&mut *out, event.fields())?;
-                out.write_all(b"\n")
+                // Writing our own value type into memory cannot fail.
+                let _ = serde_json::to_writer(&mut *out, event.fields());
+                out.push(b'\n');
             }
             Codec::Line(t) => {
-                out.write_all(t.render(event).as_bytes())?;
-                out.write_all(b"\n")
+                out.extend_from_slice(t.render(event).as_bytes());
+                out.push(b'\n');
             }
             Codec::RubyDebug => {
                 let mut text = String::new();
                 ruby(&Value::Object(event.fields().clone()), 0, &mut text);
                 text.push('\n');
-                out.write_all(text.as_bytes())
+                out.extend_from_slice(text.as_bytes());
             }
         }
     }

@@ -1,53 +1,82 @@
-//! Outputs: where documents go. `stdout` and `file` for now; Elasticsearch arrives with
-//! issue 3.
+//! Outputs: where documents go. Each output is split in two:
+//! - an [`Encoder`], shared by the filter workers, which turns an event into the
+//!   output's bytes in parallel with the filters;
+//! - a sink, run on its own thread (or task), which only does I/O and acknowledges each
+//!   batch once it is durable there.
 
+use crate::batch::{Encoded, Origin, OutputBatch};
+use crate::metrics::OutputStats;
 use pipeline_dsl::diagnostics::Diagnostic;
 use pipeline_dsl::event::Event;
 use pipeline_dsl::pipeline::PluginDecl;
 use pipeline_dsl::settings::Settings;
+use std::sync::Arc;
 
 pub mod codec;
+pub mod elasticsearch;
 pub mod file;
 pub mod stdout;
 
 /// Output plugin names logship understands.
-pub const OUTPUT_NAMES: &[&str] = &["stdout", "file"];
+pub const OUTPUT_NAMES: &[&str] = &["stdout", "file", "elasticsearch"];
 
-/// A built output.
-pub enum Output {
-    /// Standard output.
-    Stdout(stdout::StdoutOutput),
-    /// Files named by a sprintf path.
-    File(file::FileOutput),
+/// Where an event was read: what the default document id is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct EventSource<'a> {
+    /// The stream it came from.
+    pub origin: &'a Origin,
+    /// Byte offset of its first line in that stream.
+    pub offset: u64,
 }
 
-impl Output {
-    /// Writes one event.
-    pub fn write(&mut self, event: &Event) -> std::io::Result<()> {
-        match self {
-            Output::Stdout(o) => o.write(event),
-            Output::File(o) => o.write(event),
-        }
-    }
+/// Turns events into an output's records; called by every filter worker.
+pub trait Encoder: Send + Sync {
+    /// Appends `event`'s record (or nothing, if the output skips it) to `out`.
+    fn encode(&self, event: &Event, source: EventSource<'_>, out: &mut Encoded);
+}
 
-    /// Flushes buffered output.
-    pub fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Output::Stdout(o) => o.flush(),
-            Output::File(o) => o.flush(),
-        }
-    }
+/// The I/O half of an output.
+pub enum Sink {
+    /// Standard output.
+    Stdout(stdout::StdoutSink),
+    /// Files named by a sprintf path.
+    File(file::FileSink),
+    /// Elasticsearch bulk indexing.
+    Elasticsearch(Box<elasticsearch::ElasticsearchSink>),
+}
+
+/// A built output.
+pub struct Output {
+    /// Plugin id (`id` setting, or name and position).
+    pub id: String,
+    /// Shared encoder.
+    pub encoder: Arc<dyn Encoder>,
+    /// Its I/O half.
+    pub sink: Sink,
+}
+
+/// What a sink thread gets: batches in input order, and its counters.
+pub struct SinkContext {
+    /// Batches for this output.
+    pub receiver: tokio::sync::mpsc::Receiver<OutputBatch>,
+    /// Its counters.
+    pub stats: Arc<OutputStats>,
+    /// The agent's data directory (default dead-letter location).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Builds an output from its declaration, collecting diagnostics.
-pub fn build(decl: &PluginDecl, errors: &mut Vec<(usize, Diagnostic)>) -> Option<Output> {
+pub fn build(decl: &PluginDecl, index: usize, errors: &mut Vec<(usize, Diagnostic)>) -> Option<Output> {
     let mut s: Settings = decl.settings();
-    s.accept(&["id", "workers", "enable_metric"]);
-    let out = match decl.plugin.name.node.as_str() {
-        "stdout" => Some(Output::Stdout(stdout::StdoutOutput::from_settings(&mut s))),
-        "file" => file::FileOutput::from_settings(&mut s).map(Output::File),
+    s.accept(&["workers", "enable_metric"]);
+    let name = decl.plugin.name.node.as_str();
+    let id = s.string("id").map_or_else(|| format!("{name}-{index}"), |i| i.node);
+    let out = match name {
+        "stdout" => Some(stdout::build(&mut s)),
+        "file" => file::build(&mut s),
+        "elasticsearch" => elasticsearch::build(&mut s, &id),
         _ => None,
     };
     errors.extend(s.finish().into_iter().map(|d| (decl.file, d)));
-    out
+    out.map(|(encoder, sink)| Output { id, encoder, sink })
 }

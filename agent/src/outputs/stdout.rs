@@ -1,32 +1,43 @@
-//! `stdout` output.
+//! `stdout` output: encoded events on standard output, flushed after every batch.
 
 use super::codec::Codec;
+use super::{Encoder, EventSource, Sink, SinkContext};
+use crate::batch::Encoded;
 use pipeline_dsl::event::Event;
 use pipeline_dsl::settings::Settings;
-use std::io::{BufWriter, Stdout, Write};
+use std::io::Write;
+use std::sync::Arc;
 
-/// Writes encoded events to standard output through a buffer.
-pub struct StdoutOutput {
-    codec: Codec,
-    out: BufWriter<Stdout>,
+/// Encodes events with the output's codec.
+pub struct CodecEncoder(pub Codec);
+
+impl Encoder for CodecEncoder {
+    fn encode(&self, event: &Event, _: EventSource<'_>, out: &mut Encoded) {
+        self.0.encode(event, &mut out.data);
+        out.end_record();
+    }
 }
 
-impl StdoutOutput {
-    /// Reads `codec` (default `rubydebug`, as in Logstash).
-    pub fn from_settings(s: &mut Settings) -> Self {
-        Self {
-            codec: Codec::from_settings(s, "rubydebug"),
-            out: BufWriter::with_capacity(256 * 1024, std::io::stdout()),
+/// Writes batches to standard output.
+pub struct StdoutSink;
+
+/// Reads `codec` (default `rubydebug`, as in Logstash).
+pub fn build(s: &mut Settings) -> (Arc<dyn Encoder>, Sink) {
+    (Arc::new(CodecEncoder(Codec::from_settings(s, "rubydebug"))), Sink::Stdout(StdoutSink))
+}
+
+impl StdoutSink {
+    /// Writes every batch, acknowledging each once flushed. A closed standard output
+    /// (`logship … | head`) ends the sink with the `BrokenPipe` error.
+    pub fn run(self, mut ctx: SinkContext) -> std::io::Result<()> {
+        let stdout = std::io::stdout();
+        while let Some(batch) = ctx.receiver.blocking_recv() {
+            let mut out = stdout.lock();
+            out.write_all(&batch.encoded.data)?;
+            out.flush()?;
+            ctx.stats.events.add(batch.encoded.len() as u64);
+            batch.ack.output_done();
         }
-    }
-
-    /// Writes one event.
-    pub fn write(&mut self, event: &Event) -> std::io::Result<()> {
-        self.codec.encode(event, &mut self.out)
-    }
-
-    /// Flushes.
-    pub fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
+        Ok(())
     }
 }

@@ -1,0 +1,151 @@
+//! The hosts of one output: round-robin over healthy hosts, failover on connection
+//! errors, and a background health check that brings a failed host back.
+
+use super::{Auth, EsConfig};
+use anyhow::Context;
+use elasticsearch::auth::Credentials;
+use elasticsearch::cert::{Certificate, CertificateValidation};
+use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
+use elasticsearch::http::transport::{SingleNodeConnectionPool, Transport, TransportBuilder};
+use elasticsearch::http::Method;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// How often a host marked down is probed.
+const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(2);
+
+struct Host {
+    url: url::Url,
+    transport: Transport,
+    up: AtomicBool,
+}
+
+/// Talks to an output's hosts.
+pub struct Client {
+    hosts: Vec<Host>,
+    next: AtomicUsize,
+    compression: bool,
+    timeout: Duration,
+}
+
+/// A response: HTTP status and body.
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body bytes.
+    pub body: bytes::Bytes,
+    /// Which host answered.
+    pub host: String,
+}
+
+impl Client {
+    /// One transport per host, with the output's credentials and TLS settings.
+    pub fn new(config: &EsConfig) -> anyhow::Result<Self> {
+        let ca = match &config.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).with_context(|| format!("reading CA file {}", path.display()))?;
+                Some(pem)
+            }
+            None => None,
+        };
+        let mut hosts = Vec::new();
+        for url in &config.hosts {
+            let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url.clone()))
+                .disable_proxy()
+                .timeout(config.timeout);
+            builder = match &config.auth {
+                Auth::None => builder,
+                Auth::Basic(u, p) => builder.auth(Credentials::Basic(u.clone(), p.clone())),
+                Auth::ApiKey(id, key) => builder.auth(Credentials::ApiKey(id.clone(), key.clone())),
+                Auth::EncodedApiKey(k) => builder.auth(Credentials::EncodedApiKey(k.clone())),
+            };
+            builder = match (&ca, config.verify) {
+                (_, false) => builder.cert_validation(CertificateValidation::None),
+                (Some(pem), true) => builder.cert_validation(CertificateValidation::Full(
+                    Certificate::from_pem(pem).map_err(|e| anyhow::anyhow!("CA file is not valid PEM: {e}"))?,
+                )),
+                (None, true) => builder,
+            };
+            let transport = builder.build().map_err(|e| anyhow::anyhow!("setting up the client for {url}: {e}"))?;
+            hosts.push(Host { url: url.clone(), transport, up: AtomicBool::new(true) });
+        }
+        Ok(Self { hosts, next: AtomicUsize::new(0), compression: config.compression, timeout: config.timeout })
+    }
+
+    /// Whether any host is up.
+    pub fn any_up(&self) -> bool {
+        self.hosts.iter().any(|h| h.up.load(Ordering::Relaxed))
+    }
+
+    /// The next host to use: round-robin over the healthy ones, any when none is.
+    fn pick(&self) -> &Host {
+        let n = self.hosts.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..n)
+            .map(|i| &self.hosts[(start + i) % n])
+            .find(|h| h.up.load(Ordering::Relaxed))
+            .unwrap_or(&self.hosts[start % n])
+    }
+
+    /// Sends one request to a healthy host. A connection failure marks the host down
+    /// and is returned as an error (the caller retries, on another host if any).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+        ndjson: bool,
+    ) -> anyhow::Result<Reply> {
+        let host = self.pick();
+        let mut headers = HeaderMap::new();
+        if ndjson {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+        }
+        let payload = match body {
+            Some(b) if self.compression => {
+                headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                let mut gz =
+                    flate2::write::GzEncoder::new(Vec::with_capacity(b.len() / 4), flate2::Compression::fast());
+                gz.write_all(b)?;
+                Some(gz.finish()?)
+            }
+            Some(b) => Some(b.to_vec()),
+            None => None,
+        };
+        let sent = host.transport.send::<Vec<u8>, ()>(method, path, headers, None, payload, Some(self.timeout)).await;
+        let reply = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                if host.up.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(host = %host.url, error = %e, "Elasticsearch host down");
+                }
+                return Err(anyhow::anyhow!("{}: {e}", host.url));
+            }
+        };
+        let status = reply.status_code().as_u16();
+        let body = reply.bytes().await.map_err(|e| {
+            host.up.store(false, Ordering::Relaxed);
+            anyhow::anyhow!("{}: reading the response: {e}", host.url)
+        })?;
+        Ok(Reply { status, body, host: host.url.to_string() })
+    }
+
+    /// Probes hosts marked down and marks them up again when they answer. Runs until
+    /// the output ends.
+    pub async fn health_checks(&self) {
+        loop {
+            tokio::time::sleep(HEALTH_CHECK_EVERY).await;
+            for h in self.hosts.iter().filter(|h| !h.up.load(Ordering::Relaxed)) {
+                let probe = h
+                    .transport
+                    .send::<Vec<u8>, ()>(Method::Get, "/", HeaderMap::new(), None, None, Some(Duration::from_secs(5)))
+                    .await;
+                if probe.is_ok_and(|r| r.status_code().is_success()) {
+                    tracing::info!(host = %h.url, "Elasticsearch host up again");
+                    h.up.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! `elasticsearch` output: bulk indexing with per-item results, retries, failover and a
+//! dead-letter file. Works with Elasticsearch 7.x/8.x and OpenSearch 2.x/3.x (it speaks
+//! only the documented bulk, index-template and root APIs).
+//!
+//! | setting | default | meaning |
+//! |---|---|---|
+//! | `hosts` | `["http://127.0.0.1:9200"]` | one or more URLs; requests go round-robin over healthy hosts |
+//! | `index` | `logship-%{+YYYY.MM.dd}` | target index, sprintf |
+//! | `document_id` | file fingerprint + byte offset | sprintf; the default makes re-reads idempotent |
+//! | `action` | `create` | `create` (a 409 means already delivered) or `index` |
+//! | `user` / `password` | none | basic authentication |
+//! | `api_key` | none | `id:key`, or the base64 form |
+//! | `ssl_certificate_authorities` | system roots | PEM file of the CA to trust |
+//! | `ssl_verification_mode` | `full` | `full` or `none` (not for production) |
+//! | `http_compression` | `true` | gzip request bodies (level 1) |
+//! | `bulk_max_events` / `bulk_max_bytes` | 1000 / 5 MiB | bounds of one bulk request |
+//! | `flush_interval` | 1 s | a partial bulk is sent after this long |
+//! | `max_in_flight` | 2 | bulk requests outstanding at once |
+//! | `retry_initial_interval` / `retry_max_interval` | 1 s / 64 s | exponential backoff with jitter |
+//! | `timeout` | 60 s | per request |
+//! | `dead_letter_path` | `<data dir>/dead_letter/<id>.jsonl` | documents rejected for good (4xx other than 409/429) |
+//! | `data_stream` | `false` | write to the data stream `<type>-<dataset>-<namespace>` (`data_stream_type`, `data_stream_dataset`, `data_stream_namespace`, default `logs`, `generic`, `default`) |
+//! | `manage_template` | `true` | install our index template for `logship-*` at start |
+//!
+//! Credentials are never logged.
+
+mod bulk;
+mod client;
+mod sink;
+
+pub use sink::ElasticsearchSink;
+
+use super::{Encoder, EventSource, Sink};
+use crate::batch::Encoded;
+use pipeline_dsl::event::Event;
+use pipeline_dsl::settings::Settings;
+use pipeline_dsl::sprintf::Template;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The bulk action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `create`: a document that already exists (409) counts as delivered.
+    Create,
+    /// `index`: overwrite.
+    Index,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Index => "index",
+        }
+    }
+}
+
+/// How to authenticate. Deliberately without `Debug`: secrets must not reach logs.
+#[derive(Clone)]
+pub enum Auth {
+    /// No credentials.
+    None,
+    /// Basic authentication.
+    Basic(String, String),
+    /// `id:key` API key.
+    ApiKey(String, String),
+    /// Base64-encoded API key.
+    EncodedApiKey(String),
+}
+
+/// Validated settings of one `elasticsearch` output.
+pub struct EsConfig {
+    /// Plugin id.
+    pub id: String,
+    /// Base URLs.
+    pub hosts: Vec<url::Url>,
+    /// Credentials.
+    pub auth: Auth,
+    /// CA certificate file (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// Verify server certificates.
+    pub verify: bool,
+    /// Gzip request bodies.
+    pub compression: bool,
+    /// Most documents per bulk.
+    pub bulk_max_events: usize,
+    /// Most bytes per bulk (uncompressed).
+    pub bulk_max_bytes: usize,
+    /// Longest wait before a partial bulk is sent.
+    pub flush_interval: Duration,
+    /// Bulk requests outstanding at once.
+    pub max_in_flight: usize,
+    /// First retry delay.
+    pub retry_initial: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Dead-letter file (`None`: under the data directory).
+    pub dead_letter_path: Option<PathBuf>,
+    /// The action used.
+    pub action: Action,
+    /// Install the index template at start.
+    pub manage_template: bool,
+}
+
+/// Builds the bulk records: action line and document per event.
+pub struct BulkEncoder {
+    index: Template,
+    document_id: Option<Template>,
+    action: Action,
+    /// `data_stream` fields added to documents that have none.
+    data_stream: Option<String>,
+}
+
+impl Encoder for BulkEncoder {
+    fn encode(&self, event: &Event, source: EventSource<'_>, out: &mut Encoded) {
+        let data = &mut out.data;
+        data.extend_from_slice(b"{\"");
+        data.extend_from_slice(self.action.name().as_bytes());
+        data.extend_from_slice(b"\":{\"_index\":");
+        let _ = serde_json::to_writer(&mut *data, self.index.render(event).as_ref());
+        let id = match (&self.document_id, source.origin.fingerprint) {
+            (Some(t), _) => Some(t.render(event).into_owned()),
+            (None, Some(fp)) => Some(format!("{fp:016x}-{}", source.offset)),
+            (None, None) => None,
+        };
+        if let Some(id) = id.filter(|i| !i.is_empty()) {
+            data.extend_from_slice(b",\"_id\":");
+            let _ = serde_json::to_writer(&mut *data, &id);
+        }
+        data.extend_from_slice(b"}}\n");
+        let _ = serde_json::to_writer(&mut *data, event.fields());
+        if let Some(ds) = &self.data_stream {
+            if event.fields().get("data_stream").is_none() && data.last() == Some(&b'}') {
+                data.pop();
+                if data.last() != Some(&b'{') {
+                    data.push(b',');
+                }
+                data.extend_from_slice(ds.as_bytes());
+                data.push(b'}');
+            }
+        }
+        data.push(b'\n');
+        out.end_record();
+    }
+}
+
+/// Reads the settings in the module documentation.
+pub fn build(s: &mut Settings, id: &str) -> Option<(Arc<dyn Encoder>, Sink)> {
+    s.accept(&["ecs_compatibility", "ilm_enabled", "template_overwrite", "pipeline", "ssl_enabled", "ssl"]);
+    let mut hosts = Vec::new();
+    for h in s.strings("hosts") {
+        let text = if h.node.contains("://") { h.node.clone() } else { format!("http://{}", h.node) };
+        match url::Url::parse(&text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => hosts.push(u),
+            _ => s.error(format!("`{}` is not an http(s) URL", h.node), h.span, "expected e.g. https://es1:9200"),
+        }
+    }
+    if hosts.is_empty() {
+        hosts.push(url::Url::parse("http://127.0.0.1:9200").ok()?);
+    }
+    let user = s.string("user").map(|u| u.node);
+    let password = s.string("password").map(|p| p.node);
+    let api_key = s.string("api_key");
+    let auth = match (user, password, api_key) {
+        (Some(u), Some(p), None) => Auth::Basic(u, p),
+        (None, None, Some(k)) => match k.node.split_once(':') {
+            Some((id, key)) => Auth::ApiKey(id.to_string(), key.to_string()),
+            None => Auth::EncodedApiKey(k.node),
+        },
+        (None, None, None) => Auth::None,
+        (_, _, Some(k)) => {
+            s.error("use either `api_key` or `user`/`password`, not both", k.span, "conflicting credentials");
+            Auth::None
+        }
+        _ => {
+            s.error("`user` and `password` go together", s.plugin_span(), "set both");
+            Auth::None
+        }
+    };
+    let ca_file = s
+        .strings("ssl_certificate_authorities")
+        .into_iter()
+        .chain(s.string("cacert"))
+        .next()
+        .map(|p| PathBuf::from(p.node));
+    let verify = s.choice("ssl_verification_mode", &["full", "none"]) == "full";
+    let data_stream = matches!(s.string("data_stream").map(|d| d.node).as_deref(), Some("true"));
+    let ds_type = s.string_or("data_stream_type", "logs");
+    let ds_dataset = s.string_or("data_stream_dataset", "generic");
+    let ds_namespace = s.string_or("data_stream_namespace", "default");
+    let action = match s.choice("action", &["create", "index"]) {
+        "index" if !data_stream => Action::Index,
+        _ => Action::Create,
+    };
+    let index = if data_stream {
+        format!("{ds_type}-{ds_dataset}-{ds_namespace}")
+    } else {
+        s.string_or("index", "logship-%{+YYYY.MM.dd}")
+    };
+    let config = EsConfig {
+        id: id.to_string(),
+        hosts,
+        auth,
+        ca_file,
+        verify,
+        compression: s.bool_or("http_compression", true),
+        bulk_max_events: s.int("bulk_max_events").map_or(1000, |n| n.max(1) as usize),
+        bulk_max_bytes: s.int("bulk_max_bytes").map_or(5 * 1024 * 1024, |n| n.max(1024) as usize),
+        flush_interval: s.duration("flush_interval").unwrap_or(Duration::from_secs(1)),
+        max_in_flight: s.int("max_in_flight").map_or(2, |n| n.clamp(1, 64) as usize),
+        retry_initial: s.duration("retry_initial_interval").unwrap_or(Duration::from_secs(1)),
+        retry_max: s.duration("retry_max_interval").unwrap_or(Duration::from_secs(64)),
+        timeout: s.duration("timeout").unwrap_or(Duration::from_secs(60)),
+        dead_letter_path: s.string("dead_letter_path").map(|p| PathBuf::from(p.node)),
+        action,
+        manage_template: s.bool_or("manage_template", true) && !data_stream,
+    };
+    let encoder = BulkEncoder {
+        index: Template::new(&index),
+        document_id: s.string("document_id").map(|d| Template::new(&d.node)),
+        action,
+        data_stream: data_stream.then(|| {
+            format!(
+                "\"data_stream\":{{\"type\":{},\"dataset\":{},\"namespace\":{}}}",
+                serde_json::Value::from(ds_type),
+                serde_json::Value::from(ds_dataset),
+                serde_json::Value::from(ds_namespace)
+            )
+        }),
+    };
+    Some((Arc::new(encoder), Sink::Elasticsearch(Box::new(ElasticsearchSink::new(config)))))
+}

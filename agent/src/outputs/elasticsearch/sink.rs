@@ -1,0 +1,260 @@
+//! The output's delivery loop: fills bulks from incoming batches (bounded by count and
+//! bytes, sent after `flush_interval` when partial), keeps up to `max_in_flight` bulks
+//! outstanding, and drives each bulk until every document in it is delivered or
+//! dead-lettered.
+//!
+//! Retries never resend a document that the server confirmed: only the items answered
+//! 429 or 5xx (or the whole bulk, when no per-item answer arrived) go again, with
+//! exponential backoff and jitter, for as long as it takes. Because every document has
+//! a deterministic id and the default action is `create`, even a bulk that was indexed
+//! but whose answer was lost is harmless to resend: its documents come back 409.
+
+use super::bulk::{item_outcomes, Bulk, ItemOutcome, PartCounter};
+use super::client::Client;
+use super::EsConfig;
+use crate::metrics::OutputStats;
+use crate::outputs::SinkContext;
+use crate::shutdown::Shutdown;
+use anyhow::Context;
+use elasticsearch::http::Method;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// Our index template for event documents, installed when `manage_template` is on.
+const EVENTS_TEMPLATE: &str = include_str!("../../../../dashboards/templates/logship-events.json");
+
+/// The I/O half of an `elasticsearch` output.
+pub struct ElasticsearchSink {
+    config: Arc<EsConfig>,
+}
+
+/// Everything a bulk's delivery task needs.
+struct Delivery {
+    client: Arc<Client>,
+    config: Arc<EsConfig>,
+    stats: Arc<OutputStats>,
+    dead_letter: Arc<DeadLetter>,
+}
+
+impl ElasticsearchSink {
+    /// A sink for validated settings.
+    pub fn new(config: EsConfig) -> Self {
+        Self { config: Arc::new(config) }
+    }
+
+    /// Delivers batches until the sequencer closes the channel; then finishes the
+    /// bulks in flight.
+    pub async fn run(self, mut ctx: SinkContext, shutdown: Shutdown) -> anyhow::Result<()> {
+        let config = self.config;
+        let client = Arc::new(Client::new(&config)?);
+        let health = tokio::spawn({
+            let client = client.clone();
+            async move { client.health_checks().await }
+        });
+        let dead_letter_path = match &config.dead_letter_path {
+            Some(p) => p.clone(),
+            None => ctx.data_dir.join("dead_letter").join(format!("{}.jsonl", config.id)),
+        };
+        let delivery = Arc::new(Delivery {
+            client: client.clone(),
+            config: config.clone(),
+            stats: ctx.stats.clone(),
+            dead_letter: Arc::new(DeadLetter { path: dead_letter_path, file: Mutex::new(None) }),
+        });
+        if config.manage_template && !install_template(&delivery, &shutdown).await {
+            health.abort();
+            return Ok(());
+        }
+
+        let mut bulk = Bulk::default();
+        let mut in_flight: JoinSet<()> = JoinSet::new();
+        let mut flush_at: Option<Instant> = None;
+        loop {
+            let flush_sleep =
+                tokio::time::sleep_until(flush_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)));
+            tokio::select! {
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    done.context("a bulk delivery task failed")?;
+                }
+                received = ctx.receiver.recv(), if in_flight.len() < config.max_in_flight => {
+                    let Some(batch) = received else { break };
+                    let counter = PartCounter::new(batch.ack);
+                    for i in 0..batch.encoded.len() {
+                        let record = batch.encoded.record(i);
+                        let full = bulk.len() >= config.bulk_max_events
+                            || (!bulk.is_empty() && bulk.body.len() + record.len() > config.bulk_max_bytes);
+                        if full {
+                            while in_flight.len() >= config.max_in_flight {
+                                if let Some(done) = in_flight.join_next().await {
+                                    done.context("a bulk delivery task failed")?;
+                                }
+                            }
+                            in_flight.spawn(delivery.clone().deliver(std::mem::take(&mut bulk)));
+                            flush_at = None;
+                        }
+                        bulk.push(record, &counter);
+                    }
+                    counter.release();
+                    if !bulk.is_empty() && flush_at.is_none() {
+                        flush_at = Some(Instant::now() + config.flush_interval);
+                    }
+                }
+                _ = flush_sleep, if flush_at.is_some() => {
+                    flush_at = None;
+                    if !bulk.is_empty() {
+                        in_flight.spawn(delivery.clone().deliver(std::mem::take(&mut bulk)));
+                    }
+                }
+            }
+        }
+        if !bulk.is_empty() {
+            in_flight.spawn(delivery.clone().deliver(bulk));
+        }
+        while let Some(done) = in_flight.join_next().await {
+            done.context("a bulk delivery task failed")?;
+        }
+        health.abort();
+        Ok(())
+    }
+}
+
+impl Delivery {
+    /// Sends `bulk` until each of its documents is delivered or dead-lettered, then
+    /// releases the batches it carried.
+    async fn deliver(self: Arc<Self>, bulk: Bulk) {
+        let total = bulk.len();
+        let mut pending = bulk.subset(&(0..total).collect::<Vec<_>>());
+        let mut attempt = 0u32;
+        loop {
+            let outcome = match self.client.request(Method::Post, "/_bulk", Some(&pending.body), true).await {
+                Ok(reply) if reply.status == 200 => item_outcomes(&reply.body, pending.len(), self.config.action)
+                    .map_err(|e| format!("{}: unreadable bulk response: {e}", reply.host)),
+                Ok(reply) if reply.status == 413 && pending.len() == 1 => {
+                    Ok(vec![ItemOutcome::Rejected(413, "document larger than the server accepts".into())])
+                }
+                Ok(reply) => Err(format!(
+                    "{}: HTTP {}: {}",
+                    reply.host,
+                    reply.status,
+                    String::from_utf8_lossy(&reply.body[..reply.body.len().min(300)])
+                )),
+                Err(e) => Err(format!("{e:#}")),
+            };
+            self.stats.up.set(u64::from(self.client.any_up()));
+            let retry: Vec<usize> = match outcome {
+                Ok(items) => {
+                    let mut retry = Vec::new();
+                    let mut delivered = 0u64;
+                    for (i, item) in items.into_iter().enumerate() {
+                        match item {
+                            ItemOutcome::Delivered => delivered += 1,
+                            ItemOutcome::Retry => retry.push(i),
+                            ItemOutcome::Rejected(status, reason) => {
+                                let (action, doc) = pending.record(i);
+                                self.dead_letter.write(status, &reason, action, doc);
+                                self.stats.dead_lettered.add(1);
+                            }
+                        }
+                    }
+                    self.stats.events.add(delivered);
+                    retry
+                }
+                Err(error) => {
+                    tracing::warn!(output = %self.config.id, error = %error, documents = pending.len(), "Bulk request failed; retrying");
+                    (0..pending.len()).collect()
+                }
+            };
+            if retry.is_empty() {
+                break;
+            }
+            self.stats.retries.add(retry.len() as u64);
+            pending = pending.subset(&retry);
+            tokio::time::sleep(backoff(self.config.retry_initial, self.config.retry_max, attempt)).await;
+            attempt = attempt.saturating_add(1);
+        }
+        for c in &bulk.counters {
+            c.release();
+        }
+    }
+}
+
+/// Exponential backoff from `initial`, capped at `max`, with jitter (50–100 % of the
+/// step) so that many agents do not retry in step.
+fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
+    let step = initial.saturating_mul(2u32.saturating_pow(attempt.min(20))).min(max);
+    step.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+/// Installs the events index template, retrying while the server is unreachable.
+/// Returns false if the agent stopped first.
+async fn install_template(d: &Delivery, shutdown: &Shutdown) -> bool {
+    let mut attempt = 0;
+    loop {
+        match d
+            .client
+            .request(Method::Put, "/_index_template/logship-events", Some(EVENTS_TEMPLATE.as_bytes()), false)
+            .await
+        {
+            Ok(r) if (200..300).contains(&r.status) => {
+                tracing::info!(output = %d.config.id, "Index template logship-events installed");
+                return true;
+            }
+            Ok(r) => tracing::error!(
+                output = %d.config.id,
+                status = r.status,
+                body = %String::from_utf8_lossy(&r.body[..r.body.len().min(300)]),
+                "Index template refused; retrying"
+            ),
+            Err(e) => {
+                tracing::warn!(output = %d.config.id, error = %format!("{e:#}"), "Cannot reach Elasticsearch to install the index template; retrying")
+            }
+        }
+        d.stats.up.set(u64::from(d.client.any_up()));
+        if shutdown.is_triggered() {
+            return false;
+        }
+        tokio::time::sleep(backoff(d.config.retry_initial, d.config.retry_max, attempt)).await;
+        attempt += 1;
+    }
+}
+
+/// Documents the server refused for good, one JSON object per line with the reason.
+struct DeadLetter {
+    path: PathBuf,
+    file: Mutex<Option<std::fs::File>>,
+}
+
+impl DeadLetter {
+    fn write(&self, status: u16, reason: &str, action: &[u8], doc: &[u8]) {
+        tracing::warn!(path = %self.path.display(), status, reason, "Document rejected; written to the dead-letter file");
+        let mut line = Vec::with_capacity(doc.len() + action.len() + reason.len() + 96);
+        line.extend_from_slice(b"{\"@timestamp\":");
+        let _ = serde_json::to_writer(&mut line, &pipeline_dsl::event::format_timestamp(chrono::Utc::now()));
+        line.extend_from_slice(format!(",\"status\":{status},\"reason\":").as_bytes());
+        let _ = serde_json::to_writer(&mut line, reason);
+        line.extend_from_slice(b",\"action\":");
+        line.extend_from_slice(action);
+        line.extend_from_slice(b",\"document\":");
+        line.extend_from_slice(doc);
+        line.extend_from_slice(b"}\n");
+        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let result = (|| -> std::io::Result<()> {
+            if guard.is_none() {
+                if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                *guard = Some(std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?);
+            }
+            let f = guard.as_mut().ok_or_else(|| std::io::Error::other("dead-letter file not open"))?;
+            f.write_all(&line)?;
+            f.sync_data()
+        })();
+        if let Err(e) = result {
+            tracing::error!(path = %self.path.display(), error = %e, document = %String::from_utf8_lossy(doc), "Cannot write the dead-letter file; the rejected document is logged here instead");
+        }
+    }
+}

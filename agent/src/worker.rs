@@ -1,0 +1,143 @@
+//! Filter workers: turn a [`RawBatch`] of lines into events, run the compiled filters,
+//! route each event and encode it for every output it goes to.
+//!
+//! Each worker owns its own compiled [`Pipeline`] (filters keep per-worker caches), so
+//! workers share nothing but the channels. Batches are numbered as they are taken,
+//! under one lock, so the sequencer can restore input order after parallel filtering.
+
+use crate::batch::{AckPoint, Encoded, Origin, RawBatch};
+use crate::line_codec::Line;
+use crate::metrics::FilterStats;
+use crate::outputs::{Encoder, EventSource};
+use chrono::{DateTime, Utc};
+use pipeline_dsl::event::Event;
+use pipeline_dsl::field_ref::FieldRef;
+use pipeline_dsl::pipeline::Pipeline;
+use pipeline_dsl::value::Value;
+use std::sync::{Arc, Mutex};
+
+/// A filtered batch, encoded once per output.
+pub struct ProcessedBatch {
+    /// Position in input order.
+    pub seq: u64,
+    /// One encoding per output, in output order.
+    pub parts: Vec<Encoded>,
+    /// The checkpoint it moves once delivered.
+    pub ack: Option<AckPoint>,
+}
+
+/// Where workers take batches from: the channel and the next sequence number, behind
+/// one lock so that numbering follows taking order.
+pub struct Intake {
+    inner: Mutex<(crossbeam_channel::Receiver<RawBatch>, u64)>,
+}
+
+impl Intake {
+    /// Wraps the inputs' channel.
+    pub fn new(receiver: crossbeam_channel::Receiver<RawBatch>) -> Self {
+        Self { inner: Mutex::new((receiver, 0)) }
+    }
+
+    /// The next batch and its sequence number; `None` once every input has finished.
+    fn take(&self) -> Option<(u64, RawBatch)> {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let batch = guard.0.recv().ok()?;
+        let seq = guard.1;
+        guard.1 += 1;
+        Some((seq, batch))
+    }
+}
+
+/// Everything a worker thread needs.
+pub struct Worker {
+    /// Its own compiled pipeline.
+    pub pipeline: Pipeline,
+    /// Encoders of every output, in output order.
+    pub encoders: Vec<Arc<dyn Encoder>>,
+    /// Shared intake.
+    pub intake: Arc<Intake>,
+    /// Slots limiting batches between intake and sequencer (one taken per batch).
+    pub permits: crossbeam_channel::Receiver<()>,
+    /// Where processed batches go.
+    pub done: crossbeam_channel::Sender<ProcessedBatch>,
+    /// Filter counters.
+    pub stats: Arc<FilterStats>,
+}
+
+impl Worker {
+    /// Processes batches until the inputs are exhausted.
+    pub fn run(mut self) {
+        let log_path = FieldRef::from_segments(["log", "file", "path"]);
+        let log_offset = FieldRef::from_segments(["log", "offset"]);
+        let mut routes = Vec::new();
+        loop {
+            if self.permits.recv().is_err() {
+                return;
+            }
+            let Some((seq, batch)) = self.intake.take() else { return };
+            let now = Utc::now();
+            let mut parts: Vec<Encoded> = self.encoders.iter().map(|_| Encoded::default()).collect();
+            let (mut kept, mut dropped, mut failed) = (0, 0, 0);
+            let count = batch.lines.len() as u64;
+            for line in batch.lines {
+                let offset = line.offset;
+                let mut event = line_to_event(line, &batch.origin, now, &log_path, &log_offset);
+                if !self.pipeline.filter(&mut event) {
+                    dropped += 1;
+                    continue;
+                }
+                kept += 1;
+                failed += u64::from(event.has_failure_tag());
+                self.pipeline.route(&event, &mut routes);
+                let source = EventSource { origin: &batch.origin, offset };
+                for &i in &routes {
+                    self.encoders[i].encode(&event, source, &mut parts[i]);
+                }
+            }
+            self.stats.events_in.add(count);
+            self.stats.events_out.add(kept);
+            self.stats.dropped.add(dropped);
+            self.stats.failures.add(failed);
+            if self.done.send(ProcessedBatch { seq, parts, ack: batch.ack }).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The event for one line: `message` (or the decoded JSON object), the input's tags and
+/// the repair tags of the line, and `[log][file][path]` / `[log][offset]` for files.
+fn line_to_event(line: Line, origin: &Origin, now: DateTime<Utc>, path: &FieldRef, offset: &FieldRef) -> Event {
+    let mut event = if origin.json { decode_json(line.text, now) } else { Event::from_message(line.text, now) };
+    if let Some(p) = &origin.path {
+        event.set(path, Value::from(p.as_str()));
+        event.set(offset, Value::from(line.offset));
+    }
+    for t in origin.tags.iter().map(String::as_str).chain(line.tags.iter().copied()) {
+        event.add_tag(t);
+    }
+    event
+}
+
+/// A `json_lines` event: the object's fields, `@timestamp` from the object when it is a
+/// valid time, else the read time (an invalid one moves to `_@timestamp`, tagged
+/// `_timestampparsefailure`). A line that is not a JSON object is kept as
+/// `message` and tagged `_jsonparsefailure`, as Logstash's codec does.
+fn decode_json(text: String, now: DateTime<Utc>) -> Event {
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(mut fields)) => {
+            let decoded_ts = fields.remove(pipeline_dsl::event::TIMESTAMP);
+            let mut event = Event::from_fields(fields);
+            event.set_timestamp(now);
+            if let Some(ts) = decoded_ts {
+                event.set_timestamp_from(ts);
+            }
+            event
+        }
+        _ => {
+            let mut event = Event::from_message(text, now);
+            event.add_tag("_jsonparsefailure");
+            event
+        }
+    }
+}
