@@ -157,3 +157,97 @@ pub fn read(path: impl AsRef<Path>) -> Vec<u8> {
     let p = root().join(path);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
+
+/// The agent running in the background, as a long-running process.
+pub struct Agent {
+    child: std::process::Child,
+    stderr_path: PathBuf,
+}
+
+impl Agent {
+    /// Starts `logship --config CONFIG --data-dir DATA ARGS…` in the repository root.
+    pub fn start(config: &Path, data_dir: &Path, args: &[&str]) -> Agent {
+        let stderr_path = data_dir.with_extension(format!("stderr-{}", std::process::id()));
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&stderr_path).expect("stderr file");
+        let child = Command::new(env!("CARGO_BIN_EXE_logship"))
+            .arg("--config")
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env("LOGSHIP_LOG", "info")
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start logship");
+        Agent { child, stderr_path }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the agent logged so far (all runs sharing this data directory).
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.stderr_path).unwrap_or_default()).into_owned()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        signal(self.pid(), "TERM");
+        self.child.wait().expect("wait for logship")
+    }
+
+    /// Kills the agent with SIGKILL.
+    pub fn kill(mut self) {
+        signal(self.pid(), "KILL");
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the agent to exit on its own.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("wait for logship")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends signal `sig` (`TERM`, `KILL`, `STOP`, `CONT`) to process `pid`.
+pub fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().expect("run kill");
+    assert!(status.success(), "kill -{sig} {pid} failed");
+}
+
+/// Polls `cond` until it holds. The limit (three minutes) only guards against a hung
+/// test; nothing here asserts how fast the agent is.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let limit = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    while !cond() {
+        assert!(std::time::Instant::now() < limit, "gave up waiting for: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The documents in a JSON-lines file (none if it does not exist yet).
+pub fn json_lines(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // A line still being written is ignored until complete.
+    text.split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+        .collect()
+}
+
+/// Appends `text` to `path`.
+pub fn append(path: &Path, text: &[u8]) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open for append");
+    f.write_all(text).expect("append");
+}

@@ -1,0 +1,195 @@
+//! The `file` input in tail mode, through the real binary: partial lines, rotation by
+//! rename, copytruncate, deletion, new files, compressed rotated files, restarts from
+//! checkpoints, over-long lines and invalid UTF-8. Every scenario ends by comparing the
+//! exact list of messages delivered: nothing lost, nothing repeated.
+
+mod common;
+
+use common::{append, json_lines, temp_dir, wait_for, Agent};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// A tailing config over `dir/app.log*` writing JSON lines to `dir/out.jsonl`, with
+/// short intervals so scenarios run quickly.
+fn setup(name: &str, extra_input: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = temp_dir(name);
+    let out = dir.join("out.jsonl");
+    let config = dir.join("tail.conf");
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            r#"input {{
+  file {{
+    path => "{}/app.log*"
+    start_position => "beginning"
+    stat_interval => 0.05
+    discover_interval => 2
+    rotation_grace => "200 ms"
+    {extra_input}
+  }}
+}}
+output {{ file {{ path => "{}" codec => json_lines }} }}
+"#,
+            logs.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    (config, logs, out)
+}
+
+fn messages(out: &Path) -> Vec<String> {
+    json_lines(out).iter().map(|d| d["message"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+fn numbered(prefix: &str, range: std::ops::Range<usize>) -> String {
+    range.map(|i| format!("{prefix} {i}\n")).collect()
+}
+
+fn expect_lines(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("{prefix} {i}")).collect()
+}
+
+fn wait_count(out: &Path, n: usize) {
+    wait_for(&format!("{n} documents in {}", out.display()), || json_lines(out).len() >= n);
+}
+
+#[test]
+fn a_partial_line_waits_for_its_newline() {
+    let (config, logs, out) = setup("partial", "");
+    let log = logs.join("app.log");
+    append(&log, b"first\nsec");
+    let agent = Agent::start(&config, &logs.join("../data"), &[]);
+    wait_count(&out, 1);
+    append(&log, b"ond\n");
+    wait_count(&out, 2);
+    assert!(agent.stop().success());
+    assert_eq!(messages(&out), ["first", "second"]);
+}
+
+#[test]
+fn rotation_by_rename_finishes_the_old_file_and_reads_the_new_one() {
+    let (config, logs, out) = setup("rename", r#"exclude => "*.1""#);
+    let log = logs.join("app.log");
+    append(&log, numbered("old", 0..100).as_bytes());
+    let agent = Agent::start(&config, &logs.join("../data"), &[]);
+    wait_count(&out, 100);
+    // logrotate without copytruncate: rename, the writer finishes its last lines in the
+    // renamed file, then a new file appears at the path.
+    std::fs::rename(&log, logs.join("app.log.1")).unwrap();
+    append(&logs.join("app.log.1"), numbered("old", 100..120).as_bytes());
+    append(&log, numbered("new", 0..50).as_bytes());
+    wait_count(&out, 170);
+    assert!(agent.stop().success());
+    let mut want = expect_lines("old", 0..120);
+    want.extend(expect_lines("new", 0..50));
+    let mut got = messages(&out);
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn copytruncate_is_read_again_from_the_start() {
+    let (config, logs, out) = setup("copytruncate", r#"exclude => "*.1""#);
+    let log = logs.join("app.log");
+    append(&log, numbered("before", 0..200).as_bytes());
+    let agent = Agent::start(&config, &logs.join("../data"), &[]);
+    wait_count(&out, 200);
+    std::fs::copy(&log, logs.join("app.log.1")).unwrap();
+    std::fs::OpenOptions::new().write(true).truncate(true).open(&log).unwrap();
+    append(&log, numbered("after", 0..30).as_bytes());
+    wait_count(&out, 230);
+    assert!(agent.stop().success());
+    let mut want = expect_lines("before", 0..200);
+    want.extend(expect_lines("after", 0..30));
+    assert_eq!(messages(&out), want);
+}
+
+#[test]
+fn deleted_and_new_files_and_compressed_rotations() {
+    let (config, logs, out) = setup("gz", "");
+    let log = logs.join("app.log");
+    append(&log, numbered("plain", 0..300).as_bytes());
+    let agent = Agent::start(&config, &logs.join("../data"), &[]);
+    wait_count(&out, 300);
+    // The rotated file is compressed and the original deleted: recognised by its
+    // content, it is not read again.
+    let gz = logs.join("app.log.1.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, &std::fs::read(&log).unwrap()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    std::fs::remove_file(&log).unwrap();
+    // A compressed file never seen before is read in full, and a new plain file too.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, numbered("archived", 0..40).as_bytes()).unwrap();
+    std::fs::write(logs.join("app.log.0.gz"), enc.finish().unwrap()).unwrap();
+    append(&logs.join("app.log.new"), numbered("fresh", 0..10).as_bytes());
+    wait_count(&out, 350);
+    // Give the agent time to (wrongly) re-read the compressed copy before stopping.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(agent.stop().success());
+    let mut got = messages(&out);
+    let mut want = expect_lines("plain", 0..300);
+    want.extend(expect_lines("archived", 0..40));
+    want.extend(expect_lines("fresh", 0..10));
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_restart_resumes_at_the_checkpoint() {
+    let (config, logs, out) = setup("restart", "");
+    let log = logs.join("app.log");
+    let data = logs.join("../data");
+    append(&log, numbered("run1", 0..500).as_bytes());
+    let agent = Agent::start(&config, &data, &[]);
+    wait_count(&out, 500);
+    assert!(agent.stop().success());
+    append(&log, numbered("run2", 0..25).as_bytes());
+    let agent = Agent::start(&config, &data, &[]);
+    wait_count(&out, 525);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(agent.stop().success());
+    let mut want = expect_lines("run1", 0..500);
+    want.extend(expect_lines("run2", 0..25));
+    assert_eq!(messages(&out), want);
+    let sincedb = std::fs::read_dir(data.join("sincedb")).unwrap().count();
+    assert_eq!(sincedb, 1, "one checkpoint file, written atomically (no temp file left)");
+}
+
+#[test]
+fn start_position_end_skips_what_was_there() {
+    let (config, logs, out) = setup("end", "");
+    let config_text = std::fs::read_to_string(&config).unwrap().replace("\"beginning\"", "\"end\"");
+    std::fs::write(&config, config_text).unwrap();
+    let log = logs.join("app.log");
+    append(&log, numbered("history", 0..10).as_bytes());
+    let agent = Agent::start(&config, &logs.join("../data"), &[]);
+    wait_for("the file to be opened", || agent.stderr().contains("Reading file"));
+    append(&log, b"live\n");
+    wait_count(&out, 1);
+    assert!(agent.stop().success());
+    assert_eq!(messages(&out), ["live"]);
+}
+
+#[test]
+fn long_lines_and_invalid_utf8_are_tagged_not_lost() {
+    let (config, logs, out) = setup("bad-bytes", "max_line_bytes => 16");
+    let log = logs.join("app.log");
+    let mut bytes = b"short\n".to_vec();
+    bytes.extend_from_slice(&[b'x'; 100]);
+    bytes.extend_from_slice(b"\nbad \xff\xfe byte\n");
+    append(&log, &bytes);
+    let agent = Agent::start(&config, &logs.join("../data"), &[]);
+    wait_count(&out, 3);
+    assert!(agent.stop().success());
+    let docs = json_lines(&out);
+    assert_eq!(docs[1]["message"], "x".repeat(16));
+    assert_eq!(docs[1]["tags"], Value::from(vec!["_line_truncated"]));
+    assert_eq!(docs[2]["message"], "bad \u{fffd}\u{fffd} byte");
+    assert_eq!(docs[2]["tags"], Value::from(vec!["_utf8_repaired"]));
+}
