@@ -21,6 +21,14 @@ if [ ! -d ../shared/peer ]; then
     echo "warning: ../shared/peer is missing; the peer-compatibility tests will fail" >&2
 fi
 
+# The Elasticsearch tests run against osmem-server, an OpenSearch-compatible in-memory
+# server from PyPI with a bundled binary.
+if ! python3 -c "import osmem_server" >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check "osmem-server==0.1.6"
+fi
+OSMEM_SERVER_BIN=$(python3 -c "import osmem_server; print(osmem_server.resolve_binary())")
+export OSMEM_SERVER_BIN
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 

@@ -38,6 +38,11 @@ struct Cli {
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
 
+    /// Most lines per batch moving through the pipeline (like Logstash's
+    /// `pipeline.batch.size`); with the worker count it bounds the events in memory.
+    #[arg(long, short = 'b', value_name = "LINES", default_value_t = 1024)]
+    batch_size: usize,
+
     /// Longest time, in seconds, to finish delivering after SIGINT/SIGTERM.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     shutdown_timeout: f64,
@@ -98,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         workers,
         once: cli.once,
         data_dir: cli.data_dir.clone(),
+        batch_lines: cli.batch_size,
         shutdown_timeout: Duration::try_from_secs_f64(cli.shutdown_timeout).context("--shutdown-timeout")?,
     };
     // The first compilation was validated above; each worker compiles its own copy.

@@ -41,6 +41,8 @@ pub struct AgentConfig {
     pub once: bool,
     /// Where checkpoints and dead-letter files live by default.
     pub data_dir: PathBuf,
+    /// Most lines per batch.
+    pub batch_lines: usize,
     /// Longest time to drain after a stop signal.
     pub shutdown_timeout: Duration,
 }
@@ -181,6 +183,7 @@ pub fn run(
             shutdown: shutdown.clone(),
             once: config.once,
             data_dir: config.data_dir.clone(),
+            batch_lines: config.batch_lines.max(1),
             stats: in_stats.clone(),
             checkpoints: checkpoints.clone(),
         };

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod osmem;
+
 use serde_json::{Map, Value};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -56,6 +56,8 @@ pub struct InputContext {
     pub once: bool,
     /// The agent's data directory (default checkpoint location).
     pub data_dir: PathBuf,
+    /// Most lines per batch (`--batch-size`).
+    pub batch_lines: usize,
     /// This input's counters.
     pub stats: Arc<InputStats>,
     /// Checkpoint stores, saved one last time when the agent has drained.

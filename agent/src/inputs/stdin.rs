@@ -11,9 +11,6 @@ use pipeline_dsl::settings::Settings;
 use std::io::Read;
 use std::sync::Arc;
 
-/// Lines per batch sent on.
-const BATCH_LINES: usize = 1024;
-
 /// Reads standard input once.
 pub struct StdinInput {
     /// Tags added to every event.
@@ -56,13 +53,13 @@ impl StdinInput {
         let mut stdin = std::io::stdin().lock();
         let mut buf = vec![0u8; 256 * 1024];
         let mut lines = Vec::new();
-        let mut batch: Vec<Line> = Vec::with_capacity(BATCH_LINES);
+        let mut batch: Vec<Line> = Vec::with_capacity(ctx.batch_lines);
         let send = |batch: &mut Vec<Line>| {
             if batch.is_empty() {
                 return true;
             }
             ctx.stats.events.add(batch.len() as u64);
-            let lines = std::mem::replace(batch, Vec::with_capacity(BATCH_LINES));
+            let lines = std::mem::replace(batch, Vec::with_capacity(ctx.batch_lines));
             ctx.send(RawBatch { lines, origin: origin.clone(), ack: None })
         };
         loop {
@@ -88,7 +85,7 @@ impl StdinInput {
             }
             // Send what was read at once when the input is slow (interactive use), in
             // full batches when it is fast.
-            if (batch.len() >= BATCH_LINES || n < buf.len()) && !send(&mut batch) {
+            if (batch.len() >= ctx.batch_lines || n < buf.len()) && !send(&mut batch) {
                 return Ok(());
             }
         }

@@ -37,9 +37,7 @@ use std::time::{Duration, Instant};
 const READ_CHUNK: usize = 64 * 1024;
 /// Most bytes read from one file per round before the others get their turn.
 const ROUND_BYTES: usize = 4 * 1024 * 1024;
-/// A batch is sent once it holds this many lines...
-const BATCH_LINES: usize = 1024;
-/// ...or this many bytes of text.
+/// A batch is sent once it holds `--batch-size` lines or this many bytes of text.
 const BATCH_BYTES: usize = 512 * 1024;
 /// A multiline event still waiting for continuation lines is emitted once its file has
 /// been idle this long, so the last event of a quiet log is not held back forever.
@@ -320,7 +318,7 @@ impl<'a> Reader<'a, '_> {
             for line in scratch.drain(..) {
                 f.add_line(line);
             }
-            if (f.lines.len() >= BATCH_LINES || f.batch_bytes >= BATCH_BYTES) && !send_lines(f, self.ctx) {
+            if (f.lines.len() >= self.ctx.batch_lines || f.batch_bytes >= BATCH_BYTES) && !send_lines(f, self.ctx) {
                 return Ok(None);
             }
         }

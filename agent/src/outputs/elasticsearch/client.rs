@@ -117,16 +117,17 @@ impl Client {
         let reply = match sent {
             Ok(r) => r,
             Err(e) => {
+                let reason = with_causes(&e);
                 if host.up.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(host = %host.url, error = %e, "Elasticsearch host down");
+                    tracing::warn!(host = %host.url, error = %reason, "Elasticsearch host down");
                 }
-                return Err(anyhow::anyhow!("{}: {e}", host.url));
+                return Err(anyhow::anyhow!("{}: {reason}", host.url));
             }
         };
         let status = reply.status_code().as_u16();
         let body = reply.bytes().await.map_err(|e| {
             host.up.store(false, Ordering::Relaxed);
-            anyhow::anyhow!("{}: reading the response: {e}", host.url)
+            anyhow::anyhow!("{}: reading the response: {}", host.url, with_causes(&e))
         })?;
         Ok(Reply { status, body, host: host.url.to_string() })
     }
@@ -148,4 +149,20 @@ impl Client {
             }
         }
     }
+}
+
+/// An error with its chain of causes ("error sending request: operation timed out"),
+/// which the client's own message leaves out.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
