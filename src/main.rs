@@ -47,6 +47,11 @@ struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     shutdown_timeout: f64,
 
+    /// Address of the control API (health, Prometheus metrics, snapshot); `off` to
+    /// disable. Keep it on loopback unless it must be reached from elsewhere.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9898", env = "LOGSHIP_API_ADDR")]
+    api_addr: String,
+
     /// Log filter (`info`, `debug`, `logship=debug,warn` …); also LOGSHIP_LOG.
     #[arg(long, value_name = "FILTER", env = "LOGSHIP_LOG", default_value = "info", global = true)]
     log: String,
@@ -105,6 +110,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         data_dir: cli.data_dir.clone(),
         batch_lines: cli.batch_size,
         shutdown_timeout: Duration::try_from_secs_f64(cli.shutdown_timeout).context("--shutdown-timeout")?,
+        api_addr: match cli.api_addr.as_str() {
+            "off" => None,
+            a => Some(a.parse().with_context(|| format!("--api-addr `{a}` is not an IP:port address"))?),
+        },
     };
     // The first compilation was validated above; each worker compiles its own copy.
     let mut first = Some(pipeline);
@@ -116,7 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         load(&cli.config, cli.config_support_escapes)?.map_err(|e| anyhow::anyhow!("{e}"))
     };
     let summary = agent::runtime::run(config, &make_pipeline)?;
-    let f = &summary.stats.filters;
+    let f = &summary.metrics.filters;
     eprintln!("logship: {} events in, {} out, {} dropped", f.events_in.get(), f.events_out.get(), f.dropped.get());
     if let Some(e) = summary.error {
         return Err(e);

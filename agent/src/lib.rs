@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod control_api;
 pub mod inputs;
 pub mod line_codec;
 pub mod metrics;

@@ -18,7 +18,7 @@
 use crate::batch::{BatchAck, OutputBatch, RawBatch};
 use crate::checkpoint::Checkpoints;
 use crate::inputs::{Input, InputContext};
-use crate::metrics::{FilterStats, InputStats, OutputStats};
+use crate::metrics::Metrics;
 use crate::outputs::{Output, Sink, SinkContext};
 use crate::shutdown::Shutdown;
 use crate::worker::{Intake, ProcessedBatch, Worker};
@@ -45,23 +45,14 @@ pub struct AgentConfig {
     pub batch_lines: usize,
     /// Longest time to drain after a stop signal.
     pub shutdown_timeout: Duration,
-}
-
-/// Every component's counters, shared with the control API.
-#[derive(Default)]
-pub struct AgentStats {
-    /// Per input, in config order.
-    pub inputs: Vec<Arc<InputStats>>,
-    /// The filter stage.
-    pub filters: Arc<FilterStats>,
-    /// Per output, in config order.
-    pub outputs: Vec<Arc<OutputStats>>,
+    /// Where the control API listens (`None`: no API).
+    pub api_addr: Option<std::net::SocketAddr>,
 }
 
 /// How a run ended.
 pub struct RunSummary {
     /// Counters at the end.
-    pub stats: AgentStats,
+    pub metrics: Arc<Metrics>,
     /// Whether everything read was delivered before exit.
     pub drained: bool,
     /// The first error that stopped the agent, if any.
@@ -91,11 +82,10 @@ pub fn run(
     rt.spawn(stop_on_signal(shutdown.clone()));
 
     let workers = config.workers.max(1);
-    let stats = AgentStats {
-        inputs: config.inputs.iter().enumerate().map(|(i, input)| Arc::new(InputStats::new(&input.id(i)))).collect(),
-        filters: Arc::new(FilterStats::default()),
-        outputs: config.outputs.iter().map(|o| Arc::new(OutputStats::new(&o.id))).collect(),
-    };
+    let metrics = Arc::new(Metrics::new());
+    if let Some(addr) = config.api_addr {
+        start_control_api(&rt, addr, metrics.clone());
+    }
     let first_error: Arc<Mutex<Option<anyhow::Error>>> = Arc::default();
     let fail = {
         let first_error = first_error.clone();
@@ -113,11 +103,13 @@ pub fn run(
     let (sink_done_tx, sink_done_rx) = std::sync::mpsc::channel::<()>();
     let mut output_senders = Vec::new();
     let mut encoders = Vec::new();
-    for (output, out_stats) in config.outputs.into_iter().zip(&stats.outputs) {
+    let mut output_queues = Vec::new();
+    for output in config.outputs {
         let (tx, rx) = tokio::sync::mpsc::channel::<OutputBatch>(OUTPUT_QUEUE);
+        output_queues.push((format!("output:{}", output.id), tx.downgrade()));
         output_senders.push(tx);
         encoders.push(output.encoder);
-        let ctx = SinkContext { receiver: rx, stats: out_stats.clone(), data_dir: config.data_dir.clone() };
+        let ctx = SinkContext { receiver: rx, stats: metrics.output(&output.id), data_dir: config.data_dir.clone() };
         let (done, fail) = (sink_done_tx.clone(), fail.clone());
         let id = output.id.clone();
         match output.sink {
@@ -156,19 +148,41 @@ pub fn run(
     for _ in 0..workers * IN_FLIGHT_PER_WORKER {
         let _ = permit_tx.send(());
     }
+    let done_rx_probe = done_rx.clone();
     spawn_thread("sequencer", move || sequence(done_rx, output_senders, permit_tx))?;
 
     // Filter workers.
     let (raw_tx, raw_rx) = crossbeam_channel::bounded::<RawBatch>(workers * QUEUE_PER_WORKER);
+    {
+        let (raw, done) = (raw_rx.clone(), done_rx_probe);
+        metrics.set_queue_probe(Box::new(move || {
+            let mut queues = vec![
+                ("inputs".to_string(), raw.len() as u64, raw.capacity().unwrap_or(0) as u64),
+                ("sequencer".to_string(), done.len() as u64, done.capacity().unwrap_or(0) as u64),
+            ];
+            for (name, weak) in &output_queues {
+                if let Some(tx) = weak.upgrade() {
+                    queues.push((name.clone(), (tx.max_capacity() - tx.capacity()) as u64, tx.max_capacity() as u64));
+                }
+            }
+            queues
+        }));
+    }
     let intake = Arc::new(Intake::new(raw_rx));
+    let mut plugin_stats: Option<Vec<_>> = None;
     for n in 0..workers {
+        let pipeline = make_pipeline().context("compiling the pipeline for a filter worker")?;
+        // Every worker compiles the same config, so plugin ids line up across workers.
+        let plugin_stats = plugin_stats
+            .get_or_insert_with(|| pipeline.filter_ids().iter().map(|id| metrics.filter_plugin(id)).collect());
         let worker = Worker {
-            pipeline: make_pipeline().context("compiling the pipeline for a filter worker")?,
+            pipeline,
             encoders: encoders.clone(),
             intake: intake.clone(),
             permits: permit_rx.clone(),
             done: done_tx.clone(),
-            stats: stats.filters.clone(),
+            stats: metrics.filters.clone(),
+            plugin_stats: plugin_stats.clone(),
         };
         spawn_thread(&format!("filter-{n}"), move || worker.run())?;
     }
@@ -177,7 +191,8 @@ pub fn run(
     // Inputs, each on its own thread.
     let checkpoints: Arc<Mutex<Vec<Arc<Checkpoints>>>> = Arc::default();
     let mut input_threads = Vec::new();
-    for (input, in_stats) in config.inputs.into_iter().zip(&stats.inputs) {
+    for (i, input) in config.inputs.into_iter().enumerate() {
+        let in_stats = metrics.input(&input.id(i));
         let ctx = InputContext {
             sender: raw_tx.clone(),
             shutdown: shutdown.clone(),
@@ -226,7 +241,7 @@ pub fn run(
     }
     rt.shutdown_background();
     let error = first_error.lock().unwrap_or_else(|p| p.into_inner()).take();
-    Ok(RunSummary { stats, drained, error })
+    Ok(RunSummary { metrics, drained, error })
 }
 
 /// Hands processed batches to the outputs in sequence order, each with one
@@ -250,6 +265,33 @@ fn sequence(
             }
             let _ = permits.send(());
         }
+    }
+}
+
+/// Binds the control API (a failure to bind is logged, not fatal: delivering data
+/// matters more than watching it) and serves it on the runtime.
+fn start_control_api(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr, metrics: Arc<Metrics>) {
+    let listener = std::net::TcpListener::bind(addr).and_then(|l| {
+        l.set_nonblocking(true)?;
+        Ok(l)
+    });
+    match listener {
+        Ok(l) => {
+            let bound = l.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
+            if !addr.ip().is_loopback() {
+                tracing::warn!(addr = %bound, "Control API reachable from other hosts, as configured");
+            }
+            rt.spawn(async move {
+                match tokio::net::TcpListener::from_std(l) {
+                    Ok(l) => {
+                        tracing::info!(addr = %bound, "Control API listening");
+                        crate::control_api::serve(l, metrics).await;
+                    }
+                    Err(e) => tracing::error!(error = %e, "Control API not started"),
+                }
+            });
+        }
+        Err(e) => tracing::error!(addr = %addr, error = %e, "Cannot bind the control API; running without it"),
     }
 }
 

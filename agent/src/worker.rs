@@ -7,11 +7,12 @@
 
 use crate::batch::{AckPoint, Encoded, Origin, RawBatch};
 use crate::line_codec::Line;
-use crate::metrics::FilterStats;
+use crate::metrics::{FilterPluginStats, FilterStats};
 use crate::outputs::{Encoder, EventSource};
 use chrono::{DateTime, Utc};
 use pipeline_dsl::event::Event;
 use pipeline_dsl::field_ref::FieldRef;
+use pipeline_dsl::filters::NodeCounts;
 use pipeline_dsl::pipeline::Pipeline;
 use pipeline_dsl::value::Value;
 use std::sync::{Arc, Mutex};
@@ -60,8 +61,10 @@ pub struct Worker {
     pub permits: crossbeam_channel::Receiver<()>,
     /// Where processed batches go.
     pub done: crossbeam_channel::Sender<ProcessedBatch>,
-    /// Filter counters.
-    pub stats: Arc<FilterStats>,
+    /// Filter stage counters.
+    pub stats: FilterStats,
+    /// Per filter plugin counters, in [`Pipeline::filter_ids`] order.
+    pub plugin_stats: Vec<FilterPluginStats>,
 }
 
 impl Worker {
@@ -70,6 +73,7 @@ impl Worker {
         let log_path = FieldRef::from_segments(["log", "file", "path"]);
         let log_offset = FieldRef::from_segments(["log", "offset"]);
         let mut routes = Vec::new();
+        let mut counts = vec![NodeCounts::default(); self.plugin_stats.len()];
         loop {
             if self.permits.recv().is_err() {
                 return;
@@ -94,10 +98,14 @@ impl Worker {
                     self.encoders[i].encode(&event, source, &mut parts[i]);
                 }
             }
-            self.stats.events_in.add(count);
-            self.stats.events_out.add(kept);
-            self.stats.dropped.add(dropped);
-            self.stats.failures.add(failed);
+            self.stats.events_in.inc_by(count);
+            self.stats.events_out.inc_by(kept);
+            self.stats.dropped.inc_by(dropped);
+            self.stats.failures.inc_by(failed);
+            self.pipeline.drain_counts(&mut counts);
+            for (stats, c) in self.plugin_stats.iter().zip(counts.iter_mut()) {
+                stats.add(std::mem::take(c));
+            }
             if self.done.send(ProcessedBatch { seq, parts, ack: batch.ack }).is_err() {
                 return;
             }

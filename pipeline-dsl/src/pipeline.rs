@@ -9,7 +9,7 @@ use crate::condition::Condition;
 use crate::diagnostics::{Diagnostic, SourceDiagnostics};
 use crate::env;
 use crate::event::Event;
-use crate::filters::{self, BuildContext, CommonOptions, FilterNode};
+use crate::filters::{self, BuildContext, CommonOptions, FilterNode, NodeCounts};
 use crate::parser::parse_config;
 use crate::settings::Settings;
 use std::path::{Path, PathBuf};
@@ -288,6 +288,50 @@ impl Pipeline {
     pub fn route(&self, event: &Event, out: &mut Vec<usize>) {
         out.clear();
         route_nodes(&self.output_routes, event, out);
+    }
+
+    /// The ids of every filter plugin, in config order.
+    pub fn filter_ids(&self) -> Vec<String> {
+        fn walk(nodes: &[Node<FilterNode>], out: &mut Vec<String>) {
+            for n in nodes {
+                match n {
+                    Node::Plugin(f) => out.push(f.id.clone()),
+                    Node::Branch { arms, otherwise } => {
+                        for (_, body) in arms {
+                            walk(body, out);
+                        }
+                        walk(otherwise, out);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.filters, &mut out);
+        out
+    }
+
+    /// Adds every filter's counts since the last call to `out` (in [`Self::filter_ids`]
+    /// order, which `out` must match in length) and resets them.
+    pub fn drain_counts(&mut self, out: &mut [NodeCounts]) {
+        fn walk<'a>(nodes: &mut [Node<FilterNode>], out: &mut impl Iterator<Item = &'a mut NodeCounts>) {
+            for n in nodes {
+                match n {
+                    Node::Plugin(f) => {
+                        let counts = f.take_counts();
+                        if let Some(slot) = out.next() {
+                            slot.add(counts);
+                        }
+                    }
+                    Node::Branch { arms, otherwise } => {
+                        for (_, body) in arms.iter_mut() {
+                            walk(body, out);
+                        }
+                        walk(otherwise, out);
+                    }
+                }
+            }
+        }
+        walk(&mut self.filters, &mut out.iter_mut());
     }
 }
 

@@ -44,6 +44,7 @@ pub fn logship(args: &[&str], stdin: &[u8]) -> Run {
         .args(args)
         .env("LOGSHIP_DATA_DIR", temp_dir("data"))
         .env("LOGSHIP_LOG", "warn")
+        .env("LOGSHIP_API_ADDR", "off")
         .current_dir(root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -176,6 +177,7 @@ impl Agent {
             .arg(config)
             .arg("--data-dir")
             .arg(data_dir)
+            .args(["--api-addr", "127.0.0.1:0"])
             .args(args)
             .env("LOGSHIP_LOG", "info")
             .current_dir(root())
@@ -190,6 +192,30 @@ impl Agent {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The control API address the agent logged (`127.0.0.1:PORT`), once it is up.
+    pub fn api_addr(&self) -> String {
+        let mut addr = String::new();
+        wait_for("the control API to listen", || {
+            let log = self.stderr();
+            let plain: String = strip_ansi(&log);
+            match plain.lines().rev().find(|l| l.contains("Control API listening")) {
+                Some(l) => {
+                    addr = l
+                        .split("addr=")
+                        .nth(1)
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    true
+                }
+                None => false,
+            }
+        });
+        addr
     }
 
     /// What the agent logged so far (all runs sharing this data directory).
@@ -252,4 +278,54 @@ pub fn json_lines(path: &Path) -> Vec<Value> {
 pub fn append(path: &Path, text: &[u8]) {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open for append");
     f.write_all(text).expect("append");
+}
+
+/// Sends an HTTP/1.1 request to `addr` (`host:port`) and returns the status and body.
+pub fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw);
+    let (head, rest) = text.split_once("\r\n\r\n").expect("HTTP response");
+    let status: u16 = head.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status code");
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    (status, body)
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Text without terminal colour codes.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

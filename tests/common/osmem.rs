@@ -2,8 +2,7 @@
 //! by scripts/test.sh), started on a loopback port, and a minimal HTTP client for it.
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -56,25 +55,8 @@ impl Osmem {
     /// Sends a request and returns the status and JSON body.
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut s = TcpStream::connect(&self.addr).expect("connect to osmem");
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )
-        .expect("send request");
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).expect("read response");
-        let text = String::from_utf8_lossy(&raw);
-        let (head, rest) = text.split_once("\r\n\r\n").expect("HTTP response");
-        let status: u16 = head.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status code");
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            dechunk(rest)
-        } else {
-            rest.to_string()
-        };
-        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+        let (status, text) = super::http(&self.addr, method, path, &body);
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// Number of documents in `index`, after a refresh.
@@ -107,17 +89,4 @@ impl Drop for Osmem {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
-    }
-    out
 }

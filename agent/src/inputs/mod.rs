@@ -59,7 +59,7 @@ pub struct InputContext {
     /// Most lines per batch (`--batch-size`).
     pub batch_lines: usize,
     /// This input's counters.
-    pub stats: Arc<InputStats>,
+    pub stats: InputStats,
     /// Checkpoint stores, saved one last time when the agent has drained.
     pub checkpoints: Arc<Mutex<Vec<Arc<Checkpoints>>>>,
 }

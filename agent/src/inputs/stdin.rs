@@ -58,7 +58,7 @@ impl StdinInput {
             if batch.is_empty() {
                 return true;
             }
-            ctx.stats.events.add(batch.len() as u64);
+            ctx.stats.events.inc_by(batch.len() as u64);
             let lines = std::mem::replace(batch, Vec::with_capacity(ctx.batch_lines));
             ctx.send(RawBatch { lines, origin: origin.clone(), ack: None })
         };
@@ -74,7 +74,7 @@ impl StdinInput {
             if n == 0 {
                 break;
             }
-            ctx.stats.bytes.add(n as u64);
+            ctx.stats.bytes.inc_by(n as u64);
             splitter.push(&buf[..n], &mut lines);
             for line in lines.drain(..) {
                 let event = match multiline.as_mut() {

@@ -58,7 +58,7 @@ impl FileSink {
             for (path, w) in &mut self.open {
                 w.flush().with_context(|| format!("writing {path}"))?;
             }
-            ctx.stats.events.add(e.len() as u64);
+            ctx.stats.events.inc_by(e.len() as u64);
             batch.ack.output_done();
         }
         Ok(())

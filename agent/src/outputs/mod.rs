@@ -60,7 +60,7 @@ pub struct SinkContext {
     /// Batches for this output.
     pub receiver: tokio::sync::mpsc::Receiver<OutputBatch>,
     /// Its counters.
-    pub stats: Arc<OutputStats>,
+    pub stats: OutputStats,
     /// The agent's data directory (default dead-letter location).
     pub data_dir: std::path::PathBuf,
 }

@@ -35,7 +35,7 @@ impl StdoutSink {
             let mut out = stdout.lock();
             out.write_all(&batch.encoded.data)?;
             out.flush()?;
-            ctx.stats.events.add(batch.encoded.len() as u64);
+            ctx.stats.events.inc_by(batch.encoded.len() as u64);
             batch.ack.output_done();
         }
         Ok(())

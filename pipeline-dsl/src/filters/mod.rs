@@ -194,23 +194,55 @@ pub struct FilterNode {
     pub id: String,
     filter: Box<dyn Filter>,
     common: CommonOptions,
+    counts: NodeCounts,
+}
+
+/// What one filter did since its counts were last taken (plain integers: each worker
+/// owns its pipeline, and publishes these once per batch).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct NodeCounts {
+    /// Events that reached the filter.
+    pub events_in: u64,
+    /// Events it applied to (matched, parsed…).
+    pub applied: u64,
+    /// Events it dropped.
+    pub dropped: u64,
+}
+
+impl NodeCounts {
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: NodeCounts) {
+        self.events_in += other.events_in;
+        self.applied += other.applied;
+        self.dropped += other.dropped;
+    }
 }
 
 impl FilterNode {
     /// Wraps a built filter.
     pub fn new(id: String, filter: Box<dyn Filter>, common: CommonOptions) -> Self {
-        Self { id, filter, common }
+        Self { id, filter, common, counts: NodeCounts::default() }
+    }
+
+    /// The counts since the last call, resetting them.
+    pub fn take_counts(&mut self) -> NodeCounts {
+        std::mem::take(&mut self.counts)
     }
 
     /// Runs the filter and, if it applied, the common options. Returns false to drop.
     pub fn run(&mut self, event: &mut Event) -> bool {
+        self.counts.events_in += 1;
         match self.filter.apply(event) {
             Outcome::Applied => {
+                self.counts.applied += 1;
                 self.common.apply(event);
                 true
             }
             Outcome::Skipped => true,
-            Outcome::Drop => false,
+            Outcome::Drop => {
+                self.counts.dropped += 1;
+                false
+            }
         }
     }
 }

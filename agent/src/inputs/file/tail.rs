@@ -150,7 +150,10 @@ impl<'a> Reader<'a, '_> {
                 next_discovery = Instant::now();
             }
             self.close_done_files();
-            self.ctx.stats.files_open.set(self.files.iter().filter(|f| f.source.is_some()).count() as u64);
+            let lag: u64 =
+                self.files.iter().filter(|f| !f.finished).map(|f| f.size.saturating_sub(f.splitter.offset())).sum();
+            self.ctx.stats.lag_bytes.set(lag as i64);
+            self.ctx.stats.files_open.set(self.files.iter().filter(|f| f.source.is_some()).count() as i64);
             if self.ctx.once && self.files.iter().all(|f| f.finished) {
                 return Ok(());
             }
@@ -173,7 +176,6 @@ impl<'a> Reader<'a, '_> {
         for f in &mut self.files {
             f.in_glob = false;
         }
-        let mut lag = 0u64;
         for path in self.input.discover() {
             let Ok(meta) = std::fs::metadata(&path) else { continue };
             let key = (meta.dev(), meta.ino());
@@ -189,17 +191,13 @@ impl<'a> Reader<'a, '_> {
                     tracing::info!(path = %f.path.display(), "File truncated; reading it again from the start");
                     f.replaced = true;
                 }
-                lag += meta.len().saturating_sub(f.splitter.offset());
                 continue;
             }
             if self.broken.contains(&(key.0, key.1, meta.len())) {
                 continue;
             }
             match self.open(&path, &meta, at_startup) {
-                Ok(Some(f)) => {
-                    lag += meta.len().saturating_sub(f.splitter.offset());
-                    self.files.push(f);
-                }
+                Ok(Some(f)) => self.files.push(f),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!(path = %path.display(), error = %format!("{e:#}"), "Cannot open file; will retry when it changes");
@@ -207,7 +205,6 @@ impl<'a> Reader<'a, '_> {
                 }
             }
         }
-        self.ctx.stats.lag_bytes.set(lag);
         Ok(())
     }
 
@@ -313,7 +310,7 @@ impl<'a> Reader<'a, '_> {
             total += n;
             f.at_eof = false;
             f.last_activity = Instant::now();
-            self.ctx.stats.bytes.add(n as u64);
+            self.ctx.stats.bytes.inc_by(n as u64);
             f.splitter.push(&buf[..n], scratch);
             for line in scratch.drain(..) {
                 f.add_line(line);
@@ -324,10 +321,10 @@ impl<'a> Reader<'a, '_> {
         }
         if total < ROUND_BYTES {
             f.at_eof = true;
-            let shrunk = match &f.source {
-                Some(Source::Plain(file)) => file.metadata().map(|m| m.len() < f.splitter.offset()).unwrap_or(false),
-                _ => false,
-            };
+            if let Some(Source::Plain(file)) = &f.source {
+                f.size = file.metadata().map_or(f.size, |m| m.len());
+            }
+            let shrunk = !f.gz && f.size < f.splitter.offset();
             if shrunk {
                 tracing::info!(path = %f.path.display(), "File truncated; reading it again from the start");
                 f.replaced = true;
@@ -440,7 +437,7 @@ fn send_lines(f: &mut OpenFile, ctx: &InputContext) -> bool {
     f.batch_bytes = 0;
     let end = lines.last().map_or(0, |l| l.end);
     let ticket = f.tracker.register(end);
-    ctx.stats.events.add(lines.len() as u64);
+    ctx.stats.events.inc_by(lines.len() as u64);
     let batch =
         RawBatch { lines, origin: f.origin.clone(), ack: Some(AckPoint { tracker: f.tracker.clone(), ticket }) };
     ctx.send(batch)

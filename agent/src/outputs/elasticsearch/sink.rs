@@ -36,7 +36,7 @@ pub struct ElasticsearchSink {
 struct Delivery {
     client: Arc<Client>,
     config: Arc<EsConfig>,
-    stats: Arc<OutputStats>,
+    stats: OutputStats,
     dead_letter: Arc<DeadLetter>,
 }
 
@@ -130,7 +130,10 @@ impl Delivery {
         let mut pending = bulk.subset(&(0..total).collect::<Vec<_>>());
         let mut attempt = 0u32;
         loop {
-            let outcome = match self.client.request(Method::Post, "/_bulk", Some(&pending.body), true).await {
+            let started = std::time::Instant::now();
+            let reply = self.client.request(Method::Post, "/_bulk", Some(&pending.body), true).await;
+            self.stats.observe_request(started);
+            let outcome = match reply {
                 Ok(reply) if reply.status == 200 => item_outcomes(&reply.body, pending.len(), self.config.action)
                     .map_err(|e| format!("{}: unreadable bulk response: {e}", reply.host)),
                 Ok(reply) if reply.status == 413 && pending.len() == 1 => {
@@ -144,7 +147,7 @@ impl Delivery {
                 )),
                 Err(e) => Err(format!("{e:#}")),
             };
-            self.stats.up.set(u64::from(self.client.any_up()));
+            self.stats.up.set(i64::from(self.client.any_up()));
             let retry: Vec<usize> = match outcome {
                 Ok(items) => {
                     let mut retry = Vec::new();
@@ -156,11 +159,11 @@ impl Delivery {
                             ItemOutcome::Rejected(status, reason) => {
                                 let (action, doc) = pending.record(i);
                                 self.dead_letter.write(status, &reason, action, doc);
-                                self.stats.dead_lettered.add(1);
+                                self.stats.dead_lettered.inc();
                             }
                         }
                     }
-                    self.stats.events.add(delivered);
+                    self.stats.events.inc_by(delivered);
                     retry
                 }
                 Err(error) => {
@@ -171,7 +174,7 @@ impl Delivery {
             if retry.is_empty() {
                 break;
             }
-            self.stats.retries.add(retry.len() as u64);
+            self.stats.retries.inc_by(retry.len() as u64);
             pending = pending.subset(&retry);
             tokio::time::sleep(backoff(self.config.retry_initial, self.config.retry_max, attempt)).await;
             attempt = attempt.saturating_add(1);
@@ -213,7 +216,7 @@ async fn install_template(d: &Delivery, shutdown: &Shutdown) -> bool {
                 tracing::warn!(output = %d.config.id, error = %format!("{e:#}"), "Cannot reach Elasticsearch to install the index template; retrying")
             }
         }
-        d.stats.up.set(u64::from(d.client.any_up()));
+        d.stats.up.set(i64::from(d.client.any_up()));
         if shutdown.is_triggered() {
             return false;
         }

@@ -1,0 +1,41 @@
+//! The control API, on 127.0.0.1:9898 by default (`--api-addr`): the agent's health, its
+//! metrics for Prometheus, and the JSON snapshot the console polls every second.
+//!
+//! - `GET /health`: `{"status":"ok"}`, or `"degraded"` with the outputs that cannot
+//!   deliver (still HTTP 200: the agent itself is alive and holding data safely);
+//! - `GET /metrics`: OpenMetrics text (see [`crate::metrics`]);
+//! - `GET /api/v1/snapshot`: [`pipeline_dsl::api::Snapshot`] as JSON.
+
+use crate::metrics::Metrics;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+
+/// Serves the API on `listener` until the runtime shuts down.
+pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(prometheus))
+        .route("/api/v1/snapshot", get(snapshot))
+        .with_state(metrics);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "Control API stopped");
+    }
+}
+
+async fn health(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    let down: Vec<String> = m.snapshot().outputs.into_iter().filter(|o| !o.up).map(|o| o.id).collect();
+    let status = if down.is_empty() { "ok" } else { "degraded" };
+    Json(serde_json::json!({ "status": status, "outputs_down": down }))
+}
+
+async fn prometheus(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], m.prometheus_text())
+}
+
+async fn snapshot(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    Json(m.snapshot())
+}
