@@ -25,6 +25,11 @@ struct Cli {
     #[arg(long)]
     stdin: bool,
 
+    /// Write JSON lines to standard output instead of the config's outputs (to see the
+    /// documents a config makes).
+    #[arg(long)]
+    stdout: bool,
+
     /// Read what the inputs hold now, deliver it, then exit (instead of following
     /// files as they grow).
     #[arg(long)]
@@ -89,7 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let plugins = match agent::build_plugins(&pipeline, cli.stdin) {
+    let plugins = match agent::build_plugins(&pipeline, cli.stdin, cli.stdout) {
         Ok(p) => p,
         Err(errors) => {
             eprintln!("{errors}");
@@ -109,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         once: cli.once,
         data_dir: cli.data_dir.clone(),
         batch_lines: cli.batch_size,
+        route_all: plugins.route_all,
         shutdown_timeout: Duration::try_from_secs_f64(cli.shutdown_timeout).context("--shutdown-timeout")?,
         api_addr: match cli.api_addr.as_str() {
             "off" => None,

@@ -11,16 +11,8 @@
 mod common;
 
 use common::osmem::Osmem;
-use common::{append, documents, logship, root, signal, temp_dir, wait_for, Agent};
+use common::{append, documents, logship, pipeline_with, root, sample_logs_config, signal, temp_dir, wait_for, Agent};
 use serde_json::{json, Value};
-
-/// pipeline.conf's filters between the given input and output sections.
-fn pipeline_with(input: &str, output: &str) -> String {
-    let text = std::fs::read_to_string(root().join("pipeline.conf")).unwrap();
-    let filter_start = text.find("\nfilter {").expect("filter section");
-    let output_start = text.find("\noutput {").expect("output section");
-    format!("input {{\n{input}\n}}\n{}\noutput {{\n{output}\n}}\n", &text[filter_start..output_start])
-}
 
 fn es_output(osmem: &Osmem, index: &str, extra: &str) -> String {
     format!(
@@ -64,7 +56,8 @@ fn sample_logs_arrive_exactly_once_and_match_the_stdout_run() {
     std::fs::write(&config, pipeline_with(input, &es_output(&osmem, "logship-sample", ""))).unwrap();
     let agent = Agent::start(&config, &dir.join("data"), &["--once"]);
     assert!(agent.wait().success());
-    let expected = documents(&logship(&["--config", "pipeline.conf", "--once"], b"").stdout);
+    let samples = sample_logs_config("es-sample");
+    let expected = documents(&logship(&["--config", samples.to_str().unwrap(), "--once"], b"").stdout);
     assert_eq!(expected.len(), 16_000);
     assert_eq!(osmem.count("logship-sample"), 16_000);
 
@@ -159,7 +152,8 @@ fn sigkill_at_random_moments_loses_and_repeats_nothing() {
 
     // The undisturbed run: the same lines through the same filters, in one go.
     let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    let undisturbed = documents(&logship(&["--config", "pipeline.conf", "--stdin"], input.as_bytes()).stdout);
+    let undisturbed =
+        documents(&logship(&["--config", "pipeline.conf", "--stdin", "--stdout"], input.as_bytes()).stdout);
     let mut want: Vec<String> = undisturbed.into_iter().map(comparable).collect();
     let mut got: Vec<String> = all_documents(&osmem, "logship-kill")
         .into_iter()

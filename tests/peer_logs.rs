@@ -52,7 +52,7 @@ fn compare(label: &str, want: &Value, got: &Value, exceptions: &[(&str, Value)])
 
 fn run_file(path: &str) -> Vec<Value> {
     let input = std::fs::read(peer().join(path)).unwrap();
-    let run = logship(&["--config", "pipeline.conf", "--stdin"], &input);
+    let run = logship(&["--config", "pipeline.conf", "--stdin", "--stdout"], &input);
     assert!(run.status.success(), "{path}: {}", run.stderr);
     documents(&run.stdout)
 }
@@ -106,7 +106,7 @@ fn nginx_case(log: &str, expected: &str, lowercase_method: bool) {
         r#"input { stdin { codec => multiline { pattern => "^(?:[0-9]{1,3}\.){3}[0-9]{1,3}" negate => true what => "previous" } } }"#,
     );
     let input = std::fs::read(peer().join(log)).unwrap();
-    let run = logship(&["--config", config.to_str().unwrap()], &input);
+    let run = logship(&["--config", config.to_str().unwrap(), "--stdout"], &input);
     assert!(run.status.success(), "{log}: {}", run.stderr);
     let docs = documents(&run.stdout);
     let expected: Value = serde_json::from_slice(&std::fs::read(peer().join(expected)).unwrap()).unwrap();

@@ -20,7 +20,7 @@ fn garbage_lines_are_shipped_tagged() {
     input.extend_from_slice(&vec![b'x'; 3 * 1024 * 1024]);
     input.extend_from_slice(b"\n");
     input.extend_from_slice(b"no trailing newline");
-    let run = logship(&["--config", "pipeline.conf", "--stdin"], &input);
+    let run = logship(&["--config", "pipeline.conf", "--stdin", "--stdout"], &input);
     assert!(run.status.success(), "{}", run.stderr);
     let docs = documents(&run.stdout);
     assert_eq!(docs.len(), 6, "every line must come out");
@@ -201,7 +201,7 @@ fn mangled_and_random_lines_never_crash_or_vanish() {
         input.push(b'\n');
         lines += 1;
     }
-    let run = logship(&["--config", "pipeline.conf", "--stdin"], &input);
+    let run = logship(&["--config", "pipeline.conf", "--stdin", "--stdout"], &input);
     assert!(run.status.success(), "{}", run.stderr);
     let docs = documents(&run.stdout);
     // Lines that still look like CloudFront headers (`#…`) are dropped by the config.

@@ -13,7 +13,8 @@ fn by_dataset<'a>(docs: &'a [Value], dataset: &str) -> Vec<&'a Value> {
 
 #[test]
 fn sample_logs_match_golden_documents() {
-    let run = logship(&["--config", "pipeline.conf", "--once"], b"");
+    let config = sample_logs_config("samples");
+    let run = logship(&["--config", config.to_str().unwrap(), "--once"], b"");
     assert!(run.status.success(), "logship failed: {}", run.stderr);
     let docs = documents(&run.stdout);
 
@@ -41,7 +42,7 @@ fn sample_logs_match_golden_documents() {
 fn edge_documents_carry_ecs_and_streaming_fields() {
     let line = br#"203.0.113.7 - - [20/Nov/2026:20:15:00 +0000] "GET /vod/t0042/1080p/seg_00017.m4s?token=abc HTTP/1.1" 502 311 "-" "Roku/DVP-12.5 (12.5.0.4178-46)" 1.532 MISS fra1
 "#;
-    let run = logship(&["--config", "pipeline.conf", "--stdin"], line);
+    let run = logship(&["--config", "pipeline.conf", "--stdin", "--stdout"], line);
     let docs = documents(&run.stdout);
     let d = &docs[0];
     assert_eq!(d["@timestamp"], "2026-11-20T20:15:00.000Z");

@@ -23,14 +23,17 @@ pub struct Plugins {
     pub inputs: Vec<inputs::Input>,
     /// The outputs.
     pub outputs: Vec<outputs::Output>,
+    /// The configured outputs were replaced by standard output: every event goes there.
+    pub route_all: bool,
 }
 
 /// Builds every input and output, reporting all problems at once. With `force_stdin`
-/// (or no input configured) standard input replaces the configured inputs.
-pub fn build_plugins(pipeline: &Pipeline, force_stdin: bool) -> Result<Plugins, ConfigErrors> {
+/// (or no input configured) standard input replaces the configured inputs; with
+/// `force_stdout`, JSON lines on standard output replace the configured outputs.
+pub fn build_plugins(pipeline: &Pipeline, force_stdin: bool, force_stdout: bool) -> Result<Plugins, ConfigErrors> {
     let mut errors = Vec::new();
     let mut inputs: Vec<inputs::Input> = pipeline.inputs.iter().filter_map(|d| inputs::build(d, &mut errors)).collect();
-    let outputs: Vec<outputs::Output> =
+    let mut outputs: Vec<outputs::Output> =
         pipeline.outputs.iter().enumerate().filter_map(|(i, d)| outputs::build(d, i, &mut errors)).collect();
     if !errors.is_empty() {
         return Err(ConfigErrors::from_pairs(&pipeline.sources, errors));
@@ -38,5 +41,8 @@ pub fn build_plugins(pipeline: &Pipeline, force_stdin: bool) -> Result<Plugins, 
     if force_stdin || inputs.is_empty() {
         inputs = vec![inputs::Input::Stdin(inputs::stdin::StdinInput::default_input())];
     }
-    Ok(Plugins { inputs, outputs })
+    if force_stdout {
+        outputs = vec![outputs::stdout::json_lines()];
+    }
+    Ok(Plugins { inputs, outputs, route_all: force_stdout })
 }

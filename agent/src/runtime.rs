@@ -45,6 +45,9 @@ pub struct AgentConfig {
     pub batch_lines: usize,
     /// Longest time to drain after a stop signal.
     pub shutdown_timeout: Duration,
+    /// Send every event to every output, ignoring the config's output conditions
+    /// (its outputs were replaced, as by `--stdout`).
+    pub route_all: bool,
     /// Where the control API listens (`None`: no API).
     pub api_addr: Option<std::net::SocketAddr>,
 }
@@ -129,6 +132,12 @@ pub fn run(
                     drop(done);
                 })?;
             }
+            Sink::Null(sink) => {
+                spawn_thread(&format!("out-{id}"), move || {
+                    sink.run(ctx);
+                    drop(done);
+                })?;
+            }
             Sink::Elasticsearch(sink) => {
                 let shutdown = shutdown.clone();
                 rt.spawn(async move {
@@ -183,6 +192,7 @@ pub fn run(
             done: done_tx.clone(),
             stats: metrics.filters.clone(),
             plugin_stats: plugin_stats.clone(),
+            route_all: config.route_all,
         };
         spawn_thread(&format!("filter-{n}"), move || worker.run())?;
     }

@@ -65,6 +65,8 @@ pub struct Worker {
     pub stats: FilterStats,
     /// Per filter plugin counters, in [`Pipeline::filter_ids`] order.
     pub plugin_stats: Vec<FilterPluginStats>,
+    /// Send every event to every output instead of following the config's conditions.
+    pub route_all: bool,
 }
 
 impl Worker {
@@ -92,7 +94,12 @@ impl Worker {
                 }
                 kept += 1;
                 failed += u64::from(event.has_failure_tag());
-                self.pipeline.route(&event, &mut routes);
+                if self.route_all {
+                    routes.clear();
+                    routes.extend(0..self.encoders.len());
+                } else {
+                    self.pipeline.route(&event, &mut routes);
+                }
                 let source = EventSource { origin: &batch.origin, offset };
                 for &i in &routes {
                     self.encoders[i].encode(&event, source, &mut parts[i]);

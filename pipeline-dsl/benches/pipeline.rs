@@ -74,7 +74,8 @@ fn grok_pattern_from_root(id: &str) -> GrokPattern {
 fn root_pipeline() -> Pipeline {
     let sources = vec![ConfigSource { path: "pipeline.conf".into(), text: root_config() }];
     let options = LoadOptions { env: &|_| None, support_escapes: false };
-    compile(sources, &["file", "stdin"], &["stdout"], &options).unwrap_or_else(|e| panic!("{e}"))
+    compile(sources, &["file", "stdin", "replay"], &["stdout", "elasticsearch", "file", "null"], &options)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn event(line: &str) -> Event {

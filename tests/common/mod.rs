@@ -329,3 +329,19 @@ pub fn strip_ansi(text: &str) -> String {
     }
     out
 }
+
+/// The root pipeline.conf's filters between the given input and output sections.
+pub fn pipeline_with(input: &str, output: &str) -> String {
+    let text = std::fs::read_to_string(root().join("pipeline.conf")).expect("read pipeline.conf");
+    let filter_start = text.find("\nfilter {").expect("filter section");
+    let output_start = text.find("\noutput {").expect("output section");
+    format!("input {{\n{input}\n}}\n{}\noutput {{\n{output}\n}}\n", &text[filter_start..output_start])
+}
+
+/// A config reading every sample log once (`file` input, read mode) through the root
+/// pipeline.conf's filters to JSON lines on standard output.
+pub fn sample_logs_config(test: &str) -> PathBuf {
+    let text =
+        pipeline_with(r#"file { path => ["sample-logs/*.log"] mode => "read" }"#, "stdout { codec => json_lines }");
+    temp_config(test, "samples.conf", text.as_bytes())
+}

@@ -14,10 +14,11 @@ use std::time::Duration;
 
 pub mod codec;
 pub mod file;
+pub mod replay;
 pub mod stdin;
 
 /// Input plugin names logship understands.
-pub const INPUT_NAMES: &[&str] = &["file", "stdin"];
+pub const INPUT_NAMES: &[&str] = &["file", "stdin", "replay"];
 
 /// A built input.
 pub enum Input {
@@ -25,6 +26,8 @@ pub enum Input {
     Stdin(stdin::StdinInput),
     /// Files matching globs.
     File(file::FileInput),
+    /// Recorded logs re-emitted as live traffic.
+    Replay(replay::ReplayInput),
 }
 
 impl Input {
@@ -34,6 +37,7 @@ impl Input {
             Input::File(f) if !f.id.is_empty() => f.id.clone(),
             Input::File(_) => format!("file-{index}"),
             Input::Stdin(_) => format!("stdin-{index}"),
+            Input::Replay(_) => format!("replay-{index}"),
         }
     }
 
@@ -42,6 +46,7 @@ impl Input {
         match self {
             Input::Stdin(s) => s.run(ctx),
             Input::File(f) => file::tail::run(f, ctx),
+            Input::Replay(r) => r.run(ctx),
         }
     }
 }
@@ -94,6 +99,7 @@ pub fn build(decl: &PluginDecl, errors: &mut Vec<(usize, Diagnostic)>) -> Option
     let input = match decl.plugin.name.node.as_str() {
         "stdin" => Some(Input::Stdin(stdin::StdinInput::from_settings(&mut s))),
         "file" => Some(Input::File(file::FileInput::from_settings(&mut s))),
+        "replay" => Some(Input::Replay(replay::ReplayInput::from_settings(&mut s))),
         _ => None,
     };
     errors.extend(s.finish().into_iter().map(|d| (decl.file, d)));

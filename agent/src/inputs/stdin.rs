@@ -43,7 +43,7 @@ impl StdinInput {
             json: matches!(self.codec, InputCodec::JsonLines),
             tags: self.tags.clone(),
             path: None,
-            fingerprint: Some(rand_stream_id()),
+            fingerprint: Some(random_stream_id()),
         });
         let mut multiline = match &self.codec {
             InputCodec::Multiline(c) => Some(Multiline::new(c)),
@@ -99,9 +99,9 @@ impl StdinInput {
     }
 }
 
-/// A random id for this run's standard-input stream (from the OS's hashing seed, which
-/// is random per process).
-fn rand_stream_id() -> u64 {
+/// A random id for a stream read once in this run (from the standard library's hashing
+/// seed, which is random per process, mixed with the time).
+pub(crate) fn random_stream_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));

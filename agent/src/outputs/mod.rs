@@ -15,10 +15,11 @@ use std::sync::Arc;
 pub mod codec;
 pub mod elasticsearch;
 pub mod file;
+pub mod null;
 pub mod stdout;
 
 /// Output plugin names logship understands.
-pub const OUTPUT_NAMES: &[&str] = &["stdout", "file", "elasticsearch"];
+pub const OUTPUT_NAMES: &[&str] = &["stdout", "file", "elasticsearch", "null"];
 
 /// Where an event was read: what the default document id is made of.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +44,8 @@ pub enum Sink {
     File(file::FileSink),
     /// Elasticsearch bulk indexing.
     Elasticsearch(Box<elasticsearch::ElasticsearchSink>),
+    /// Discards everything.
+    Null(null::NullSink),
 }
 
 /// A built output.
@@ -75,6 +78,7 @@ pub fn build(decl: &PluginDecl, index: usize, errors: &mut Vec<(usize, Diagnosti
         "stdout" => Some(stdout::build(&mut s)),
         "file" => file::build(&mut s),
         "elasticsearch" => elasticsearch::build(&mut s, &id),
+        "null" => Some(null::build()),
         _ => None,
     };
     errors.extend(s.finish().into_iter().map(|d| (decl.file, d)));

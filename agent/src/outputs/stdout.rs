@@ -26,6 +26,15 @@ pub fn build(s: &mut Settings) -> (Arc<dyn Encoder>, Sink) {
     (Arc::new(CodecEncoder(Codec::from_settings(s, "rubydebug"))), Sink::Stdout(StdoutSink))
 }
 
+/// `stdout { codec => json_lines }`, as `--stdout` uses it.
+pub fn json_lines() -> super::Output {
+    super::Output {
+        id: "stdout".to_string(),
+        encoder: Arc::new(CodecEncoder(Codec::JsonLines)),
+        sink: Sink::Stdout(StdoutSink),
+    }
+}
+
 impl StdoutSink {
     /// Writes every batch, acknowledging each once flushed. A closed standard output
     /// (`logship … | head`) ends the sink with the `BrokenPipe` error.

@@ -162,9 +162,10 @@ pub fn build(s: &mut Settings, id: &str) -> Option<(Arc<dyn Encoder>, Sink)> {
     if hosts.is_empty() {
         hosts.push(url::Url::parse("http://127.0.0.1:9200").ok()?);
     }
-    let user = s.string("user").map(|u| u.node);
-    let password = s.string("password").map(|p| p.node);
-    let api_key = s.string("api_key");
+    // Empty values count as unset, so `${ELASTICSEARCH_USER:}` can default to nothing.
+    let user = s.string("user").map(|u| u.node).filter(|u| !u.is_empty());
+    let password = s.string("password").map(|p| p.node).filter(|p| !p.is_empty());
+    let api_key = s.string("api_key").filter(|k| !k.node.is_empty());
     let auth = match (user, password, api_key) {
         (Some(u), Some(p), None) => Auth::Basic(u, p),
         (None, None, Some(k)) => match k.node.split_once(':') {
