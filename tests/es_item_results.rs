@@ -139,7 +139,7 @@ fn bulks_are_bounded_by_count_and_by_bytes() {
     assert!(Agent::start(&config, &dir.join("data"), &["--once"]).wait().success());
     let (requests, items) = endpoint.seen(|s| (s.bulk_requests, s.items));
     assert_eq!(items, 100);
-    assert!(requests >= 100 / 7 + 1, "{requests} requests for 100 items at most 7 each");
+    assert!(requests >= 100_usize.div_ceil(7), "{requests} requests for 100 items at most 7 each");
 
     let dir = temp_dir("bounds-bytes");
     append(&dir.join("in.log"), text.as_bytes());
