@@ -324,15 +324,15 @@ mod tests {
         assert_eq!(tracker.committed(), 11);
         // A reused inode with other content is a new file.
         let db = Checkpoints::load(Some(path.clone())).unwrap();
-        assert_eq!(db.claim(b"other content", (1, 42), "/x/a.log", 13).unwrap_err(), false);
+        assert!(!db.claim(b"other content", (1, 42), "/x/a.log", 13).unwrap_err());
         // A compressed copy (other inode, same content) is the file already read...
         let (copy, tracker) = db.claim(b"first line\nsecond line\n", (1, 77), "/x/a.log.1.gz", u64::MAX).unwrap();
         assert_eq!((copy, tracker.committed()), (id, 11));
         // ...a second copy while the first is open must wait...
-        assert_eq!(db.claim(b"first line\nsecond line\n", (1, 78), "/x/a.log.2", 23).unwrap_err(), true);
+        assert!(db.claim(b"first line\nsecond line\n", (1, 78), "/x/a.log.2", 23).unwrap_err());
         // ...and content truncated below the checkpoint is not the file read before.
         let db = Checkpoints::load(Some(path.clone())).unwrap();
-        assert_eq!(db.claim(b"first line", (1, 42), "/x/a.log", 10).unwrap_err(), false);
+        assert!(!db.claim(b"first line", (1, 42), "/x/a.log", 10).unwrap_err());
     }
 
     #[test]
