@@ -1,13 +1,42 @@
 #!/usr/bin/env bash
-# Runs logship on the sample logs with the root pipeline.conf.
+# Quickstart: the whole product at once. Builds logship, and, unless
+# ELASTICSEARCH_HOSTS points at a cluster, starts a local OpenSearch-compatible server
+# (osmem-server from PyPI, installed on first use) as the embedded default. Then runs
+# the agent with the root pipeline.conf, which replays sample-logs/ as live traffic
+# into it. Watch it with `logship console` (or `curl 127.0.0.1:9898/api/v1/snapshot`)
+# from a second terminal; stop it with Ctrl-C.
 #
-# Until the long-running agent lands (issue 3), logship reads its inputs once and
-# prints one ECS document per line (JSON lines) on standard output. Pass extra
-# arguments through, e.g. `scripts/run.sh --config my.conf`.
+#   scripts/run.sh                                        # embedded server
+#   ELASTICSEARCH_HOSTS=https://es.example:9200 \
+#   ELASTICSEARCH_USER=elastic ELASTICSEARCH_PASSWORD=… scripts/run.sh   # a real cluster
+#
+# Extra arguments go to logship, e.g. `scripts/run.sh --workers 1`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --bin logship
-if [ "$#" -eq 0 ]; then
-    set -- --config pipeline.conf
+cargo build --release -p logship
+
+if [ -z "${ELASTICSEARCH_HOSTS:-}" ]; then
+    if ! python3 -c "import osmem_server" >/dev/null 2>&1; then
+        python3 -m pip install --quiet --disable-pip-version-check "osmem-server==0.1.6"
+    fi
+    osmem=$(python3 -c "import osmem_server; print(osmem_server.resolve_binary())")
+    # 9200 when free, else any free port.
+    addr=127.0.0.1:9200
+    if (exec 3<>/dev/tcp/127.0.0.1/9200) 2>/dev/null; then
+        addr=127.0.0.1:0
+    fi
+    ready=$(mktemp)
+    # The server exits with this shell's process, which becomes logship below.
+    "$osmem" -addr "$addr" -no-stdin-watch -parent-pid $$ > "$ready" &
+    for _ in $(seq 1 100); do
+        grep -q '"url"' "$ready" && break
+        sleep 0.1
+    done
+    url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$ready")
+    rm -f "$ready"
+    echo "logship: embedded OpenSearch-compatible server (osmem-server) at $url" >&2
+    export ELASTICSEARCH_HOSTS=$url
 fi
-exec target/release/logship "$@"
+
+echo "logship: shipping to $ELASTICSEARCH_HOSTS; control API on http://127.0.0.1:9898" >&2
+exec target/release/logship --config pipeline.conf "$@"

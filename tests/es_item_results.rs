@@ -13,14 +13,19 @@ use std::sync::{Arc, Mutex};
 use testkit::BulkEndpoint;
 
 /// A file input over `dir/in.log` (read once with `--once`) to an `elasticsearch`
-/// output with `output_settings`.
+/// output with `output_settings`, writing to index `t`.
 fn es_config(dir: &Path, output_settings: &str) -> PathBuf {
+    es_config_with(dir, &format!(r#"index => "t" {output_settings}"#))
+}
+
+/// [`es_config`] without an index setting.
+fn es_config_with(dir: &Path, output_settings: &str) -> PathBuf {
     let path = dir.join("es.conf");
     std::fs::write(
         &path,
         format!(
             r#"input {{ file {{ path => "{}/in.log" start_position => "beginning" stat_interval => 0.05 }} }}
-output {{ elasticsearch {{ index => "t" flush_interval => 0.1 retry_initial_interval => 0.05 retry_max_interval => 0.2 dead_letter_path => "{}/dead.jsonl" {output_settings} }} }}
+output {{ elasticsearch {{ flush_interval => 0.1 retry_initial_interval => 0.05 retry_max_interval => 0.2 dead_letter_path => "{}/dead.jsonl" {output_settings} }} }}
 "#,
             dir.display(),
             dir.display()
@@ -177,4 +182,28 @@ fn a_stop_while_the_server_fails_exits_in_time_and_loses_nothing() {
     assert!(Agent::start(&config_healthy, &data, &["--once"]).wait().success());
     assert_eq!(healthy.seen(|s| s.accepted.len()), 50, "every line delivered after the restart");
     assert_eq!(sincedb_offset(&data), text.len() as u64);
+}
+
+#[test]
+fn api_key_and_data_stream_mode() {
+    let dir = temp_dir("datastream");
+    append(&dir.join("in.log"), b"one\ntwo\n");
+    let endpoint = BulkEndpoint::start().unwrap();
+    let settings = format!(
+        r#"hosts => ["http://{}"] api_key => "key-id:key-secret" data_stream => "true" data_stream_dataset => "cdn.edge""#,
+        endpoint.addr
+    );
+    assert!(Agent::start(&es_config_with(&dir, &settings), &dir.join("data"), &["--once"]).wait().success());
+    let (accepted, headers) = endpoint.seen(|s| (s.accepted.clone(), s.headers.clone()));
+    assert_eq!(accepted.len(), 2);
+    for (action, doc) in &accepted {
+        assert_eq!(action["create"]["_index"], "logs-cdn.edge-default", "data streams take `create` only");
+        assert_eq!(
+            doc["data_stream"],
+            serde_json::json!({"type": "logs", "dataset": "cdn.edge", "namespace": "default"})
+        );
+        assert!(doc["@timestamp"].is_string());
+    }
+    let auth = headers[0].iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.as_str());
+    assert_eq!(auth, Some("ApiKey a2V5LWlkOmtleS1zZWNyZXQ="), "base64 of id:key");
 }

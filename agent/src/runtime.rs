@@ -309,7 +309,7 @@ fn spawn_thread<F: FnOnce() + Send + 'static>(name: &str, f: F) -> anyhow::Resul
     std::thread::Builder::new().name(name.to_string()).spawn(f).with_context(|| format!("starting thread {name}"))
 }
 
-/// Triggers `shutdown` on SIGINT or SIGTERM.
+/// Triggers `shutdown` on SIGINT or SIGTERM; exits at once on a second one.
 async fn stop_on_signal(shutdown: Shutdown) {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
@@ -323,4 +323,12 @@ async fn stop_on_signal(shutdown: Shutdown) {
         _ = term.recv() => tracing::info!("SIGTERM received; stopping"),
     }
     shutdown.trigger();
+    // A second signal means "now": what is undelivered is read again at the next start
+    // (checkpoints only ever record delivered events).
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::warn!("Second stop signal; exiting without waiting for delivery");
+    std::process::exit(130);
 }

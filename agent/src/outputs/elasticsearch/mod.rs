@@ -198,6 +198,13 @@ pub fn build(s: &mut Settings, id: &str) -> Option<(Arc<dyn Encoder>, Sink)> {
         _ => Action::Create,
     };
     let index = if data_stream {
+        if let Some(i) = s.string("index") {
+            s.error(
+                "`index` cannot be used with `data_stream`",
+                i.span,
+                "the data stream is <type>-<dataset>-<namespace>",
+            );
+        }
         format!("{ds_type}-{ds_dataset}-{ds_namespace}")
     } else {
         s.string_or("index", "logship-%{+YYYY.MM.dd}")

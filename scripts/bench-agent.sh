@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of the agent: a file read by the `file` input, the root
+# pipeline.conf's filters, and one output. Prints lines/s, CPU seconds (user + system)
+# and peak RSS of the logship process.
+#
+#   scripts/bench-agent.sh [OUTPUT] [LINES] [KIND] [WORKERS]
+#     OUTPUT   null | bulk | osmem   (default null)
+#              bulk:  testkit's bulk endpoint, which accepts without indexing (the
+#                     output path's own ceiling)
+#              osmem: osmem-server (indexes for real, a few thousand docs/s)
+#     LINES    generated lines (default 1000000)
+#     KIND     edge | cloudfront | playback | mixed (default edge)
+#     WORKERS  filter workers (default: number of cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+output=${1:-null}
+lines=${2:-1000000}
+kind=${3:-edge}
+workers=${4:-$(nproc)}
+cargo build --release -p logship -p loggen -p testkit --bins >&2
+dir=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
+data=${TMPDIR:-/tmp}/logship-bench-${kind}-${lines}.log
+if [ ! -s "$data" ]; then
+    if [ "$kind" = mixed ]; then
+        third=$((lines / 3))
+        { target/release/loggen --kind edge --lines "$third" --seed 11
+          target/release/loggen --kind cloudfront --lines "$third" --seed 12
+          target/release/loggen --kind playback --lines "$third" --seed 13; } > "$data"
+    else
+        target/release/loggen --kind "$kind" --lines "$lines" --seed 11 > "$data"
+    fi
+fi
+case "$output" in
+    null) out='null {}' ;;
+    bulk)
+        target/release/bulk-endpoint > "$dir/addr" 2>/dev/null &
+        while [ ! -s "$dir/addr" ]; do sleep 0.05; done
+        out="elasticsearch { hosts => [\"http://$(cat "$dir/addr")\"] index => \"bench\" manage_template => false }" ;;
+    osmem)
+        python3 -c "import osmem_server" 2>/dev/null || python3 -m pip install --quiet "osmem-server==0.1.6"
+        bin=$(python3 -c "import osmem_server; print(osmem_server.resolve_binary())")
+        "$bin" -addr 127.0.0.1:0 -no-stdin-watch > "$dir/ready" &
+        while ! grep -q url "$dir/ready" 2>/dev/null; do sleep 0.05; done
+        url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$dir/ready")
+        out="elasticsearch { hosts => [\"$url\"] index => \"logship-bench\" }" ;;
+    *) echo "unknown output $output" >&2; exit 2 ;;
+esac
+python3 - "$dir/bench.conf" "$data" "$out" <<'PY'
+import sys
+conf, data, out = sys.argv[1:]
+text = open("pipeline.conf").read()
+filters = text[text.index("\nfilter {"):text.index("\noutput {")]
+open(conf, "w").write(f'input {{ file {{ path => "{data}" mode => "read" }} }}\n{filters}\noutput {{ {out} }}\n')
+PY
+python3 - "$data" "$dir" "$workers" "$output" <<'PY'
+import os, resource, subprocess, sys, time
+data, tmp, workers, output = sys.argv[1:]
+n = sum(1 for _ in open(data, "rb"))
+size = os.path.getsize(data)
+start = time.monotonic()
+proc = subprocess.run(["target/release/logship", "--config", f"{tmp}/bench.conf", "--once", "--data-dir", f"{tmp}/data",
+                       "--workers", workers, "--api-addr", "off", "--log", "warn"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+wall = time.monotonic() - start
+if proc.returncode != 0:
+    sys.exit(proc.stderr.decode())
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = ru.ru_utime + ru.ru_stime
+print(f"input        {data} ({n} lines, {size / 1e6:.1f} MB)")
+print(f"output       {output}, {workers} filter workers")
+print(f"wall         {wall:.2f} s")
+print(f"cpu          {cpu:.2f} s (user {ru.ru_utime:.2f}, system {ru.ru_stime:.2f})")
+print(f"lines/s      {n / wall:,.0f} (wall), {n / cpu:,.0f} per CPU second")
+print(f"peak RSS     {ru.ru_maxrss / 1024:.1f} MiB")
+sys.stderr.write(proc.stderr.decode()[-300:])
+PY
