@@ -36,7 +36,7 @@ case "$output" in
     bulk)
         target/release/bulk-endpoint > "$dir/addr" 2>/dev/null &
         while [ ! -s "$dir/addr" ]; do sleep 0.05; done
-        out="elasticsearch { hosts => [\"http://$(cat "$dir/addr")\"] index => \"bench\" manage_template => false }" ;;
+        out="elasticsearch { hosts => [\"http://$(cat "$dir/addr")\"] index => \"bench\" manage_template => false ${ES_EXTRA:-} }" ;;
     osmem)
         python3 -c "import osmem_server" 2>/dev/null || python3 -m pip install --quiet "osmem-server==0.1.6"
         bin=$(python3 -c "import osmem_server; print(osmem_server.resolve_binary())")

@@ -15,7 +15,7 @@
 //! takes longer than the shutdown timeout the agent exits anyway, and what was not
 //! delivered is read again at the next start (the document ids make that harmless).
 
-use crate::batch::{BatchAck, OutputBatch, RawBatch};
+use crate::batch::{BatchAck, BufferPool, OutputBatch, RawBatch};
 use crate::checkpoint::Checkpoints;
 use crate::inputs::{Input, InputContext};
 use crate::metrics::Metrics;
@@ -102,6 +102,12 @@ pub fn run(
         }
     };
 
+    // Every encoded batch that can be in flight at once, plus one per worker.
+    let buffers = Arc::new(BufferPool::new(
+        workers * (IN_FLIGHT_PER_WORKER + 1) + config.outputs.len() * (OUTPUT_QUEUE + 2),
+        64 * 1024 * 1024,
+    ));
+
     // Outputs: one sink each, fed in input order by the sequencer.
     let (sink_done_tx, sink_done_rx) = std::sync::mpsc::channel::<()>();
     let mut output_senders = Vec::new();
@@ -112,7 +118,12 @@ pub fn run(
         output_queues.push((format!("output:{}", output.id), tx.downgrade()));
         output_senders.push(tx);
         encoders.push(output.encoder);
-        let ctx = SinkContext { receiver: rx, stats: metrics.output(&output.id), data_dir: config.data_dir.clone() };
+        let ctx = SinkContext {
+            receiver: rx,
+            stats: metrics.output(&output.id),
+            data_dir: config.data_dir.clone(),
+            buffers: buffers.clone(),
+        };
         let (done, fail) = (sink_done_tx.clone(), fail.clone());
         let id = output.id.clone();
         match output.sink {
@@ -193,6 +204,7 @@ pub fn run(
             stats: metrics.filters.clone(),
             plugin_stats: plugin_stats.clone(),
             route_all: config.route_all,
+            buffers: buffers.clone(),
         };
         spawn_thread(&format!("filter-{n}"), move || worker.run())?;
     }

@@ -5,7 +5,7 @@
 //! workers share nothing but the channels. Batches are numbered as they are taken,
 //! under one lock, so the sequencer can restore input order after parallel filtering.
 
-use crate::batch::{AckPoint, Encoded, Origin, RawBatch};
+use crate::batch::{AckPoint, BufferPool, Encoded, Origin, RawBatch};
 use crate::line_codec::Line;
 use crate::metrics::{FilterPluginStats, FilterStats};
 use crate::outputs::{Encoder, EventSource};
@@ -67,6 +67,8 @@ pub struct Worker {
     pub plugin_stats: Vec<FilterPluginStats>,
     /// Send every event to every output instead of following the config's conditions.
     pub route_all: bool,
+    /// Recycled buffers for encoded records.
+    pub buffers: Arc<BufferPool>,
 }
 
 impl Worker {
@@ -82,7 +84,8 @@ impl Worker {
             }
             let Some((seq, batch)) = self.intake.take() else { return };
             let now = Utc::now();
-            let mut parts: Vec<Encoded> = self.encoders.iter().map(|_| Encoded::default()).collect();
+            let mut parts: Vec<Encoded> =
+                self.encoders.iter().map(|_| Encoded { data: self.buffers.take(), ..Encoded::default() }).collect();
             let (mut kept, mut dropped, mut failed) = (0, 0, 0);
             let count = batch.lines.len() as u64;
             for line in batch.lines {

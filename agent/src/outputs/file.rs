@@ -60,6 +60,7 @@ impl FileSink {
             }
             ctx.stats.events.inc_by(e.len() as u64);
             batch.ack.output_done();
+            ctx.buffers.give(batch.encoded.data);
         }
         Ok(())
     }

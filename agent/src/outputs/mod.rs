@@ -4,7 +4,7 @@
 //! - a sink, run on its own thread (or task), which only does I/O and acknowledges each
 //!   batch once it is durable there.
 
-use crate::batch::{Encoded, Origin, OutputBatch};
+use crate::batch::{BufferPool, Encoded, Origin, OutputBatch};
 use crate::metrics::OutputStats;
 use pipeline_dsl::diagnostics::Diagnostic;
 use pipeline_dsl::event::Event;
@@ -66,6 +66,8 @@ pub struct SinkContext {
     pub stats: OutputStats,
     /// The agent's data directory (default dead-letter location).
     pub data_dir: std::path::PathBuf,
+    /// Where encoded buffers go back once written.
+    pub buffers: Arc<BufferPool>,
 }
 
 /// Builds an output from its declaration, collecting diagnostics.

@@ -29,6 +29,7 @@ impl NullSink {
         while let Some(batch) = ctx.receiver.blocking_recv() {
             ctx.stats.events.inc_by(batch.encoded.len() as u64);
             batch.ack.output_done();
+            ctx.buffers.give(batch.encoded.data);
         }
     }
 }

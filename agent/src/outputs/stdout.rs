@@ -46,6 +46,7 @@ impl StdoutSink {
             out.flush()?;
             ctx.stats.events.inc_by(batch.encoded.len() as u64);
             batch.ack.output_done();
+            ctx.buffers.give(batch.encoded.data);
         }
         Ok(())
     }

@@ -35,7 +35,6 @@ impl PartCounter {
 }
 
 /// A bulk request being filled or in flight.
-#[derive(Default)]
 pub struct Bulk {
     /// NDJSON: action line and document per record.
     pub body: Vec<u8>,
@@ -46,6 +45,12 @@ pub struct Bulk {
 }
 
 impl Bulk {
+    /// An empty bulk writing into `buffer` (a recycled one, typically).
+    pub fn new(mut buffer: Vec<u8>) -> Self {
+        buffer.clear();
+        Self { body: buffer, records: Vec::new(), counters: Vec::new() }
+    }
+
     /// Adds a record of the batch `counter` stands for.
     pub fn push(&mut self, record: &[u8], counter: &Arc<PartCounter>) {
         let start = self.body.len();
@@ -77,9 +82,10 @@ impl Bulk {
         }
     }
 
-    /// A bulk of the records `keep` (the ones to retry), carrying no batch holds.
-    pub fn subset(&self, keep: &[usize]) -> Bulk {
-        let mut b = Bulk::default();
+    /// A bulk of the records `keep` (the ones to retry), written into `buffer`,
+    /// carrying no batch holds.
+    pub fn subset(&self, keep: &[usize], buffer: Vec<u8>) -> Bulk {
+        let mut b = Bulk::new(buffer);
         for &i in keep {
             let start = b.body.len();
             b.body.extend_from_slice(&self.body[self.records[i].clone()]);
@@ -190,12 +196,12 @@ mod tests {
     fn records_split_into_action_and_document() {
         let ack = BatchAck::new(1, None);
         let c = PartCounter::new(ack);
-        let mut b = Bulk::default();
+        let mut b = Bulk::new(Vec::new());
         b.push(b"{\"create\":{}}\n{\"a\":1}\n", &c);
         b.push(b"{\"create\":{}}\n{\"b\":2}\n", &c);
         assert_eq!(b.counters.len(), 1, "one hold per batch per bulk");
         assert_eq!(b.record(1), (&b"{\"create\":{}}"[..], &b"{\"b\":2}"[..]));
-        let retry = b.subset(&[1]);
+        let retry = b.subset(&[1], Vec::new());
         assert_eq!(retry.body, b"{\"create\":{}}\n{\"b\":2}\n");
     }
 }

@@ -2,7 +2,9 @@
 //! errors, and a background health check that brings a failed host back.
 
 use super::{Auth, EsConfig};
+use crate::batch::BufferPool;
 use anyhow::Context;
+use bytes::Bytes;
 use elasticsearch::auth::Credentials;
 use elasticsearch::cert::{Certificate, CertificateValidation};
 use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
@@ -34,7 +36,7 @@ pub struct Reply {
     /// HTTP status.
     pub status: u16,
     /// Body bytes.
-    pub body: bytes::Bytes,
+    pub body: Bytes,
     /// Which host answered.
     pub host: String,
 }
@@ -89,13 +91,15 @@ impl Client {
     }
 
     /// Sends one request to a healthy host. A connection failure marks the host down
-    /// and is returned as an error (the caller retries, on another host if any).
+    /// and is returned as an error (the caller retries, on another host if any). The
+    /// request body is built in a buffer from `buffers` and given back afterwards.
     pub async fn request(
         &self,
         method: Method,
         path: &str,
         body: Option<&[u8]>,
         ndjson: bool,
+        buffers: &BufferPool,
     ) -> anyhow::Result<Reply> {
         let host = self.pick();
         let mut headers = HeaderMap::new();
@@ -105,18 +109,29 @@ impl Client {
         let payload = match body {
             Some(b) if self.compression => {
                 headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                let mut gz =
-                    flate2::write::GzEncoder::new(Vec::with_capacity(b.len() / 4), flate2::Compression::fast());
+                let mut gz = flate2::write::GzEncoder::new(buffers.take(), flate2::Compression::fast());
                 gz.write_all(b)?;
-                Some(gz.finish()?)
+                Some(Bytes::from(gz.finish()?))
             }
-            Some(b) => Some(b.to_vec()),
+            Some(b) => {
+                let mut buf = buffers.take();
+                buf.extend_from_slice(b);
+                Some(Bytes::from(buf))
+            }
             None => None,
         };
-        let sent = host.transport.send::<Vec<u8>, ()>(method, path, headers, None, payload, Some(self.timeout)).await;
+        let sent =
+            host.transport.send::<Bytes, ()>(method, path, headers, None, payload.clone(), Some(self.timeout)).await;
+        // The client has let go of the body once the request is answered.
+        let recycle = move || {
+            if let Some(Ok(buf)) = payload.map(Bytes::try_into_mut) {
+                buffers.give(buf.into());
+            }
+        };
         let reply = match sent {
             Ok(r) => r,
             Err(e) => {
+                recycle();
                 let reason = with_causes(&e);
                 if host.up.swap(false, Ordering::Relaxed) {
                     tracing::warn!(host = %host.url, error = %reason, "Elasticsearch host down");
@@ -125,7 +140,9 @@ impl Client {
             }
         };
         let status = reply.status_code().as_u16();
-        let body = reply.bytes().await.map_err(|e| {
+        let body = reply.bytes().await;
+        recycle();
+        let body = body.map_err(|e| {
             host.up.store(false, Ordering::Relaxed);
             anyhow::anyhow!("{}: reading the response: {}", host.url, with_causes(&e))
         })?;

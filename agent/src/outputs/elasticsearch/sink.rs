@@ -12,6 +12,7 @@
 use super::bulk::{item_outcomes, Bulk, ItemOutcome, PartCounter};
 use super::client::Client;
 use super::EsConfig;
+use crate::batch::BufferPool;
 use crate::metrics::OutputStats;
 use crate::outputs::SinkContext;
 use crate::shutdown::Shutdown;
@@ -38,6 +39,8 @@ struct Delivery {
     config: Arc<EsConfig>,
     stats: OutputStats,
     dead_letter: Arc<DeadLetter>,
+    /// Bulk bodies and request payloads, recycled.
+    buffers: BufferPool,
 }
 
 impl ElasticsearchSink {
@@ -64,13 +67,15 @@ impl ElasticsearchSink {
             config: config.clone(),
             stats: ctx.stats.clone(),
             dead_letter: Arc::new(DeadLetter { path: dead_letter_path, file: Mutex::new(None) }),
+            // A body being filled, one per bulk in flight, and their request payloads.
+            buffers: BufferPool::new(2 * config.max_in_flight + 2, 4 * config.bulk_max_bytes.max(1 << 20)),
         });
         if config.manage_template && !install_template(&delivery, &shutdown).await {
             health.abort();
             return Ok(());
         }
 
-        let mut bulk = Bulk::default();
+        let mut bulk = Bulk::new(delivery.buffers.take());
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut flush_at: Option<Instant> = None;
         loop {
@@ -93,12 +98,14 @@ impl ElasticsearchSink {
                                     done.context("a bulk delivery task failed")?;
                                 }
                             }
-                            in_flight.spawn(delivery.clone().deliver(std::mem::take(&mut bulk)));
+                            let full = std::mem::replace(&mut bulk, Bulk::new(delivery.buffers.take()));
+                            in_flight.spawn(delivery.clone().deliver(full));
                             flush_at = None;
                         }
                         bulk.push(record, &counter);
                     }
                     counter.release();
+                    ctx.buffers.give(batch.encoded.data);
                     if !bulk.is_empty() && flush_at.is_none() {
                         flush_at = Some(Instant::now() + config.flush_interval);
                     }
@@ -106,7 +113,8 @@ impl ElasticsearchSink {
                 _ = flush_sleep, if flush_at.is_some() => {
                     flush_at = None;
                     if !bulk.is_empty() {
-                        in_flight.spawn(delivery.clone().deliver(std::mem::take(&mut bulk)));
+                        let ready = std::mem::replace(&mut bulk, Bulk::new(delivery.buffers.take()));
+                        in_flight.spawn(delivery.clone().deliver(ready));
                     }
                 }
             }
@@ -126,12 +134,13 @@ impl Delivery {
     /// Sends `bulk` until each of its documents is delivered or dead-lettered, then
     /// releases the batches it carried.
     async fn deliver(self: Arc<Self>, bulk: Bulk) {
-        let total = bulk.len();
-        let mut pending = bulk.subset(&(0..total).collect::<Vec<_>>());
+        // Retries carry only the documents still pending, in a smaller bulk of their own.
+        let mut retrying: Option<Bulk> = None;
         let mut attempt = 0u32;
         loop {
+            let pending = retrying.as_ref().unwrap_or(&bulk);
             let started = std::time::Instant::now();
-            let reply = self.client.request(Method::Post, "/_bulk", Some(&pending.body), true).await;
+            let reply = self.client.request(Method::Post, "/_bulk", Some(&pending.body), true, &self.buffers).await;
             self.stats.observe_request(started);
             let outcome = match reply {
                 Ok(reply) if reply.status == 200 => item_outcomes(&reply.body, pending.len(), self.config.action)
@@ -175,13 +184,20 @@ impl Delivery {
                 break;
             }
             self.stats.retries.inc_by(retry.len() as u64);
-            pending = pending.subset(&retry);
+            let next = pending.subset(&retry, self.buffers.take());
+            if let Some(old) = retrying.replace(next) {
+                self.buffers.give(old.body);
+            }
             tokio::time::sleep(backoff(self.config.retry_initial, self.config.retry_max, attempt)).await;
             attempt = attempt.saturating_add(1);
         }
         for c in &bulk.counters {
             c.release();
         }
+        if let Some(r) = retrying {
+            self.buffers.give(r.body);
+        }
+        self.buffers.give(bulk.body);
     }
 }
 
@@ -199,7 +215,13 @@ async fn install_template(d: &Delivery, shutdown: &Shutdown) -> bool {
     loop {
         match d
             .client
-            .request(Method::Put, "/_index_template/logship-events", Some(EVENTS_TEMPLATE.as_bytes()), false)
+            .request(
+                Method::Put,
+                "/_index_template/logship-events",
+                Some(EVENTS_TEMPLATE.as_bytes()),
+                false,
+                &d.buffers,
+            )
             .await
         {
             Ok(r) if (200..300).contains(&r.status) => {
