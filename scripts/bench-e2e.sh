@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: `logship --config CONFIG --stdin < big.log > /dev/null`.
+# End-to-end benchmark: `logship --config CONFIG --stdin --stdout < big.log > /dev/null`
+# (the filter chain and JSON encoding; `WORKERS` filter workers, default 1, since
+# issue 2's targets are per core).
 # Prints lines/s, CPU seconds (user + system) and peak RSS of the logship process.
 #
 #   scripts/bench-e2e.sh [KIND] [LINES] [CONFIG]
@@ -25,19 +27,20 @@ if [ ! -s "$data" ]; then
 fi
 python3 - "$data" "$config" <<'PY'
 import os, resource, subprocess, sys, time
-data, config = sys.argv[1], sys.argv[2]
+data, config, workers = sys.argv[1], sys.argv[2], os.environ.get("WORKERS", "1")
 n = sum(1 for _ in open(data, "rb"))
 size = os.path.getsize(data)
 with open(data, "rb") as src, open(os.devnull, "wb") as sink:
     start = time.monotonic()
-    proc = subprocess.run(["target/release/logship", "--config", config, "--stdin"], stdin=src, stdout=sink, stderr=subprocess.PIPE)
+    proc = subprocess.run(["target/release/logship", "--config", config, "--stdin", "--stdout", "--workers", workers,
+                           "--api-addr", "off", "--log", "warn"], stdin=src, stdout=sink, stderr=subprocess.PIPE)
     wall = time.monotonic() - start
 if proc.returncode != 0:
     sys.exit(proc.stderr.decode())
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = ru.ru_utime + ru.ru_stime
 print(f"input        {data} ({n} lines, {size / 1e6:.1f} MB)")
-print(f"config       {config}")
+print(f"config       {config}, {workers} filter worker(s)")
 print(f"wall         {wall:.2f} s")
 print(f"cpu          {cpu:.2f} s (user {ru.ru_utime:.2f}, system {ru.ru_stime:.2f})")
 print(f"lines/s      {n / wall:,.0f} (wall), {n / cpu:,.0f} per CPU second")

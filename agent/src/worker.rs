@@ -84,13 +84,14 @@ impl Worker {
             }
             let Some((seq, batch)) = self.intake.take() else { return };
             let now = Utc::now();
+            let stamp = pipeline_dsl::event::format_timestamp(now);
             let mut parts: Vec<Encoded> =
                 self.encoders.iter().map(|_| Encoded { data: self.buffers.take(), ..Encoded::default() }).collect();
             let (mut kept, mut dropped, mut failed) = (0, 0, 0);
             let count = batch.lines.len() as u64;
             for line in batch.lines {
                 let offset = line.offset;
-                let mut event = line_to_event(line, &batch.origin, now, &log_path, &log_offset);
+                let mut event = line_to_event(line, &batch.origin, now, &stamp, &log_path, &log_offset);
                 if !self.pipeline.filter(&mut event) {
                     dropped += 1;
                     continue;
@@ -125,8 +126,16 @@ impl Worker {
 
 /// The event for one line: `message` (or the decoded JSON object), the input's tags and
 /// the repair tags of the line, and `[log][file][path]` / `[log][offset]` for files.
-fn line_to_event(line: Line, origin: &Origin, now: DateTime<Utc>, path: &FieldRef, offset: &FieldRef) -> Event {
-    let mut event = if origin.json { decode_json(line.text, now) } else { Event::from_message(line.text, now) };
+fn line_to_event(
+    line: Line,
+    origin: &Origin,
+    now: DateTime<Utc>,
+    stamp: &str,
+    path: &FieldRef,
+    offset: &FieldRef,
+) -> Event {
+    let mut event =
+        if origin.json { decode_json(line.text, now) } else { Event::from_message_stamped(line.text, stamp) };
     if let Some(p) = &origin.path {
         event.set(path, Value::from(p.as_str()));
         event.set(offset, Value::from(line.offset));

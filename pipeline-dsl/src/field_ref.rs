@@ -19,6 +19,9 @@ pub struct FieldRef {
     segments: Vec<Key>,
     /// Whether every segment is an interned key (lookups may compare pointers only).
     interned: bool,
+    /// Whether the first segment is `@metadata` (decided once: it is asked on every
+    /// field access).
+    metadata: bool,
 }
 
 impl FieldRef {
@@ -34,7 +37,7 @@ impl FieldRef {
         }
         if !text.contains('[') && !text.contains(']') {
             let (k, interned) = key(text);
-            return Ok(Self { segments: vec![k], interned });
+            return Ok(Self::new(vec![k], interned));
         }
         let mut inner = text;
         // `[[a][b]]` is accepted and flattened.
@@ -59,13 +62,13 @@ impl FieldRef {
         if segments.is_empty() {
             return Err(invalid());
         }
-        Ok(Self { segments, interned })
+        Ok(Self::new(segments, interned))
     }
 
     /// A one-segment reference to a top-level key named at run time (from event data),
     /// not interned.
     pub fn top_level(name: &str) -> Self {
-        Self { segments: vec![Key::from(name)], interned: false }
+        Self::new(vec![Key::from(name)], false)
     }
 
     /// Parses a reference computed at run time (a rendered sprintf template); its
@@ -91,7 +94,7 @@ impl FieldRef {
                 k
             })
             .collect();
-        Self { segments, interned }
+        Self::new(segments, interned)
     }
 
     /// The path segments, `@metadata` included when present.
@@ -106,7 +109,12 @@ impl FieldRef {
 
     /// Whether the reference addresses event metadata (`[@metadata]...`).
     pub fn is_metadata(&self) -> bool {
-        self.segments.first().is_some_and(|s| &**s == "@metadata")
+        self.metadata
+    }
+
+    fn new(segments: Vec<Key>, interned: bool) -> Self {
+        let metadata = segments.first().is_some_and(|s| &**s == "@metadata");
+        Self { segments, interned, metadata }
     }
 
     /// This reference under `target` when there is one (the `target` option of filters).
@@ -121,7 +129,7 @@ impl FieldRef {
     pub fn under(&self, prefix: &FieldRef) -> FieldRef {
         let mut segments = prefix.segments.clone();
         segments.extend(self.segments.iter().cloned());
-        FieldRef { segments, interned: self.interned && prefix.interned }
+        FieldRef::new(segments, self.interned && prefix.interned)
     }
 }
 

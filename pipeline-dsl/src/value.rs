@@ -136,6 +136,11 @@ impl Map {
         Self { entries: Vec::new(), foreign: false }
     }
 
+    /// An empty object with room for `n` keys.
+    pub fn with_capacity(n: usize) -> Self {
+        Self { entries: Vec::with_capacity(n), foreign: false }
+    }
+
     /// Finds `key`. Keys from compiled field references are interned, so a pointer
     /// match settles most lookups; the text comparison is needed only when the lookup
     /// key or some key of this object is not interned.
