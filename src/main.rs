@@ -81,9 +81,13 @@ fn load(paths: &[PathBuf], support_escapes: bool) -> anyhow::Result<Result<Pipel
     for p in paths {
         sources.push(ConfigSource::read(p).with_context(|| format!("reading config {}", p.display()))?);
     }
+    Ok(compile_sources(sources, support_escapes))
+}
+
+fn compile_sources(sources: Vec<ConfigSource>, support_escapes: bool) -> Result<Pipeline, ConfigErrors> {
     let env = |name: &str| std::env::var(name).ok();
     let options = LoadOptions { env: &env, support_escapes };
-    Ok(compile(sources, agent::inputs::INPUT_NAMES, agent::outputs::OUTPUT_NAMES, &options))
+    compile(sources, agent::inputs::INPUT_NAMES, agent::outputs::OUTPUT_NAMES, &options)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -121,14 +125,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             a => Some(a.parse().with_context(|| format!("--api-addr `{a}` is not an IP:port address"))?),
         },
     };
-    // The first compilation was validated above; each worker compiles its own copy.
-    let mut first = Some(pipeline);
-    let first = std::sync::Mutex::new(first.take());
+    // The first compilation was validated above; the other workers compile their own
+    // copies from the same text, so a config edited on disk meanwhile cannot differ.
+    let sources = pipeline.sources.clone();
+    let first = std::sync::Mutex::new(Some(pipeline));
     let make_pipeline = || -> anyhow::Result<Pipeline> {
         if let Some(p) = first.lock().unwrap_or_else(|p| p.into_inner()).take() {
             return Ok(p);
         }
-        load(&cli.config, cli.config_support_escapes)?.map_err(|e| anyhow::anyhow!("{e}"))
+        compile_sources(sources.clone(), cli.config_support_escapes).map_err(|e| anyhow::anyhow!("{e}"))
     };
     let summary = agent::runtime::run(config, &make_pipeline)?;
     let f = &summary.metrics.filters;

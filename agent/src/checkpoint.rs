@@ -109,6 +109,9 @@ pub struct Tracked {
     pub last_seen: i64,
     /// Whether an open file is reading under this record right now.
     pub claimed: bool,
+    /// Device and inode of a file whose content replaced this record's (truncation):
+    /// that file must never resume here, even if its first bytes look the same.
+    pub retired_for: Option<(u64, u64)>,
     /// Delivered offset and batches in flight.
     pub tracker: Arc<AckTracker>,
 }
@@ -118,6 +121,8 @@ pub struct Tracked {
 pub struct Checkpoints {
     path: Option<PathBuf>,
     files: Mutex<Vec<Tracked>>,
+    /// What was last written, to skip writing (and fsyncing) unchanged checkpoints.
+    last_saved: Mutex<Vec<u8>>,
 }
 
 impl Checkpoints {
@@ -144,7 +149,7 @@ impl Checkpoints {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
         }
-        Ok(Self { path, files: Mutex::new(files) })
+        Ok(Self { path, files: Mutex::new(files), last_saved: Mutex::default() })
     }
 
     fn files(&self) -> std::sync::MutexGuard<'_, Vec<Tracked>> {
@@ -168,7 +173,9 @@ impl Checkpoints {
     ) -> Result<(Identity, Arc<AckTracker>), bool> {
         let mut files = self.files();
         // A record past the end of the file belongs to content that was truncated away.
-        let fits = |t: &Tracked| t.identity.matches(prefix) && t.tracker.committed() <= size;
+        let fits = |t: &Tracked| {
+            t.identity.matches(prefix) && t.tracker.committed() <= size && t.retired_for != Some(dev_inode)
+        };
         let index = files
             .iter()
             .position(|t| t.dev_inode == dev_inode && !t.claimed && fits(t))
@@ -211,6 +218,7 @@ impl Checkpoints {
                 path: path.to_string(),
                 last_seen: now_unix(),
                 claimed: true,
+                retired_for: None,
                 tracker: tracker.clone(),
             });
             (identity, tracker)
@@ -224,6 +232,15 @@ impl Checkpoints {
         if let Some(t) = self.files().iter_mut().find(|t| t.identity == *identity) {
             t.claimed = false;
             t.last_seen = now_unix();
+        }
+    }
+
+    /// Releases a file whose content was replaced (truncated): the file at
+    /// `dev_inode` will be read as new, never resumed under this record.
+    pub fn retire(&self, identity: &Identity, dev_inode: (u64, u64)) {
+        if let Some(t) = self.files().iter_mut().find(|t| t.identity == *identity) {
+            t.claimed = false;
+            t.retired_for = Some(dev_inode);
         }
     }
 
@@ -258,9 +275,20 @@ impl Checkpoints {
         let Some(path) = &self.path else { return Ok(()) };
         let cutoff = now_unix() - FORGET_AFTER_SECS;
         self.files().retain(|t| t.claimed || t.last_seen >= cutoff);
-        let db = SincedbFile { version: 1, files: self.records() };
-        write_atomically(path, &serde_json::to_vec_pretty(&db)?)
-            .with_context(|| format!("writing checkpoints {}", path.display()))
+        let mut db = SincedbFile { version: 1, files: self.records() };
+        let bytes = serde_json::to_vec_pretty(&db)?;
+        let mut last = self.last_saved.lock().unwrap_or_else(|p| p.into_inner());
+        // `last_seen` alone changing is not worth a write.
+        for f in &mut db.files {
+            f.last_seen = 0;
+        }
+        let key = serde_json::to_vec(&db)?;
+        if *last == key {
+            return Ok(());
+        }
+        write_atomically(path, &bytes).with_context(|| format!("writing checkpoints {}", path.display()))?;
+        *last = key;
+        Ok(())
     }
 }
 
@@ -272,6 +300,7 @@ fn tracked_from_record(r: FileRecord) -> Option<Tracked> {
         path: r.path,
         last_seen: r.last_seen,
         claimed: false,
+        retired_for: None,
         tracker: Arc::new(AckTracker::new(r.offset)),
     })
 }
@@ -342,6 +371,34 @@ mod tests {
         let (b, _) = db.register(b"#Version: 1.0\n", (1, 2), "b", 0).unwrap();
         assert_ne!(a.fingerprint, b.fingerprint);
         assert!(a.matches(b"#Version: 1.0\nmore") && b.matches(b"#Version: 1.0\nmore"));
+    }
+
+    #[test]
+    fn a_truncated_file_never_resumes_under_its_old_record_even_with_the_same_first_bytes() {
+        let db = Checkpoints::load(None).unwrap();
+        let (id, tracker) = db.register(b"#Version: 1.0\n", (1, 5), "a", 0).unwrap();
+        let t = tracker.register(14);
+        tracker.ack(t);
+        db.retire(&id, (1, 5));
+        // Rewritten with the same header and already longer than the old offset.
+        assert!(!db.claim(b"#Version: 1.0\nnew", (1, 5), "a", 100).unwrap_err());
+        // A copy made before the truncation (another inode) is still the file read.
+        let (copy, tracker) = db.claim(b"#Version: 1.0\nold", (1, 6), "a.1", 100).unwrap();
+        assert_eq!((copy, tracker.committed()), (id, 14));
+    }
+
+    #[test]
+    fn unchanged_checkpoints_are_not_rewritten() {
+        let dir = temp_dir("unchanged");
+        let path = dir.join("sincedb");
+        let db = Checkpoints::load(Some(path.clone())).unwrap();
+        db.register(b"abc\n", (1, 9), "x", 0).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        db.save().unwrap();
+        assert!(!path.exists(), "nothing changed since the last write");
+        db.release(&Identity::of(b"abc\n"));
+        db.save().unwrap();
+        assert!(!path.exists(), "a claim is not part of the file either");
     }
 
     #[test]

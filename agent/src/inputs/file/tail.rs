@@ -78,8 +78,10 @@ struct OpenFile<'a> {
     at_eof: bool,
     /// Nothing more will be read from this file.
     finished: bool,
-    /// Its content was replaced (truncated): to be dropped and rediscovered.
+    /// To be dropped now and rediscovered (truncated, or closed while idle).
     replaced: bool,
+    /// Its content was replaced under the same inode (copytruncate).
+    truncated: bool,
     last_activity: Instant,
     /// Size at the last discovery, for the lag gauge.
     size: u64,
@@ -144,7 +146,11 @@ impl<'a> Reader<'a, '_> {
             }
             if self.files.iter().any(|f| f.replaced) {
                 for f in self.files.iter().filter(|f| f.replaced) {
-                    self.checkpoints.release(&f.identity);
+                    if f.truncated {
+                        self.checkpoints.retire(&f.identity, f.dev_inode);
+                    } else {
+                        self.checkpoints.release(&f.identity);
+                    }
                 }
                 self.files.retain(|f| !f.replaced);
                 next_discovery = Instant::now();
@@ -190,6 +196,7 @@ impl<'a> Reader<'a, '_> {
                 if !f.gz && !f.finished && content_replaced(f, meta.len()) {
                     tracing::info!(path = %f.path.display(), "File truncated; reading it again from the start");
                     f.replaced = true;
+                    f.truncated = true;
                 }
                 continue;
             }
@@ -273,6 +280,7 @@ impl<'a> Reader<'a, '_> {
             at_eof: false,
             finished: false,
             replaced: false,
+            truncated: false,
             last_activity: Instant::now(),
             size: meta.len(),
         }))
@@ -328,6 +336,7 @@ impl<'a> Reader<'a, '_> {
             if shrunk {
                 tracing::info!(path = %f.path.display(), "File truncated; reading it again from the start");
                 f.replaced = true;
+                f.truncated = true;
             } else if f.gz || complete_at_eof {
                 f.finish_lines();
                 f.finished = true;

@@ -112,6 +112,11 @@ impl ElasticsearchSink {
                 }
                 _ = flush_sleep, if flush_at.is_some() => {
                     flush_at = None;
+                    while in_flight.len() >= config.max_in_flight {
+                        if let Some(done) = in_flight.join_next().await {
+                            done.context("a bulk delivery task failed")?;
+                        }
+                    }
                     if !bulk.is_empty() {
                         let ready = std::mem::replace(&mut bulk, Bulk::new(delivery.buffers.take()));
                         in_flight.spawn(delivery.clone().deliver(ready));
