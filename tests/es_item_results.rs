@@ -207,3 +207,20 @@ fn api_key_and_data_stream_mode() {
     let auth = headers[0].iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.as_str());
     assert_eq!(auth, Some("ApiKey a2V5LWlkOmtleS1zZWNyZXQ="), "base64 of id:key");
 }
+
+#[test]
+fn a_bulk_too_large_for_the_server_is_split_until_it_fits() {
+    let dir = temp_dir("too-large");
+    let text: String = (0..100).map(|i| format!("line {i}\n")).collect();
+    append(&dir.join("in.log"), text.as_bytes());
+    let endpoint = BulkEndpoint::with_limit(30).unwrap();
+    let settings = format!(r#"hosts => ["http://{}"] bulk_max_events => 100"#, endpoint.addr);
+    assert!(Agent::start(&es_config(&dir, &settings), &dir.join("data"), &["--once"]).wait().success());
+    let mut got: Vec<String> =
+        endpoint.seen(|s| s.accepted.iter().map(|(_, d)| d["message"].as_str().unwrap().to_string()).collect());
+    got.sort();
+    let mut want: Vec<String> = text.lines().map(String::from).collect();
+    want.sort();
+    assert_eq!(got, want, "every line once, none dead-lettered");
+    assert!(!dir.join("dead.jsonl").exists());
+}

@@ -45,12 +45,19 @@ impl BulkEndpoint {
 
     /// Starts an endpoint answering as `script` says.
     pub fn with_script(script: Arc<Script>) -> anyhow::Result<Self> {
-        Self::bind("127.0.0.1:0", script, true)
+        Self::bind("127.0.0.1:0", script, true, usize::MAX)
+    }
+
+    /// Starts an endpoint answering every item 201, but refusing with 413 (request
+    /// too large) any bulk of more than `max_items` documents.
+    pub fn with_limit(max_items: usize) -> anyhow::Result<Self> {
+        Self::bind("127.0.0.1:0", Arc::new(|_, _, _, _| 201), true, max_items)
     }
 
     /// Starts an endpoint on `addr`; with `parse` false, bulk bodies are only counted
-    /// (lines), not parsed, for benchmarks.
-    pub fn bind(addr: &str, script: Arc<Script>, parse: bool) -> anyhow::Result<Self> {
+    /// (lines), not parsed, for benchmarks. Bulks of more than `max_items` documents
+    /// are refused with 413.
+    pub fn bind(addr: &str, script: Arc<Script>, parse: bool, max_items: usize) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?.to_string();
         let seen = Arc::new(Mutex::new(Seen::default()));
@@ -59,7 +66,7 @@ impl BulkEndpoint {
             for stream in listener.incoming().flatten() {
                 let (script, state) = (script.clone(), state.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(stream, script.as_ref(), &state, parse);
+                    let _ = serve(stream, script.as_ref(), &state, parse, max_items);
                 });
             }
         });
@@ -72,7 +79,7 @@ impl BulkEndpoint {
     }
 }
 
-fn serve(stream: TcpStream, script: &Script, seen: &Mutex<Seen>, parse: bool) -> anyhow::Result<()> {
+fn serve(stream: TcpStream, script: &Script, seen: &Mutex<Seen>, parse: bool, max_items: usize) -> anyhow::Result<()> {
     stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
@@ -103,7 +110,10 @@ fn serve(stream: TcpStream, script: &Script, seen: &Mutex<Seen>, parse: bool) ->
             body = plain;
         }
         let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
-        let (status, reply) = if path.starts_with("/_bulk") {
+        let items = body.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() / 2;
+        let (status, reply) = if path.starts_with("/_bulk") && items > max_items {
+            (413, r#"{"error":{"type":"request_too_large","reason":"too many items"},"status":413}"#.to_string())
+        } else if path.starts_with("/_bulk") {
             bulk(&body, script, seen, headers.clone(), parse)
         } else if path == "/" {
             (

@@ -4,7 +4,7 @@
 
 fn main() -> anyhow::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".into());
-    let endpoint = testkit::BulkEndpoint::bind(&addr, std::sync::Arc::new(|_, _, _, _| 201), false)?;
+    let endpoint = testkit::BulkEndpoint::bind(&addr, std::sync::Arc::new(|_, _, _, _| 201), false, usize::MAX)?;
     println!("{}", endpoint.addr);
     loop {
         std::thread::sleep(std::time::Duration::from_secs(1));

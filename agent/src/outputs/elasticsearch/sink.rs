@@ -18,8 +18,10 @@ use crate::outputs::SinkContext;
 use crate::shutdown::Shutdown;
 use anyhow::Context;
 use elasticsearch::http::Method;
+use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -144,47 +146,26 @@ impl Delivery {
         let mut attempt = 0u32;
         loop {
             let pending = retrying.as_ref().unwrap_or(&bulk);
-            let started = std::time::Instant::now();
-            let reply = self.client.request(Method::Post, "/_bulk", Some(&pending.body), true, &self.buffers).await;
-            self.stats.observe_request(started);
-            let outcome = match reply {
-                Ok(reply) if reply.status == 200 => item_outcomes(&reply.body, pending.len(), self.config.action)
-                    .map_err(|e| format!("{}: unreadable bulk response: {e}", reply.host)),
-                Ok(reply) if reply.status == 413 && pending.len() == 1 => {
-                    Ok(vec![ItemOutcome::Rejected(413, "document larger than the server accepts".into())])
-                }
-                Ok(reply) => Err(format!(
-                    "{}: HTTP {}: {}",
-                    reply.host,
-                    reply.status,
-                    String::from_utf8_lossy(&reply.body[..reply.body.len().min(300)])
-                )),
-                Err(e) => Err(format!("{e:#}")),
-            };
+            let outcomes = self.attempt(pending).await;
             self.stats.up.set(i64::from(self.client.any_up()));
-            let retry: Vec<usize> = match outcome {
-                Ok(items) => {
-                    let mut retry = Vec::new();
-                    let mut delivered = 0u64;
-                    for (i, item) in items.into_iter().enumerate() {
-                        match item {
-                            ItemOutcome::Delivered => delivered += 1,
-                            ItemOutcome::Retry => retry.push(i),
-                            ItemOutcome::Rejected(status, reason) => {
-                                let (action, doc) = pending.record(i);
-                                self.dead_letter.write(status, &reason, action, doc);
-                                self.stats.dead_lettered.inc();
-                            }
-                        }
+            let mut retry = Vec::new();
+            let mut rejected = Vec::new();
+            let mut delivered = 0u64;
+            for (i, item) in outcomes.into_iter().enumerate() {
+                match item {
+                    ItemOutcome::Delivered => delivered += 1,
+                    ItemOutcome::Retry => retry.push(i),
+                    ItemOutcome::Rejected(status, reason) => {
+                        let (action, doc) = pending.record(i);
+                        rejected.push((status, reason, action, doc));
                     }
-                    self.stats.events.inc_by(delivered);
-                    retry
                 }
-                Err(error) => {
-                    tracing::warn!(output = %self.config.id, error = %error, documents = pending.len(), "Bulk request failed; retrying");
-                    (0..pending.len()).collect()
-                }
-            };
+            }
+            self.stats.events.inc_by(delivered);
+            if !rejected.is_empty() {
+                self.dead_letter.write(&rejected);
+                self.stats.dead_lettered.inc_by(rejected.len() as u64);
+            }
             if retry.is_empty() {
                 break;
             }
@@ -203,6 +184,47 @@ impl Delivery {
             self.buffers.give(r.body);
         }
         self.buffers.give(bulk.body);
+    }
+
+    /// Sends `bulk` once and returns what became of each document. A request that
+    /// fails as a whole makes every document `Retry`; one the server finds too large
+    /// (413) is sent again in halves, down to single documents, which are rejected.
+    fn attempt<'a>(&'a self, bulk: &'a Bulk) -> Pin<Box<dyn Future<Output = Vec<ItemOutcome>> + Send + 'a>> {
+        Box::pin(async move {
+            let n = bulk.len();
+            let started = std::time::Instant::now();
+            let reply = self.client.request(Method::Post, "/_bulk", Some(&bulk.body), true, &self.buffers).await;
+            self.stats.observe_request(started);
+            let failure = match reply {
+                Ok(reply) if reply.status == 200 => match item_outcomes(&reply.body, n, self.config.action) {
+                    Ok(items) => return items,
+                    Err(e) => format!("{}: unreadable bulk response: {e}", reply.host),
+                },
+                Ok(reply) if reply.status == 413 && n > 1 => {
+                    tracing::warn!(output = %self.config.id, documents = n, "Bulk too large for the server (413); sending it in halves (consider a lower bulk_max_bytes)");
+                    let (first, second) = ((0..n / 2).collect::<Vec<_>>(), (n / 2..n).collect::<Vec<_>>());
+                    let mut items = Vec::with_capacity(n);
+                    for half in [first, second] {
+                        let part = bulk.subset(&half, self.buffers.take());
+                        items.extend(self.attempt(&part).await);
+                        self.buffers.give(part.body);
+                    }
+                    return items;
+                }
+                Ok(reply) if reply.status == 413 => {
+                    return vec![ItemOutcome::Rejected(413, "document larger than the server accepts".into())];
+                }
+                Ok(reply) => format!(
+                    "{}: HTTP {}: {}",
+                    reply.host,
+                    reply.status,
+                    String::from_utf8_lossy(&reply.body[..reply.body.len().min(300)])
+                ),
+                Err(e) => format!("{e:#}"),
+            };
+            tracing::warn!(output = %self.config.id, error = %failure, documents = n, "Bulk request failed; retrying");
+            vec![ItemOutcome::Retry; n]
+        })
     }
 }
 
@@ -259,18 +281,23 @@ struct DeadLetter {
 }
 
 impl DeadLetter {
-    fn write(&self, status: u16, reason: &str, action: &[u8], doc: &[u8]) {
-        tracing::warn!(path = %self.path.display(), status, reason, "Document rejected; written to the dead-letter file");
-        let mut line = Vec::with_capacity(doc.len() + action.len() + reason.len() + 96);
-        line.extend_from_slice(b"{\"@timestamp\":");
-        let _ = serde_json::to_writer(&mut line, &pipeline_dsl::event::format_timestamp(chrono::Utc::now()));
-        line.extend_from_slice(format!(",\"status\":{status},\"reason\":").as_bytes());
-        let _ = serde_json::to_writer(&mut line, reason);
-        line.extend_from_slice(b",\"action\":");
-        line.extend_from_slice(action);
-        line.extend_from_slice(b",\"document\":");
-        line.extend_from_slice(doc);
-        line.extend_from_slice(b"}\n");
+    /// Appends rejected documents (status, reason, action line, document), then syncs
+    /// the file once.
+    fn write(&self, rejected: &[(u16, String, &[u8], &[u8])]) {
+        let mut lines = Vec::new();
+        let now = pipeline_dsl::event::format_timestamp(chrono::Utc::now());
+        for (status, reason, action, doc) in rejected {
+            tracing::warn!(path = %self.path.display(), status, reason, "Document rejected; written to the dead-letter file");
+            lines.extend_from_slice(b"{\"@timestamp\":");
+            let _ = serde_json::to_writer(&mut lines, &now);
+            lines.extend_from_slice(format!(",\"status\":{status},\"reason\":").as_bytes());
+            let _ = serde_json::to_writer(&mut lines, reason);
+            lines.extend_from_slice(b",\"action\":");
+            lines.extend_from_slice(action);
+            lines.extend_from_slice(b",\"document\":");
+            lines.extend_from_slice(doc);
+            lines.extend_from_slice(b"}\n");
+        }
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
         let result = (|| -> std::io::Result<()> {
             if guard.is_none() {
@@ -280,11 +307,11 @@ impl DeadLetter {
                 *guard = Some(std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?);
             }
             let f = guard.as_mut().ok_or_else(|| std::io::Error::other("dead-letter file not open"))?;
-            f.write_all(&line)?;
+            f.write_all(&lines)?;
             f.sync_data()
         })();
         if let Err(e) = result {
-            tracing::error!(path = %self.path.display(), error = %e, document = %String::from_utf8_lossy(doc), "Cannot write the dead-letter file; the rejected document is logged here instead");
+            tracing::error!(path = %self.path.display(), error = %e, documents = %String::from_utf8_lossy(&lines), "Cannot write the dead-letter file; the rejected documents are logged here instead");
         }
     }
 }
