@@ -291,3 +291,21 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     };
     std::time::Duration::try_from_secs_f64(number * seconds).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_in_logstash_forms() {
+        assert_eq!(parse_duration("15"), Some(Duration::from_secs(15)));
+        assert_eq!(parse_duration("0.05"), Some(Duration::from_millis(50)));
+        assert_eq!(parse_duration("45 sec"), Some(Duration::from_secs(45)));
+        assert_eq!(parse_duration("250 ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1 hour"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("2 weeks"), Some(Duration::from_secs(1_209_600)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("5 parsecs"), None);
+    }
+}

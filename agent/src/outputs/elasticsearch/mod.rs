@@ -4,7 +4,7 @@
 //!
 //! | setting | default | meaning |
 //! |---|---|---|
-//! | `hosts` | `["http://127.0.0.1:9200"]` | one or more URLs; requests go round-robin over healthy hosts |
+//! | `hosts` | `["http://127.0.0.1:9200"]` | one or more URLs (an entry may list several, comma-separated); requests go round-robin over healthy hosts |
 //! | `index` | `logship-%{+YYYY.MM.dd}` | target index, sprintf |
 //! | `document_id` | file fingerprint + byte offset | sprintf; the default makes re-reads idempotent |
 //! | `action` | `create` | `create` (a 409 means already delivered) or `index` |
@@ -153,10 +153,16 @@ pub fn build(s: &mut Settings, id: &str) -> Option<(Arc<dyn Encoder>, Sink)> {
     s.accept(&["ecs_compatibility", "ilm_enabled", "template_overwrite", "pipeline", "ssl_enabled", "ssl"]);
     let mut hosts = Vec::new();
     for h in s.strings("hosts") {
-        let text = if h.node.contains("://") { h.node.clone() } else { format!("http://{}", h.node) };
-        match url::Url::parse(&text) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => hosts.push(u),
-            _ => s.error(format!("`{}` is not an http(s) URL", h.node), h.span, "expected e.g. https://es1:9200"),
+        // One string may list several hosts separated by commas, as an environment
+        // variable such as ELASTICSEARCH_HOSTS does.
+        for host in h.node.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+            let text = if host.contains("://") { host.to_string() } else { format!("http://{host}") };
+            match url::Url::parse(&text) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => hosts.push(u),
+                _ => {
+                    s.error(format!("`{host}` is not an http(s) URL"), h.span.clone(), "expected e.g. https://es1:9200")
+                }
+            }
         }
     }
     if hosts.is_empty() {
