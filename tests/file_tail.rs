@@ -193,3 +193,35 @@ fn long_lines_and_invalid_utf8_are_tagged_not_lost() {
     assert_eq!(docs[2]["message"], "bad \u{fffd}\u{fffd} byte");
     assert_eq!(docs[2]["tags"], Value::from(vec!["_utf8_repaired"]));
 }
+
+#[test]
+fn an_idle_file_is_closed_and_reopened_at_its_checkpoint_when_it_grows() {
+    let (config, logs, out) = setup("close-older", "close_older => 0.2");
+    let log = logs.join("app.log");
+    append(&log, numbered("first", 0..20).as_bytes());
+    let agent = Agent::start(&config, &logs.join("../data"), &[]);
+    wait_count(&out, 20);
+    wait_for("the idle file to be closed", || agent.stderr().contains("Closing idle file"));
+    append(&log, numbered("second", 0..5).as_bytes());
+    wait_count(&out, 25);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(agent.stop().success());
+    let mut want = expect_lines("first", 0..20);
+    want.extend(expect_lines("second", 0..5));
+    assert_eq!(messages(&out), want);
+}
+
+#[test]
+fn a_multiline_event_at_the_end_of_a_quiet_file_is_flushed() {
+    let (config, logs, out) = setup(
+        "multiline-flush",
+        r#"codec => multiline { pattern => "^\s" what => "previous" auto_flush_interval => 0.3 }"#,
+    );
+    let log = logs.join("app.log");
+    append(&log, b"Exception: boom\n  at a.b(C.java:1)\nnext event\n  at d.e(F.java:2)\n");
+    let agent = Agent::start(&config, &logs.join("../data"), &[]);
+    // The second event has no line after it: only the idle flush can emit it.
+    wait_count(&out, 2);
+    assert!(agent.stop().success());
+    assert_eq!(messages(&out), ["Exception: boom\n  at a.b(C.java:1)", "next event\n  at d.e(F.java:2)"]);
+}

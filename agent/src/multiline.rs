@@ -31,6 +31,10 @@ pub enum What {
 
 /// Settings of a multiline codec.
 pub struct MultilineConfig {
+    /// A pending event is emitted once its stream has been idle this long
+    /// (`auto_flush_interval`, default 5 s), so the last event of a quiet log is not
+    /// held back until the next line.
+    pub auto_flush_interval: std::time::Duration,
     pattern: GrokPattern,
     negate: bool,
     what: What,
@@ -42,7 +46,8 @@ impl MultilineConfig {
     /// Reads `pattern` (required), `negate`, `what`, `patterns_dir`, `max_lines`
     /// (default 500) and `max_bytes` (default 10 MiB) from the codec block.
     pub fn from_settings(s: &mut Settings) -> Option<Self> {
-        s.accept(&["auto_flush_interval", "charset", "ecs_compatibility"]);
+        s.accept(&["charset", "ecs_compatibility"]);
+        let auto_flush_interval = s.duration("auto_flush_interval").unwrap_or(std::time::Duration::from_secs(5));
         let mut library = Library::builtin(Flavour::EcsV1);
         for dir in s.strings("patterns_dir") {
             if let Err(e) = library.add_path(std::path::Path::new(&dir.node)) {
@@ -81,7 +86,7 @@ impl MultilineConfig {
         if what.is_none() && s.raw("what").is_none() {
             s.error("the multiline codec needs `what => previous` or `what => next`", s.plugin_span(), "add `what`");
         }
-        Some(Self { pattern: pattern?, negate, what: what?, max_lines, max_bytes })
+        Some(Self { auto_flush_interval, pattern: pattern?, negate, what: what?, max_lines, max_bytes })
     }
 }
 

@@ -39,9 +39,6 @@ const READ_CHUNK: usize = 64 * 1024;
 const ROUND_BYTES: usize = 4 * 1024 * 1024;
 /// A batch is sent once it holds `--batch-size` lines or this many bytes of text.
 const BATCH_BYTES: usize = 512 * 1024;
-/// A multiline event still waiting for continuation lines is emitted once its file has
-/// been idle this long, so the last event of a quiet log is not held back forever.
-const MULTILINE_FLUSH_AFTER: Duration = Duration::from_secs(5);
 
 /// Where a file's bytes come from.
 enum Source {
@@ -361,9 +358,12 @@ impl<'a> Reader<'a, '_> {
                 f.finish_lines();
                 f.finished = true;
                 f.source = None;
-            } else if idle >= MULTILINE_FLUSH_AFTER {
-                if let Some(event) = f.multiline.as_mut().and_then(|m| m.flush()) {
-                    f.push_event(event);
+            } else if let InputCodec::Multiline(config) = &input.codec {
+                // The last event of a quiet log is not held back until the next line.
+                if idle >= config.auto_flush_interval {
+                    if let Some(event) = f.multiline.as_mut().and_then(|m| m.flush()) {
+                        f.push_event(event);
+                    }
                 }
             }
             if !send_lines(f, self.ctx) {
