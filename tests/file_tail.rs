@@ -225,3 +225,29 @@ fn a_multiline_event_at_the_end_of_a_quiet_file_is_flushed() {
     assert!(agent.stop().success());
     assert_eq!(messages(&out), ["Exception: boom\n  at a.b(C.java:1)", "next event\n  at d.e(F.java:2)"]);
 }
+
+#[test]
+fn a_reused_inode_neither_skips_nor_repeats_data() {
+    use std::os::unix::fs::MetadataExt;
+    let (config, logs, out) = setup("inode-reuse", "");
+    let log = logs.join("app.log");
+    let data = logs.join("../data");
+    append(&log, numbered("old", 0..300).as_bytes());
+    let old_inode = std::fs::metadata(&log).unwrap().ino();
+    let agent = Agent::start(&config, &data, &[]);
+    wait_count(&out, 300);
+    assert!(agent.stop().success());
+    // While the agent is down the file is replaced; the filesystem tends to hand the
+    // freed inode to the next file created, so the new file usually has the old inode,
+    // and a checkpoint keyed by inode alone would resume in the middle of it.
+    std::fs::remove_file(&log).unwrap();
+    append(&log, numbered("new", 0..400).as_bytes());
+    let reused = std::fs::metadata(&log).unwrap().ino() == old_inode;
+    let agent = Agent::start(&config, &data, &[]);
+    wait_count(&out, 700);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(agent.stop().success());
+    let mut want = expect_lines("old", 0..300);
+    want.extend(expect_lines("new", 0..400));
+    assert_eq!(messages(&out), want, "inode reused: {reused}");
+}
