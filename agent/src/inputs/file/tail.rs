@@ -80,7 +80,7 @@ struct OpenFile<'a> {
     /// Its content was replaced under the same inode (copytruncate).
     truncated: bool,
     last_activity: Instant,
-    /// Size at the last discovery, for the lag gauge.
+    /// Size last seen (at discovery or at end of file), for the lag gauge.
     size: u64,
 }
 
@@ -142,8 +142,14 @@ impl<'a> Reader<'a, '_> {
                 return Ok(());
             }
             if self.files.iter().any(|f| f.replaced) {
-                for f in self.files.iter().filter(|f| f.replaced) {
+                for f in self.files.iter_mut().filter(|f| f.replaced) {
                     if f.truncated {
+                        // What was read of the old content is complete now: a partial
+                        // last line or pending multiline event goes out as it is.
+                        f.finish_lines();
+                        if !send_lines(f, self.ctx) {
+                            return Ok(());
+                        }
                         self.checkpoints.retire(&f.identity, f.dev_inode);
                     } else {
                         self.checkpoints.release(&f.identity);
