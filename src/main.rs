@@ -137,7 +137,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let summary = agent::runtime::run(config, &make_pipeline)?;
     let f = &summary.metrics.filters;
-    eprintln!("logship: {} events in, {} out, {} dropped", f.events_in.get(), f.events_out.get(), f.dropped.get());
+    let cut_short = if summary.drained {
+        ""
+    } else {
+        " (stopped before every event was delivered; the rest is read again at the next start)"
+    };
+    eprintln!(
+        "logship: {} events in, {} out, {} dropped{cut_short}",
+        f.events_in.get(),
+        f.events_out.get(),
+        f.dropped.get()
+    );
     if let Some(e) = summary.error {
         return Err(e);
     }
