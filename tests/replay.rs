@@ -38,3 +38,28 @@ fn sample_logs_replay_as_live_traffic() {
     let cloudfront = docs.iter().filter(|d| d["event"]["dataset"] == "aws.cloudfront").count();
     assert_eq!((edge, cloudfront), (8_000, 3_000));
 }
+
+#[test]
+fn looping_replays_again_with_new_document_ids() {
+    let dir = temp_dir("replay-loop");
+    let endpoint = testkit::BulkEndpoint::start().unwrap();
+    let config = dir.join("loop.conf");
+    // Only the playback file (5,000 lines), an hour in half a second, twice or more.
+    let text = pipeline_with(
+        r#"replay { path => ["sample-logs/playback.log"] speed => 7200 loop => true }"#,
+        &format!(r#"elasticsearch {{ hosts => ["http://{}"] flush_interval => 0.1 }}"#, endpoint.addr),
+    );
+    std::fs::write(&config, text).unwrap();
+    let agent = Agent::start(&config, &dir.join("data"), &[]);
+    common::wait_for("two passes delivered", || endpoint.seen(|s| s.accepted.len()) >= 10_000);
+    assert!(agent.stop().success());
+    let (ids, sessions) = endpoint.seen(|s| {
+        let ids: std::collections::HashSet<String> =
+            s.accepted.iter().map(|(a, _)| a["create"]["_id"].as_str().unwrap().to_string()).collect();
+        let first = s.accepted[0].1["streaming"]["session"]["id"].clone();
+        let again = s.accepted.iter().filter(|(_, d)| d["streaming"]["session"]["id"] == first).count();
+        (ids.len(), (s.accepted.len(), again))
+    });
+    assert_eq!(ids, sessions.0, "every replayed document has its own id, pass after pass");
+    assert!(sessions.1 >= 2, "the first session's events came back in the next pass");
+}
