@@ -57,7 +57,7 @@ struct Cli {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9898", env = "LOGSHIP_API_ADDR")]
     api_addr: String,
 
-    /// Log filter (`info`, `debug`, `logship=debug,warn` …); also LOGSHIP_LOG.
+    /// Log filter (`info`, `debug`, `agent=debug,warn` …); also LOGSHIP_LOG.
     #[arg(long, value_name = "FILTER", env = "LOGSHIP_LOG", default_value = "info", global = true)]
     log: String,
 
