@@ -20,17 +20,7 @@ workers=${4:-$(nproc)}
 cargo build --release -p logship -p loggen -p testkit --bins >&2
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
-data=${TMPDIR:-/tmp}/logship-bench-${kind}-${lines}.log
-if [ ! -s "$data" ]; then
-    if [ "$kind" = mixed ]; then
-        third=$((lines / 3))
-        { target/release/loggen --kind edge --lines "$third" --seed 11
-          target/release/loggen --kind cloudfront --lines "$third" --seed 12
-          target/release/loggen --kind playback --lines "$third" --seed 13; } > "$data"
-    else
-        target/release/loggen --kind "$kind" --lines "$lines" --seed 11 > "$data"
-    fi
-fi
+data=$(scripts/bench-data.sh "$kind" "$lines")
 case "$output" in
     null) out='null {}' ;;
     bulk)

@@ -14,17 +14,7 @@ kind=${1:-edge}
 lines=${2:-1000000}
 config=${3:-pipeline.conf}
 cargo build --release -p logship -p loggen --bins
-data=${TMPDIR:-/tmp}/logship-bench-${kind}-${lines}.log
-if [ ! -s "$data" ]; then
-    if [ "$kind" = mixed ]; then
-        third=$((lines / 3))
-        { target/release/loggen --kind edge --lines "$third" --seed 11
-          target/release/loggen --kind cloudfront --lines "$third" --seed 12
-          target/release/loggen --kind playback --lines "$third" --seed 13; } > "$data"
-    else
-        target/release/loggen --kind "$kind" --lines "$lines" --seed 11 > "$data"
-    fi
-fi
+data=$(scripts/bench-data.sh "$kind" "$lines")
 python3 - "$data" "$config" <<'PY'
 import os, resource, subprocess, sys, time
 data, config, workers = sys.argv[1], sys.argv[2], os.environ.get("WORKERS", "1")

@@ -35,6 +35,21 @@ output {{ elasticsearch {{ flush_interval => 0.1 retry_initial_interval => 0.05 
     path
 }
 
+/// The messages of the documents the endpoint accepted, sorted.
+fn accepted_messages(endpoint: &BulkEndpoint) -> Vec<String> {
+    let mut got: Vec<String> =
+        endpoint.seen(|s| s.accepted.iter().map(|(_, d)| d["message"].as_str().unwrap().to_string()).collect());
+    got.sort();
+    got
+}
+
+/// The lines of `text`, sorted.
+fn sorted_lines(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines.sort();
+    lines
+}
+
 fn sincedb_offset(data: &Path) -> u64 {
     let dir = std::fs::read_dir(data.join("sincedb")).unwrap().next().unwrap().unwrap().path();
     let db: Value = serde_json::from_slice(&std::fs::read(dir).unwrap()).unwrap();
@@ -74,14 +89,9 @@ fn item_answers_are_retried_dead_lettered_or_counted_as_delivered() {
     let data = dir.join("data");
     assert!(Agent::start(&config, &data, &["--once"]).wait().success());
 
-    let accepted: Vec<String> =
-        endpoint.seen(|s| s.accepted.iter().map(|(_, d)| d["message"].as_str().unwrap().to_string()).collect());
-    let mut want: Vec<String> =
-        text.lines().filter(|l| l.starts_with("ok") || l.starts_with("busy")).map(String::from).collect();
-    let mut got = accepted.clone();
-    want.sort();
-    got.sort();
-    assert_eq!(got, want, "ok lines once, busy lines once after their retry");
+    let want: Vec<String> =
+        sorted_lines(&text).into_iter().filter(|l| l.starts_with("ok") || l.starts_with("busy")).collect();
+    assert_eq!(accepted_messages(&endpoint), want, "ok lines once, busy lines once after their retry");
 
     let dead: Vec<Value> = std::fs::read_to_string(dir.join("dead.jsonl"))
         .unwrap()
@@ -105,7 +115,7 @@ fn item_answers_are_retried_dead_lettered_or_counted_as_delivered() {
         assert_eq!(get("content-type"), "application/x-ndjson");
         assert_eq!(get("authorization"), "Basic ZWxhc3RpYzpzM2NyM3QtcHc=");
     }
-    let stderr = std::fs::read_to_string(data.with_extension(format!("stderr-{}", std::process::id()))).unwrap();
+    let stderr = std::fs::read_to_string(Agent::log_path(&data)).unwrap();
     assert!(!stderr.contains("s3cr3t-pw"), "the password reached the log");
     assert!(stderr.contains("Bulk request failed; retrying"), "{stderr}");
 }
@@ -123,12 +133,7 @@ fn a_dead_host_fails_over_to_a_healthy_one() {
     );
     let agent = Agent::start(&config, &dir.join("data"), &["--once"]);
     assert!(agent.wait().success());
-    let mut got: Vec<String> =
-        endpoint.seen(|s| s.accepted.iter().map(|(_, d)| d["message"].as_str().unwrap().to_string()).collect());
-    got.sort();
-    let mut want: Vec<String> = text.lines().map(String::from).collect();
-    want.sort();
-    assert_eq!(got, want);
+    assert_eq!(accepted_messages(&endpoint), sorted_lines(&text));
 }
 
 #[test]
@@ -216,11 +221,6 @@ fn a_bulk_too_large_for_the_server_is_split_until_it_fits() {
     let endpoint = BulkEndpoint::with_limit(30).unwrap();
     let settings = format!(r#"hosts => ["http://{}"] bulk_max_events => 100"#, endpoint.addr);
     assert!(Agent::start(&es_config(&dir, &settings), &dir.join("data"), &["--once"]).wait().success());
-    let mut got: Vec<String> =
-        endpoint.seen(|s| s.accepted.iter().map(|(_, d)| d["message"].as_str().unwrap().to_string()).collect());
-    got.sort();
-    let mut want: Vec<String> = text.lines().map(String::from).collect();
-    want.sort();
-    assert_eq!(got, want, "every line once, none dead-lettered");
+    assert_eq!(accepted_messages(&endpoint), sorted_lines(&text), "every line once, none dead-lettered");
     assert!(!dir.join("dead.jsonl").exists());
 }

@@ -275,18 +275,16 @@ impl Checkpoints {
         let Some(path) = &self.path else { return Ok(()) };
         let cutoff = now_unix() - FORGET_AFTER_SECS;
         self.files().retain(|t| t.claimed || t.last_seen >= cutoff);
-        let mut db = SincedbFile { version: 1, files: self.records() };
-        let bytes = serde_json::to_vec_pretty(&db)?;
-        let mut last = self.last_saved.lock().unwrap_or_else(|p| p.into_inner());
+        let db = SincedbFile { version: 1, files: self.records() };
         // `last_seen` alone changing is not worth a write.
-        for f in &mut db.files {
-            f.last_seen = 0;
-        }
-        let key = serde_json::to_vec(&db)?;
+        let unseen: Vec<FileRecord> = db.files.iter().map(|f| FileRecord { last_seen: 0, ..f.clone() }).collect();
+        let key = serde_json::to_vec(&unseen)?;
+        let mut last = self.last_saved.lock().unwrap_or_else(|p| p.into_inner());
         if *last == key {
             return Ok(());
         }
-        write_atomically(path, &bytes).with_context(|| format!("writing checkpoints {}", path.display()))?;
+        write_atomically(path, &serde_json::to_vec_pretty(&db)?)
+            .with_context(|| format!("writing checkpoints {}", path.display()))?;
         *last = key;
         Ok(())
     }

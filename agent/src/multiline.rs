@@ -105,6 +105,15 @@ impl<'a> Multiline<'a> {
         Self { config, pending: None, lines: 0, spans: Vec::new() }
     }
 
+    /// Feeds `line` through `joiner` when there is one (a stream without a multiline
+    /// codec passes lines through as they are).
+    pub fn feed(joiner: Option<&mut Multiline>, line: Line) -> Option<Line> {
+        match joiner {
+            Some(m) => m.push(line),
+            None => Some(line),
+        }
+    }
+
     /// Feeds one line; returns the event it completes, if any.
     pub fn push(&mut self, line: Line) -> Option<Line> {
         let matched = self.config.pattern.match_into(&line.text, &mut self.spans) != self.config.negate;

@@ -127,25 +127,11 @@ pub fn run(
         let (done, fail) = (sink_done_tx.clone(), fail.clone());
         let id = output.id.clone();
         match output.sink {
-            Sink::Stdout(sink) => {
-                spawn_thread(&format!("out-{id}"), move || {
-                    if let Err(e) = sink.run(ctx) {
-                        fail(anyhow::Error::new(e).context(format!("output {id}")));
-                    }
-                    drop(done);
-                })?;
-            }
-            Sink::File(sink) => {
+            Sink::Blocking(sink) => {
                 spawn_thread(&format!("out-{id}"), move || {
                     if let Err(e) = sink.run(ctx) {
                         fail(e.context(format!("output {id}")));
                     }
-                    drop(done);
-                })?;
-            }
-            Sink::Null(sink) => {
-                spawn_thread(&format!("out-{id}"), move || {
-                    sink.run(ctx);
                     drop(done);
                 })?;
             }

@@ -170,7 +170,7 @@ pub struct Agent {
 impl Agent {
     /// Starts `logship --config CONFIG --data-dir DATA ARGS…` in the repository root.
     pub fn start(config: &Path, data_dir: &Path, args: &[&str]) -> Agent {
-        let stderr_path = data_dir.with_extension(format!("stderr-{}", std::process::id()));
+        let stderr_path = Agent::log_path(data_dir);
         let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&stderr_path).expect("stderr file");
         let child = Command::new(env!("CARGO_BIN_EXE_logship"))
             .arg("--config")
@@ -187,6 +187,11 @@ impl Agent {
             .spawn()
             .expect("start logship");
         Agent { child, stderr_path }
+    }
+
+    /// Where agents with data directory `data_dir` log (all runs share the file).
+    pub fn log_path(data_dir: &Path) -> PathBuf {
+        data_dir.with_extension(format!("stderr-{}", std::process::id()))
     }
 
     /// The process id.

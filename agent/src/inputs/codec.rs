@@ -2,7 +2,7 @@
 //! line; `json_lines` (also `json`) decodes each line as a JSON object; `multiline { … }`
 //! joins continuation lines. Any other codec is reported.
 
-use crate::multiline::MultilineConfig;
+use crate::multiline::{Multiline, MultilineConfig};
 use pipeline_dsl::ast::Value;
 use pipeline_dsl::settings::Settings;
 
@@ -17,6 +17,19 @@ pub enum InputCodec {
 }
 
 impl InputCodec {
+    /// Whether each line is a JSON object to decode.
+    pub fn is_json(&self) -> bool {
+        matches!(self, InputCodec::JsonLines)
+    }
+
+    /// A fresh line joiner for one stream, when the codec is `multiline`.
+    pub fn joiner(&self) -> Option<Multiline<'_>> {
+        match self {
+            InputCodec::Multiline(config) => Some(Multiline::new(config)),
+            _ => None,
+        }
+    }
+
     /// Reads the input's `codec` setting (default `line`).
     pub fn from_settings(s: &mut Settings) -> InputCodec {
         let Some(v) = s.raw("codec") else { return InputCodec::Line };

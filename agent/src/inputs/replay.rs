@@ -95,7 +95,7 @@ impl ReplayInput {
             speed,
             repeat: s.bool_or("loop", false),
             tags: s.strings("tags").into_iter().map(|t| t.node).collect(),
-            json: matches!(codec, InputCodec::JsonLines),
+            json: codec.is_json(),
         }
     }
 

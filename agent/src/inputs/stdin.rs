@@ -40,15 +40,12 @@ impl StdinInput {
     /// Reads standard input to its end (or until the agent stops).
     pub fn run(&self, ctx: &InputContext) -> anyhow::Result<()> {
         let origin = Arc::new(Origin {
-            json: matches!(self.codec, InputCodec::JsonLines),
+            json: self.codec.is_json(),
             tags: self.tags.clone(),
             path: None,
             fingerprint: Some(random_stream_id()),
         });
-        let mut multiline = match &self.codec {
-            InputCodec::Multiline(c) => Some(Multiline::new(c)),
-            _ => None,
-        };
+        let mut multiline = self.codec.joiner();
         let mut splitter = LineSplitter::new(self.max_line_bytes, 0);
         let mut stdin = std::io::stdin().lock();
         let mut buf = vec![0u8; 256 * 1024];
@@ -77,11 +74,7 @@ impl StdinInput {
             ctx.stats.bytes.inc_by(n as u64);
             splitter.push(&buf[..n], &mut lines);
             for line in lines.drain(..) {
-                let event = match multiline.as_mut() {
-                    Some(m) => m.push(line),
-                    None => Some(line),
-                };
-                batch.extend(event);
+                batch.extend(Multiline::feed(multiline.as_mut(), line));
             }
             // Send what was read at once when the input is slow (interactive use), in
             // full batches when it is fast.
@@ -89,10 +82,7 @@ impl StdinInput {
                 return Ok(());
             }
         }
-        batch.extend(splitter.finish().and_then(|l| match multiline.as_mut() {
-            Some(m) => m.push(l),
-            None => Some(l),
-        }));
+        batch.extend(splitter.finish().and_then(|l| Multiline::feed(multiline.as_mut(), l)));
         batch.extend(multiline.as_mut().and_then(|m| m.flush()));
         send(&mut batch);
         Ok(())

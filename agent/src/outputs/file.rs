@@ -42,7 +42,10 @@ pub fn build(s: &mut Settings) -> Option<(Arc<dyn Encoder>, Sink)> {
         s.error("`file` output needs `path`", s.plugin_span(), "add `path => \"/tmp/out.log\"`");
         return None;
     };
-    Some((Arc::new(FileEncoder { path: Template::new(&path.node), codec }), Sink::File(FileSink::default())))
+    Some((
+        Arc::new(FileEncoder { path: Template::new(&path.node), codec }),
+        Sink::Blocking(super::BlockingSink::File(FileSink::default())),
+    ))
 }
 
 impl FileSink {

@@ -38,14 +38,34 @@ pub trait Encoder: Send + Sync {
 
 /// The I/O half of an output.
 pub enum Sink {
+    /// A sink doing blocking I/O on a thread of its own.
+    Blocking(BlockingSink),
+    /// Elasticsearch bulk indexing, on the async runtime.
+    Elasticsearch(Box<elasticsearch::ElasticsearchSink>),
+}
+
+/// The sinks that run on a thread of their own.
+pub enum BlockingSink {
     /// Standard output.
     Stdout(stdout::StdoutSink),
     /// Files named by a sprintf path.
     File(file::FileSink),
-    /// Elasticsearch bulk indexing.
-    Elasticsearch(Box<elasticsearch::ElasticsearchSink>),
     /// Discards everything.
     Null(null::NullSink),
+}
+
+impl BlockingSink {
+    /// Writes batches until the sequencer closes the channel.
+    pub fn run(self, ctx: SinkContext) -> anyhow::Result<()> {
+        match self {
+            BlockingSink::Stdout(s) => Ok(s.run(ctx)?),
+            BlockingSink::File(s) => s.run(ctx),
+            BlockingSink::Null(s) => {
+                s.run(ctx);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// A built output.

@@ -20,7 +20,7 @@ pub struct NullSink;
 
 /// Builds the output (it has no settings of its own).
 pub fn build() -> (Arc<dyn Encoder>, Sink) {
-    (Arc::new(NullEncoder), Sink::Null(NullSink))
+    (Arc::new(NullEncoder), Sink::Blocking(super::BlockingSink::Null(NullSink)))
 }
 
 impl NullSink {

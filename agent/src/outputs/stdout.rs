@@ -23,7 +23,10 @@ pub struct StdoutSink;
 
 /// Reads `codec` (default `rubydebug`, as in Logstash).
 pub fn build(s: &mut Settings) -> (Arc<dyn Encoder>, Sink) {
-    (Arc::new(CodecEncoder(Codec::from_settings(s, "rubydebug"))), Sink::Stdout(StdoutSink))
+    (
+        Arc::new(CodecEncoder(Codec::from_settings(s, "rubydebug"))),
+        Sink::Blocking(super::BlockingSink::Stdout(StdoutSink)),
+    )
 }
 
 /// `stdout { codec => json_lines }`, as `--stdout` uses it.
@@ -31,7 +34,7 @@ pub fn json_lines() -> super::Output {
     super::Output {
         id: "stdout".to_string(),
         encoder: Arc::new(CodecEncoder(Codec::JsonLines)),
-        sink: Sink::Stdout(StdoutSink),
+        sink: Sink::Blocking(super::BlockingSink::Stdout(StdoutSink)),
     }
 }
 

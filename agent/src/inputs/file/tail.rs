@@ -258,10 +258,7 @@ impl<'a> Reader<'a, '_> {
             }
         }
         tracing::info!(path = %shown, offset = start, fingerprint = %format!("{:016x}", identity.fingerprint), "Reading file");
-        let multiline = match &self.input.codec {
-            InputCodec::Multiline(config) => Some(Multiline::new(config)),
-            _ => None,
-        };
+        let multiline = self.input.codec.joiner();
         Ok(Some(OpenFile {
             path: path.to_path_buf(),
             source: Some(source),
@@ -270,7 +267,7 @@ impl<'a> Reader<'a, '_> {
             identity,
             tracker,
             origin: Arc::new(Origin {
-                json: matches!(self.input.codec, InputCodec::JsonLines),
+                json: self.input.codec.is_json(),
                 tags: self.input.tags.clone(),
                 path: Some(shown),
                 fingerprint: Some(identity.fingerprint),
@@ -402,13 +399,8 @@ impl<'a> Reader<'a, '_> {
 
 impl OpenFile<'_> {
     fn add_line(&mut self, line: Line) {
-        match self.multiline.as_mut() {
-            Some(m) => {
-                if let Some(event) = m.push(line) {
-                    self.push_event(event);
-                }
-            }
-            None => self.push_event(line),
+        if let Some(event) = Multiline::feed(self.multiline.as_mut(), line) {
+            self.push_event(event);
         }
     }
 

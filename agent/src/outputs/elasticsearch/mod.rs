@@ -35,6 +35,7 @@ use crate::batch::Encoded;
 use pipeline_dsl::event::Event;
 use pipeline_dsl::settings::Settings;
 use pipeline_dsl::sprintf::Template;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,14 +123,19 @@ impl Encoder for BulkEncoder {
         data.extend_from_slice(self.action.name().as_bytes());
         data.extend_from_slice(b"\":{\"_index\":");
         let _ = serde_json::to_writer(&mut *data, self.index.render(event).as_ref());
-        let id = match (&self.document_id, source.origin.fingerprint) {
-            (Some(t), _) => Some(t.render(event).into_owned()),
-            (None, Some(fp)) => Some(format!("{fp:016x}-{}", source.offset)),
-            (None, None) => None,
-        };
-        if let Some(id) = id.filter(|i| !i.is_empty()) {
-            data.extend_from_slice(b",\"_id\":");
-            let _ = serde_json::to_writer(&mut *data, &id);
+        match (&self.document_id, source.origin.fingerprint) {
+            (Some(t), _) => {
+                let id = t.render(event);
+                if !id.is_empty() {
+                    data.extend_from_slice(b",\"_id\":");
+                    let _ = serde_json::to_writer(&mut *data, id.as_ref());
+                }
+            }
+            // Hex digits, a dash and decimal digits: nothing to escape.
+            (None, Some(fp)) => {
+                let _ = write!(data, ",\"_id\":\"{fp:016x}-{}\"", source.offset);
+            }
+            (None, None) => {}
         }
         data.extend_from_slice(b"}}\n");
         let _ = serde_json::to_writer(&mut *data, event.fields());
