@@ -2,9 +2,11 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use pipeline_dsl::aggregation::Aggregations;
 use pipeline_dsl::pipeline::{compile, ConfigErrors, ConfigSource, LoadOptions, Pipeline};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Events are trees of many small, short-lived allocations; mimalloc serves them
@@ -76,22 +78,33 @@ enum Command {
     Check,
 }
 
-fn load(paths: &[PathBuf], support_escapes: bool) -> anyhow::Result<Result<Pipeline, ConfigErrors>> {
+fn load(
+    paths: &[PathBuf],
+    support_escapes: bool,
+    aggregations: &Arc<Aggregations>,
+) -> anyhow::Result<Result<Pipeline, ConfigErrors>> {
     let mut sources = Vec::new();
     for p in paths {
         sources.push(ConfigSource::read(p).with_context(|| format!("reading config {}", p.display()))?);
     }
-    Ok(compile_sources(sources, support_escapes))
+    Ok(compile_sources(sources, support_escapes, aggregations))
 }
 
-fn compile_sources(sources: Vec<ConfigSource>, support_escapes: bool) -> Result<Pipeline, ConfigErrors> {
+fn compile_sources(
+    sources: Vec<ConfigSource>,
+    support_escapes: bool,
+    aggregations: &Arc<Aggregations>,
+) -> Result<Pipeline, ConfigErrors> {
     let env = |name: &str| std::env::var(name).ok();
-    let options = LoadOptions { env: &env, support_escapes };
+    let options = LoadOptions { env: &env, support_escapes, aggregations: aggregations.clone() };
     compile(sources, agent::inputs::INPUT_NAMES, agent::outputs::OUTPUT_NAMES, &options)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let pipeline = match load(&cli.config, cli.config_support_escapes)? {
+    // One registry for every worker's copy of the pipeline: aggregating filters share
+    // their windows through it.
+    let aggregations = Aggregations::new();
+    let pipeline = match load(&cli.config, cli.config_support_escapes, &aggregations)? {
         Ok(p) => p,
         Err(errors) => {
             eprintln!("{errors}");
@@ -119,6 +132,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         data_dir: cli.data_dir.clone(),
         batch_lines: cli.batch_size,
         route_all: plugins.route_all,
+        aggregations: aggregations.clone(),
         shutdown_timeout: Duration::try_from_secs_f64(cli.shutdown_timeout).context("--shutdown-timeout")?,
         api_addr: match cli.api_addr.as_str() {
             "off" => None,
@@ -133,7 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         if let Some(p) = first.lock().unwrap_or_else(|p| p.into_inner()).take() {
             return Ok(p);
         }
-        compile_sources(sources.clone(), cli.config_support_escapes).map_err(|e| anyhow::anyhow!("{e}"))
+        compile_sources(sources.clone(), cli.config_support_escapes, &aggregations).map_err(|e| anyhow::anyhow!("{e}"))
     };
     let summary = agent::runtime::run(config, &make_pipeline)?;
     let f = &summary.metrics.filters;

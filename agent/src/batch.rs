@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How an input's lines become events; shared by every batch of one stream.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Origin {
     /// Decode each line as a JSON object (`json_lines` codec) instead of a `message`.
     pub json: bool,

@@ -5,6 +5,7 @@
 //! Names follow `logship_<component>_<name>_<unit>`, counters ending in `_total`, each
 //! labelled with the plugin `id`.
 
+use pipeline_dsl::aggregation::Aggregations;
 use pipeline_dsl::api::{InputSnapshot, OutputSnapshot, PipelineSnapshot, PluginSnapshot, QueueSnapshot, Snapshot};
 use pipeline_dsl::filters::NodeCounts;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -143,6 +144,13 @@ pub struct Metrics {
     /// Per output, in config order.
     pub outputs: Mutex<Vec<OutputStats>>,
     probe: Mutex<Option<QueueProbe>>,
+    aggregations: Mutex<Option<Arc<Aggregations>>>,
+    window_late: Family<IdLabel, Gauge>,
+    window_overflow: Family<IdLabel, Gauge>,
+    window_future: Family<IdLabel, Gauge>,
+    window_open_keys: Family<IdLabel, Gauge>,
+    window_memory: Family<IdLabel, Gauge>,
+    window_metric_events: Family<IdLabel, Gauge>,
 }
 
 fn request_buckets() -> Histogram {
@@ -183,6 +191,13 @@ impl Metrics {
             filter_plugins: Mutex::default(),
             outputs: Mutex::default(),
             probe: Mutex::default(),
+            aggregations: Mutex::default(),
+            window_late: Family::default(),
+            window_overflow: Family::default(),
+            window_future: Family::default(),
+            window_open_keys: Family::default(),
+            window_memory: Family::default(),
+            window_metric_events: Family::default(),
         };
         registry.register("input_events", "Events read by an input", m.input_events.clone());
         registry.register("input_bytes", "Bytes read by an input", m.input_bytes.clone());
@@ -206,6 +221,24 @@ impl Metrics {
         registry.register("output_request_seconds", "Output request latency", m.output_seconds.clone());
         registry.register("queue_depth", "Batches waiting in a queue", m.queue_depth.clone());
         registry.register("queue_capacity", "Capacity of a queue, in batches", m.queue_capacity.clone());
+        registry.register("window_late_events", "Events that came after their window closed", m.window_late.clone());
+        registry.register(
+            "window_overflow_events",
+            "Events aggregated under _other (max_keys reached)",
+            m.window_overflow.clone(),
+        );
+        registry.register(
+            "window_future_events",
+            "Events stamped too far ahead of the clock to aggregate",
+            m.window_future.clone(),
+        );
+        registry.register("window_open_keys", "Keys held in open windows", m.window_open_keys.clone());
+        registry.register("window_memory_bytes", "Approximate heap bytes of open windows", m.window_memory.clone());
+        registry.register(
+            "window_metric_events",
+            "Metric events emitted at window close",
+            m.window_metric_events.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -269,9 +302,35 @@ impl Metrics {
         queues
     }
 
+    /// Sets the aggregating filters whose windows the snapshot and metrics show.
+    pub fn set_aggregations(&self, aggregations: Arc<Aggregations>) {
+        *lock(&self.aggregations) = Some(aggregations);
+    }
+
+    fn aggregators(&self) -> Vec<Arc<pipeline_dsl::aggregation::Aggregator>> {
+        lock(&self.aggregations).as_ref().map(|a| a.all()).unwrap_or_default()
+    }
+
+    fn refresh_window_gauges(&self) {
+        for a in self.aggregators() {
+            let c = a.counters();
+            let l = IdLabel { id: a.config.id.clone() };
+            let set = |f: &Family<IdLabel, Gauge>, v: u64| {
+                f.get_or_create(&l).set(i64::try_from(v).unwrap_or(i64::MAX));
+            };
+            set(&self.window_late, c.late_events);
+            set(&self.window_overflow, c.overflow_events);
+            set(&self.window_future, c.future_events);
+            set(&self.window_open_keys, c.open_keys);
+            set(&self.window_memory, c.memory_bytes);
+            set(&self.window_metric_events, c.metric_events);
+        }
+    }
+
     /// The Prometheus (OpenMetrics) text exposition.
     pub fn prometheus_text(&self) -> String {
         self.queues();
+        self.refresh_window_gauges();
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -328,6 +387,7 @@ impl Metrics {
                 })
                 .collect(),
             queues: queues.into_iter().map(|(name, depth, capacity)| QueueSnapshot { name, depth, capacity }).collect(),
+            aggregations: self.aggregators().iter().map(|a| a.snapshot()).collect(),
         }
     }
 }

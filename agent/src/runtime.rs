@@ -23,6 +23,7 @@ use crate::outputs::{Output, Sink, SinkContext};
 use crate::shutdown::Shutdown;
 use crate::worker::{Intake, ProcessedBatch, Worker};
 use anyhow::Context;
+use pipeline_dsl::aggregation::Aggregations;
 use pipeline_dsl::pipeline::Pipeline;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ pub struct AgentConfig {
     pub route_all: bool,
     /// Where the control API listens (`None`: no API).
     pub api_addr: Option<std::net::SocketAddr>,
+    /// The aggregating filters' shared state (served by the control API).
+    pub aggregations: Arc<Aggregations>,
 }
 
 /// How a run ended.
@@ -86,6 +89,7 @@ pub fn run(
 
     let workers = config.workers.max(1);
     let metrics = Arc::new(Metrics::new());
+    metrics.set_aggregations(config.aggregations.clone());
     if let Some(addr) = config.api_addr {
         start_control_api(&rt, addr, metrics.clone());
     }
@@ -174,7 +178,7 @@ pub fn run(
             queues
         }));
     }
-    let intake = Arc::new(Intake::new(raw_rx));
+    let intake = Arc::new(Intake::new(raw_rx, workers));
     let mut plugin_stats: Option<Vec<_>> = None;
     for n in 0..workers {
         let pipeline = make_pipeline().context("compiling the pipeline for a filter worker")?;
@@ -265,6 +269,10 @@ fn sequence(
         waiting.insert(batch.seq, batch);
         while let Some(batch) = waiting.remove(&next) {
             next += 1;
+            if batch.parts.is_empty() && batch.ack.is_none() {
+                let _ = permits.send(());
+                continue;
+            }
             let ack = BatchAck::new(outputs.len(), batch.ack);
             for (part, tx) in batch.parts.into_iter().zip(&outputs) {
                 // A sink that has failed no longer receives: its part is never

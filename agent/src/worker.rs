@@ -12,16 +12,19 @@ use crate::outputs::{Encoder, EventSource};
 use chrono::{DateTime, Utc};
 use pipeline_dsl::event::Event;
 use pipeline_dsl::field_ref::FieldRef;
+use pipeline_dsl::filters::Flush;
 use pipeline_dsl::filters::NodeCounts;
 use pipeline_dsl::pipeline::Pipeline;
 use pipeline_dsl::value::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// A filtered batch, encoded once per output.
 pub struct ProcessedBatch {
     /// Position in input order.
     pub seq: u64,
-    /// One encoding per output, in output order.
+    /// One encoding per output, in output order; none for a turn that produced nothing.
     pub parts: Vec<Encoded>,
     /// The checkpoint it moves once delivered.
     pub ack: Option<AckPoint>,
@@ -31,21 +34,53 @@ pub struct ProcessedBatch {
 /// one lock so that numbering follows taking order.
 pub struct Intake {
     inner: Mutex<(crossbeam_channel::Receiver<RawBatch>, u64)>,
+    /// Workers still running: the last one to finish flushes the filters' windows.
+    active: AtomicUsize,
 }
 
+/// What a worker got from the intake.
+enum Taken {
+    /// A batch and its sequence number.
+    Batch(u64, RawBatch),
+    /// Nothing came for [`IDLE_TICK`].
+    Idle,
+    /// Every input has finished.
+    Closed,
+}
+
+/// How long a worker waits for a batch before giving aggregating filters an idle tick.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
 impl Intake {
-    /// Wraps the inputs' channel.
-    pub fn new(receiver: crossbeam_channel::Receiver<RawBatch>) -> Self {
-        Self { inner: Mutex::new((receiver, 0)) }
+    /// Wraps the inputs' channel, for `workers` workers.
+    pub fn new(receiver: crossbeam_channel::Receiver<RawBatch>, workers: usize) -> Self {
+        Self { inner: Mutex::new((receiver, 0)), active: AtomicUsize::new(workers) }
     }
 
-    /// The next batch and its sequence number; `None` once every input has finished.
-    fn take(&self) -> Option<(u64, RawBatch)> {
+    /// The next batch and its sequence number, waiting at most `timeout`.
+    fn take(&self, timeout: Duration) -> Taken {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let batch = guard.0.recv().ok()?;
-        let seq = guard.1;
+        match guard.0.recv_timeout(timeout) {
+            Ok(batch) => {
+                let seq = guard.1;
+                guard.1 += 1;
+                Taken::Batch(seq, batch)
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Taken::Idle,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Taken::Closed,
+        }
+    }
+
+    /// A sequence number for a batch of events the filters made by themselves.
+    fn next_seq(&self) -> u64 {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         guard.1 += 1;
-        Some((seq, batch))
+        guard.1 - 1
+    }
+
+    /// Marks one worker finished; true for the last one.
+    fn leave(&self) -> bool {
+        self.active.fetch_sub(1, Ordering::AcqRel) == 1
     }
 }
 
@@ -72,54 +107,119 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Processes batches until the inputs are exhausted.
+    /// Processes batches until the inputs are exhausted. Events the filters make by
+    /// themselves (window metrics) travel with the batch that closed their window, or
+    /// in a batch of their own after an idle tick or at the end.
     pub fn run(mut self) {
         let log_path = FieldRef::from_segments(["log", "file", "path"]);
         let log_offset = FieldRef::from_segments(["log", "offset"]);
-        let mut routes = Vec::new();
         let mut counts = vec![NodeCounts::default(); self.plugin_stats.len()];
+        let mut emitted = Vec::new();
         loop {
+            // A permit before a sequence number: the sequencer's reorder buffer stays bounded.
             if self.permits.recv().is_err() {
                 return;
             }
-            let Some((seq, batch)) = self.intake.take() else { return };
-            let now = Utc::now();
-            let stamp = pipeline_dsl::event::format_timestamp(now);
-            let mut parts: Vec<Encoded> =
-                self.encoders.iter().map(|_| Encoded { data: self.buffers.take(), ..Encoded::default() }).collect();
-            let (mut kept, mut dropped, mut failed) = (0, 0, 0);
-            let count = batch.lines.len() as u64;
-            for line in batch.lines {
-                let offset = line.offset;
-                let mut event = line_to_event(line, &batch.origin, now, &stamp, &log_path, &log_offset);
-                if !self.pipeline.filter(&mut event) {
-                    dropped += 1;
-                    continue;
+            // Every turn has a sequence number, even an idle one: aggregating filters fold
+            // their observations in sequence order, so parallel workers cannot make
+            // events look late to them.
+            let (seq, parts, ack, last) = match self.intake.take(IDLE_TICK) {
+                Taken::Batch(seq, batch) => {
+                    let parts = self.process(batch.lines, &batch.origin, &log_path, &log_offset);
+                    self.pipeline.flush(Flush::Batch(seq), &mut emitted);
+                    (seq, parts, batch.ack, false)
                 }
-                kept += 1;
-                failed += u64::from(event.has_failure_tag());
-                if self.route_all {
-                    routes.clear();
-                    routes.extend(0..self.encoders.len());
-                } else {
-                    self.pipeline.route(&event, &mut routes);
+                Taken::Idle => {
+                    let seq = self.intake.next_seq();
+                    self.pipeline.flush(Flush::Idle(seq), &mut emitted);
+                    (seq, Vec::new(), None, false)
                 }
-                let source = EventSource { origin: &batch.origin, offset };
-                for &i in &routes {
-                    self.encoders[i].encode(&event, source, &mut parts[i]);
+                Taken::Closed => {
+                    if !self.intake.leave() {
+                        return;
+                    }
+                    // The last worker: every batch has been filtered.
+                    let seq = self.intake.next_seq();
+                    self.pipeline.flush(Flush::Final(seq), &mut emitted);
+                    (seq, Vec::new(), None, true)
                 }
+            };
+            let mut parts = parts;
+            if !emitted.is_empty() {
+                if parts.is_empty() {
+                    parts = self.empty_parts();
+                }
+                self.encode_emitted(&mut emitted, &mut parts);
             }
-            self.stats.events_in.inc_by(count);
-            self.stats.events_out.inc_by(kept);
-            self.stats.dropped.inc_by(dropped);
-            self.stats.failures.inc_by(failed);
             self.pipeline.drain_counts(&mut counts);
             for (stats, c) in self.plugin_stats.iter().zip(counts.iter_mut()) {
                 stats.add(std::mem::take(c));
             }
-            if self.done.send(ProcessedBatch { seq, parts, ack: batch.ack }).is_err() {
+            // A batch without parts (an idle turn) only moves the sequence on.
+            if self.done.send(ProcessedBatch { seq, parts, ack }).is_err() || last {
                 return;
             }
+        }
+    }
+
+    fn empty_parts(&self) -> Vec<Encoded> {
+        self.encoders.iter().map(|_| Encoded { data: self.buffers.take(), ..Encoded::default() }).collect()
+    }
+
+    /// Filters a batch's lines and encodes the surviving events for their outputs.
+    fn process(
+        &mut self,
+        lines: Vec<Line>,
+        origin: &Origin,
+        log_path: &FieldRef,
+        log_offset: &FieldRef,
+    ) -> Vec<Encoded> {
+        let now = Utc::now();
+        let stamp = pipeline_dsl::event::format_timestamp(now);
+        let mut parts = self.empty_parts();
+        let mut routes = Vec::new();
+        let (mut kept, mut dropped, mut failed) = (0, 0, 0);
+        let count = lines.len() as u64;
+        for line in lines {
+            let offset = line.offset;
+            let mut event = line_to_event(line, origin, now, &stamp, log_path, log_offset);
+            if !self.pipeline.filter(&mut event) {
+                dropped += 1;
+                continue;
+            }
+            kept += 1;
+            failed += u64::from(event.has_failure_tag());
+            self.routes_of(&event, &mut routes);
+            let source = EventSource { origin, offset };
+            for &i in &routes {
+                self.encoders[i].encode(&event, source, &mut parts[i]);
+            }
+        }
+        self.stats.events_in.inc_by(count);
+        self.stats.events_out.inc_by(kept);
+        self.stats.dropped.inc_by(dropped);
+        self.stats.failures.inc_by(failed);
+        parts
+    }
+
+    /// Routes and encodes events the filters made (no source file: no default id).
+    fn encode_emitted(&self, emitted: &mut Vec<Event>, parts: &mut [Encoded]) {
+        let origin = Origin::default();
+        let mut routes = Vec::new();
+        for event in emitted.drain(..) {
+            self.routes_of(&event, &mut routes);
+            for &i in &routes {
+                self.encoders[i].encode(&event, EventSource { origin: &origin, offset: 0 }, &mut parts[i]);
+            }
+        }
+    }
+
+    fn routes_of(&self, event: &Event, routes: &mut Vec<usize>) {
+        if self.route_all {
+            routes.clear();
+            routes.extend(0..self.encoders.len());
+        } else {
+            self.pipeline.route(event, routes);
         }
     }
 }

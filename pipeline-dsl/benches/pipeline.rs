@@ -47,7 +47,7 @@ fn grok_from_root(id: &str) -> FilterNode {
     let mut s = Settings::new(plugin);
     let common = CommonOptions::from_settings(&mut s);
     s.accept(&["id"]);
-    let f = filters::build("grok", &mut s, &BuildContext::default()).expect("grok builds");
+    let f = filters::build("grok", "grok", &mut s, &BuildContext::default()).expect("grok builds");
     assert!(s.finish().is_empty());
     FilterNode::new(id.to_string(), f, common)
 }
@@ -73,7 +73,7 @@ fn grok_pattern_from_root(id: &str) -> GrokPattern {
 
 fn root_pipeline() -> Pipeline {
     let sources = vec![ConfigSource { path: "pipeline.conf".into(), text: root_config() }];
-    let options = LoadOptions { env: &|_| None, support_escapes: false };
+    let options = LoadOptions { env: &|_| None, support_escapes: false, aggregations: Default::default() };
     compile(sources, &["file", "stdin", "replay"], &["stdout", "elasticsearch", "file", "null"], &options)
         .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -20,6 +20,9 @@ pub struct Snapshot {
     pub outputs: Vec<OutputSnapshot>,
     /// Batches waiting in each queue.
     pub queues: Vec<QueueSnapshot>,
+    /// Per `window_stats` filter: the streaming-health view.
+    #[serde(default)]
+    pub aggregations: Vec<AggregationSnapshot>,
 }
 
 /// One input.
@@ -93,4 +96,122 @@ pub struct QueueSnapshot {
     pub depth: u64,
     /// Its capacity in batches.
     pub capacity: u64,
+}
+
+/// One `window_stats` filter: its open and recent windows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AggregationSnapshot {
+    /// Plugin id.
+    pub id: String,
+    /// Metric name (`metric.name` of its documents).
+    pub name: String,
+    /// The grouping fields, dotted (`streaming.title.id`).
+    pub group_by: Vec<String>,
+    /// Window length in seconds.
+    pub window_seconds: f64,
+    /// Allowed lateness in seconds.
+    pub allowed_lateness_seconds: f64,
+    /// Windows open now.
+    pub open_windows: u64,
+    /// Keys held across the open windows.
+    pub open_keys: u64,
+    /// Approximate heap bytes of the open windows.
+    pub memory_bytes: u64,
+    /// Events that arrived after their window had closed (counted, not aggregated).
+    pub late_events: u64,
+    /// Events whose key did not fit under `max_keys` (aggregated under `_other`).
+    pub overflow_events: u64,
+    /// Events stamped too far in the future to aggregate.
+    pub future_events: u64,
+    /// Windows closed so far.
+    pub windows_closed: u64,
+    /// Metric events emitted so far.
+    pub metric_events: u64,
+    /// The newest open window, computed now (its figures still grow).
+    pub current: Option<WindowSnapshot>,
+    /// Closed windows, newest first.
+    pub recent: Vec<WindowSnapshot>,
+}
+
+/// One window: totals, the busiest keys and top lists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowSnapshot {
+    /// Window start, Unix milliseconds.
+    pub start_ms: i64,
+    /// Window end (exclusive), Unix milliseconds.
+    pub end_ms: i64,
+    /// Whether the window is closed (its figures are final).
+    pub closed: bool,
+    /// Keys in the window.
+    pub key_count: u64,
+    /// All events of the window together.
+    pub totals: KeyStats,
+    /// The busiest keys (by event count, then key), at most the filter's `snapshot_keys`.
+    pub keys: Vec<KeyStats>,
+    /// Keys with the most events, busiest first.
+    pub top_by_count: Vec<String>,
+    /// Keys with the most errors.
+    pub top_by_errors: Vec<String>,
+    /// Keys with the highest p95 of the recorded value.
+    pub top_by_p95: Vec<String>,
+}
+
+/// The figures of one key (or of the totals) in one window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyStats {
+    /// The key: one value per grouping field, joined with `|` (`_all` for totals).
+    pub key: String,
+    /// Events.
+    pub count: u64,
+    /// Events matching `error_if`.
+    pub errors: u64,
+    /// errors / count.
+    pub error_rate: Option<f64>,
+    /// Events matching `cache_hit_if`.
+    pub cache_hits: u64,
+    /// Events matching `cache_miss_if`.
+    pub cache_misses: u64,
+    /// hits / (hits + misses).
+    pub cache_hit_ratio: Option<f64>,
+    /// Sum of the `bytes` field.
+    pub bytes: f64,
+    /// Late events of this key that arrived while this window was open.
+    pub late_events: u64,
+    /// Statistics of the recorded value, when any was recorded.
+    pub value: Option<ValueStats>,
+    /// `sum` settings by name.
+    pub sums: Vec<(String, f64)>,
+    /// `count_if` settings by name.
+    pub counts: Vec<(String, u64)>,
+    /// `ratio` settings by name (absent when the denominator is 0).
+    pub ratios: Vec<(String, Option<f64>)>,
+}
+
+/// Distribution of the recorded value of one key in one window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ValueStats {
+    /// Values recorded.
+    pub count: u64,
+    /// Smallest.
+    pub min: u64,
+    /// Largest.
+    pub max: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 95th percentile.
+    pub p95: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p99_9: u64,
+    /// Histogram bucket values (ascending), for the newest windows only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub histogram_values: Vec<f64>,
+    /// Counts matching `histogram_values`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub histogram_counts: Vec<u64>,
 }

@@ -4,6 +4,7 @@
 //! pattern files.
 #![deny(missing_docs)]
 
+pub mod aggregation;
 pub mod api;
 pub mod ast;
 pub mod condition;

@@ -78,6 +78,30 @@ pub fn parse_config(source: &str) -> Result<Config, Diagnostic> {
     }
 }
 
+/// Parses a condition written on its own (the text of a setting such as
+/// `error_if => '[status] >= 500'`); spans are offsets into `source`.
+pub fn parse_condition(source: &str) -> Result<Spanned<Condition>, Diagnostic> {
+    let input = In::new(source);
+    let result = terminated(
+        preceded(ws, expect("a condition", condition)),
+        preceded(ws, expect("the end of the condition", eof)),
+    )(input);
+    match result {
+        Ok((_, node)) => Ok(Spanned { node, span: 0..source.len() }),
+        Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => {
+            let end = next_token_end(source, e.offset);
+            Err(Diagnostic::new(
+                format!("syntax error in condition: expected {}", e.expected),
+                e.offset..end,
+                format!("expected {} here", e.expected),
+            ))
+        }
+        Err(nom::Err::Incomplete(_)) => {
+            Err(Diagnostic::new("the condition ends early", source.len()..source.len(), "condition ends here"))
+        }
+    }
+}
+
 fn next_token_end(source: &str, offset: usize) -> usize {
     let rest = source.get(offset..).unwrap_or("");
     let len = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());

@@ -4,15 +4,17 @@
 //! agent to build (they need I/O), but every plugin name is checked here so
 //! `logship check` reports unknown plugins by name and position.
 
+use crate::aggregation::Aggregations;
 use crate::ast::{self, Plugin, SectionKind, Spanned, Statement};
 use crate::condition::Condition;
 use crate::diagnostics::{Diagnostic, SourceDiagnostics};
 use crate::env;
 use crate::event::Event;
-use crate::filters::{self, BuildContext, CommonOptions, FilterNode, NodeCounts};
+use crate::filters::{self, BuildContext, CommonOptions, FilterNode, Flush, NodeCounts};
 use crate::parser::parse_config;
 use crate::settings::Settings;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A config file's path and text.
 #[derive(Debug, Clone)]
@@ -117,6 +119,9 @@ pub struct LoadOptions<'a> {
     /// Translate backslash escapes in quoted strings (Logstash's
     /// `config.support_escapes`); off by default, as in Logstash.
     pub support_escapes: bool,
+    /// Where aggregating filters keep their shared state: pass the same registry to
+    /// every compilation of one config (one per filter worker).
+    pub aggregations: Arc<Aggregations>,
 }
 
 /// Parses and compiles config files, concatenating their sections in order.
@@ -149,6 +154,8 @@ pub fn compile(
         }
         let ctx = BuildContext {
             config_dir: Path::new(&source.path).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
+            config_path: source.path.clone(),
+            aggregations: options.aggregations.clone(),
         };
         let mut c = Compiler { file, ctx, errors: &mut errors, counter: &mut counter };
         for section in &config.sections {
@@ -232,12 +239,12 @@ impl Compiler<'_> {
                     let mut s = Settings::new(p);
                     let id = s.string("id").map(|i| i.node);
                     let common = CommonOptions::from_settings(&mut s);
-                    let built = filters::build(&p.name.node, &mut s, &self.ctx);
+                    *self.counter += 1;
+                    let id = id.unwrap_or_else(|| format!("{}-{}", p.name.node, *self.counter));
+                    let built = filters::build(&p.name.node, &id, &mut s, &self.ctx);
                     for d in s.finish() {
                         self.error(d);
                     }
-                    *self.counter += 1;
-                    let id = id.unwrap_or_else(|| format!("{}-{}", p.name.node, *self.counter));
                     if let Some(f) = built {
                         out.push(Node::Plugin(FilterNode::new(id, f, common)));
                     }
@@ -282,6 +289,24 @@ impl Pipeline {
     /// Runs one event through the filters; returns false when it was dropped.
     pub fn filter(&mut self, event: &mut Event) -> bool {
         run_filters(&mut self.filters, event)
+    }
+
+    /// Appends the events filters emit by themselves (window metrics) to `out`.
+    pub fn flush(&mut self, when: Flush, out: &mut Vec<Event>) {
+        fn walk(nodes: &mut [Node<FilterNode>], when: Flush, out: &mut Vec<Event>) {
+            for n in nodes {
+                match n {
+                    Node::Plugin(f) => f.flush(when, out),
+                    Node::Branch { arms, otherwise } => {
+                        for (_, body) in arms.iter_mut() {
+                            walk(body, when, out);
+                        }
+                        walk(otherwise, when, out);
+                    }
+                }
+            }
+        }
+        walk(&mut self.filters, when, out);
     }
 
     /// Indices of the outputs `event` is routed to, in declaration order.

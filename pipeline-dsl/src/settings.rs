@@ -120,6 +120,48 @@ impl Settings {
         parsed
     }
 
+    /// A condition written as a string (`'[http][response][status_code] >= 500'`),
+    /// compiled; errors point into the setting's text.
+    pub fn condition(&mut self, key: &str) -> Option<crate::condition::Condition> {
+        let text = self.string(key)?;
+        self.compile_condition(&text)
+    }
+
+    /// Compiles a condition given as text (a setting's value or a hash value).
+    pub fn compile_condition(&mut self, text: &Spanned<String>) -> Option<crate::condition::Condition> {
+        // The text starts one byte after the opening quote (exact unless the string
+        // holds escapes, where positions may drift by the escape sequences' length).
+        let base = text.span.start + 1;
+        let shift = |d: Diagnostic| Diagnostic { span: d.span.start + base..d.span.end + base, ..d };
+        match crate::parser::parse_condition(&text.node) {
+            Ok(ast) => {
+                let mut errors = Vec::new();
+                let compiled = crate::condition::Condition::compile(&ast, &mut errors);
+                let ok = errors.is_empty();
+                self.errors.extend(errors.into_iter().map(shift));
+                ok.then_some(compiled)
+            }
+            Err(d) => {
+                self.errors.push(shift(d));
+                None
+            }
+        }
+    }
+
+    /// A number setting (integer or float).
+    pub fn number(&mut self, key: &str) -> Option<f64> {
+        let v = self.raw(key)?;
+        match &v.node {
+            Value::Integer(n) => Some(*n as f64),
+            Value::Float(f) => Some(*f),
+            Value::String(s) if s.trim().parse::<f64>().is_ok() => s.trim().parse().ok(),
+            _ => {
+                self.wrong_type(key, &v, "a number");
+                None
+            }
+        }
+    }
+
     /// A string setting that must be one of `choices`; the first is the default.
     pub fn choice(&mut self, key: &str, choices: &[&'static str]) -> &'static str {
         let Some(v) = self.string(key) else { return choices[0] };

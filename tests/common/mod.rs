@@ -62,14 +62,15 @@ pub fn logship(args: &[&str], stdin: &[u8]) -> Run {
     Run { status: out.status, stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
 }
 
-/// Parses JSON-lines output. A document whose line did not parse keeps the time it
-/// was read as `@timestamp`; that is replaced by `<read time>` so golden files are stable.
+/// Parses JSON-lines output into its event documents, leaving out the window metric
+/// documents of the `window_stats` filters ([`metric_documents`]). A document whose line
+/// did not parse keeps the time it was read as `@timestamp`; that is replaced by
+/// `<read time>` so golden files are stable.
 pub fn documents(stdout: &[u8]) -> Vec<Value> {
-    String::from_utf8(stdout.to_vec())
-        .expect("output is UTF-8")
-        .lines()
-        .map(|l| {
-            let mut d: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}"));
+    all_documents(stdout)
+        .into_iter()
+        .filter(|d| !is_metric(d))
+        .map(|mut d| {
             let failed = d["tags"]
                 .as_array()
                 .is_some_and(|t| t.iter().any(|t| t.as_str().is_some_and(|t| t.ends_with("failure"))));
@@ -78,6 +79,24 @@ pub fn documents(stdout: &[u8]) -> Vec<Value> {
             }
             d
         })
+        .collect()
+}
+
+/// The window metric documents in JSON-lines output.
+pub fn metric_documents(stdout: &[u8]) -> Vec<Value> {
+    all_documents(stdout).into_iter().filter(is_metric).collect()
+}
+
+/// Whether `d` is a window metric document.
+pub fn is_metric(d: &Value) -> bool {
+    d["event"]["kind"] == "metric" && d["metric"]["name"].is_string()
+}
+
+fn all_documents(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8(stdout.to_vec())
+        .expect("output is UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
         .collect()
 }
 
@@ -335,12 +354,19 @@ pub fn strip_ansi(text: &str) -> String {
     out
 }
 
-/// The root pipeline.conf's filters between the given input and output sections.
+/// The root pipeline.conf's filters between the given input and output sections; the
+/// output receives the event documents (window metrics are routed away, as the root
+/// config routes them to their own indices).
 pub fn pipeline_with(input: &str, output: &str) -> String {
+    format!("input {{\n{input}\n}}\n{}\noutput {{\nif \"metric\" not in [tags] {{\n{output}\n}}\n}}\n", root_filters())
+}
+
+/// The filter section of the root pipeline.conf.
+pub fn root_filters() -> String {
     let text = std::fs::read_to_string(root().join("pipeline.conf")).expect("read pipeline.conf");
     let filter_start = text.find("\nfilter {").expect("filter section");
     let output_start = text.find("\noutput {").expect("output section");
-    format!("input {{\n{input}\n}}\n{}\noutput {{\n{output}\n}}\n", &text[filter_start..output_start])
+    text[filter_start..output_start].to_string()
 }
 
 /// A config reading every sample log once (`file` input, read mode) through the root

@@ -4,6 +4,7 @@
 //! maps a plugin name to its constructor, so an unknown name is reported rather than
 //! ignored.
 
+use crate::aggregation::Aggregations;
 use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::settings::Settings;
@@ -11,6 +12,7 @@ use crate::sprintf::Template;
 use crate::value::Value;
 use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub mod csv;
 pub mod date;
@@ -24,6 +26,7 @@ pub mod math;
 pub mod mutate;
 pub mod urldecode;
 pub mod useragent;
+pub mod window_stats;
 
 /// What a filter did to an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,17 +50,38 @@ impl Outcome {
     }
 }
 
+/// When filters are asked for the events they make on their own (window metrics).
+/// Each carries the turn's sequence number: workers number their turns in input order,
+/// and every number reaches every filter once, so state shared between workers can be
+/// updated in input order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// After a batch.
+    Batch(u64),
+    /// A turn without a batch (none came for a while).
+    Idle(u64),
+    /// The last turn: the pipeline is finishing, emit everything held.
+    Final(u64),
+}
+
 /// A filter plugin instance.
 pub trait Filter: Send {
     /// Processes one event in place.
     fn apply(&mut self, event: &mut Event) -> Outcome;
+
+    /// Appends events the filter emits by itself (most filters emit none).
+    fn flush(&mut self, _when: Flush, _out: &mut Vec<Event>) {}
 }
 
 /// What filter constructors may need from outside the config text.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct BuildContext {
     /// Directory of the config file, for relative paths such as `patterns_dir`.
     pub config_dir: PathBuf,
+    /// Path of the config file, which with a block's position identifies shared state.
+    pub config_path: String,
+    /// Shared state of the aggregating filters.
+    pub aggregations: Arc<Aggregations>,
 }
 
 /// Names of the filter plugins logship implements.
@@ -74,10 +98,12 @@ pub const FILTER_NAMES: &[&str] = &[
     "fingerprint",
     "drop",
     "math",
+    "window_stats",
 ];
 
-/// Builds the filter `name`, or `None` when logship has no such filter.
-pub fn build(name: &str, s: &mut Settings, ctx: &BuildContext) -> Option<Box<dyn Filter>> {
+/// Builds the filter `name` (with plugin id `id`), or `None` when logship has no such
+/// filter.
+pub fn build(name: &str, id: &str, s: &mut Settings, ctx: &BuildContext) -> Option<Box<dyn Filter>> {
     Some(match name {
         "grok" => Box::new(grok::Grok::from_settings(s, ctx)),
         "date" => Box::new(date::Date::from_settings(s)),
@@ -91,6 +117,7 @@ pub fn build(name: &str, s: &mut Settings, ctx: &BuildContext) -> Option<Box<dyn
         "fingerprint" => Box::new(fingerprint::Fingerprint::from_settings(s)),
         "drop" => Box::new(drop::Drop::from_settings(s)),
         "math" => Box::new(math::Math::from_settings(s)),
+        "window_stats" => Box::new(window_stats::WindowStats::from_settings(s, ctx, id)),
         _ => return None,
     })
 }
@@ -227,6 +254,11 @@ impl FilterNode {
     /// The counts since the last call, resetting them.
     pub fn take_counts(&mut self) -> NodeCounts {
         std::mem::take(&mut self.counts)
+    }
+
+    /// The events the filter emits by itself (see [`Filter::flush`]).
+    pub fn flush(&mut self, when: Flush, out: &mut Vec<Event>) {
+        self.filter.flush(when, out);
     }
 
     /// Runs the filter and, if it applied, the common options. Returns false to drop.

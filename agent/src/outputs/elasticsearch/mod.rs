@@ -20,13 +20,14 @@
 //! | `timeout` | 60 s | per request |
 //! | `dead_letter_path` | `<data dir>/dead_letter/<id>.jsonl` | documents rejected for good (4xx other than 409/429) |
 //! | `data_stream` | `false` | write to the data stream `<type>-<dataset>-<namespace>` (`data_stream_type`, `data_stream_dataset`, `data_stream_namespace`, default `logs`, `generic`, `default`) |
-//! | `manage_template` | `true` | install our index template for `logship-*` at start |
+//! | `manage_template` | `true` | install our index templates at start: `logship-*` (events) and `logship-metrics-*` (window metrics; its histogram field where the server has the type) |
 //!
 //! Credentials are never logged.
 
 mod bulk;
 mod client;
 mod sink;
+mod templates;
 
 pub use sink::ElasticsearchSink;
 

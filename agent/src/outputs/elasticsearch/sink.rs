@@ -10,7 +10,8 @@
 //! but whose answer was lost is harmless to resend: its documents come back 409.
 
 use super::bulk::{item_outcomes, Bulk, ItemOutcome, PartCounter};
-use super::client::Client;
+use super::client::{Client, Reply};
+use super::templates;
 use super::EsConfig;
 use crate::batch::BufferPool;
 use crate::metrics::OutputStats;
@@ -26,9 +27,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-
-/// Our index template for event documents, installed when `manage_template` is on.
-const EVENTS_TEMPLATE: &str = include_str!("../../../../dashboards/templates/logship-events.json");
 
 /// The I/O half of an `elasticsearch` output.
 pub struct ElasticsearchSink {
@@ -72,7 +70,7 @@ impl ElasticsearchSink {
             // A body being filled, one per bulk in flight, and their request payloads.
             buffers: BufferPool::new(2 * config.max_in_flight + 2, 4 * config.bulk_max_bytes.max(1 << 20)),
         });
-        if config.manage_template && !install_template(&delivery, &shutdown).await {
+        if config.manage_template && !install_templates(&delivery, &shutdown).await {
             health.abort();
             return Ok(());
         }
@@ -235,39 +233,54 @@ fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
     step.mul_f64(0.5 + fastrand::f64() * 0.5)
 }
 
-/// Installs the events index template, retrying while the server is unreachable.
+/// Installs our index templates, fitted to the server's flavour (see [`templates`]).
 /// Returns false if the agent stopped first.
-async fn install_template(d: &Delivery, shutdown: &Shutdown) -> bool {
+async fn install_templates(d: &Delivery, shutdown: &Shutdown) -> bool {
+    let Some(root) = request_until_ok(d, shutdown, Method::Get, "/", None, "read the server version").await else {
+        return false;
+    };
+    let root: serde_json::Value = serde_json::from_slice(&root.body).unwrap_or_default();
+    let histogram = templates::supports_histogram(&root);
+    for name in templates::NAMES {
+        let body = templates::body(name, histogram);
+        let path = format!("/_index_template/{name}");
+        if request_until_ok(d, shutdown, Method::Put, &path, Some(&body), "install the index template").await.is_none()
+        {
+            return false;
+        }
+        tracing::info!(output = %d.config.id, template = name, histogram_field = histogram, "Index template installed");
+    }
+    true
+}
+
+/// Sends a request until the server answers 2xx, retrying with backoff while it is
+/// unreachable or refuses; `None` if the agent stopped first.
+async fn request_until_ok(
+    d: &Delivery,
+    shutdown: &Shutdown,
+    method: Method,
+    path: &str,
+    body: Option<&[u8]>,
+    what: &str,
+) -> Option<Reply> {
     let mut attempt = 0;
     loop {
-        match d
-            .client
-            .request(
-                Method::Put,
-                "/_index_template/logship-events",
-                Some(EVENTS_TEMPLATE.as_bytes()),
-                false,
-                &d.buffers,
-            )
-            .await
-        {
-            Ok(r) if (200..300).contains(&r.status) => {
-                tracing::info!(output = %d.config.id, "Index template logship-events installed");
-                return true;
-            }
+        match d.client.request(method, path, body, false, &d.buffers).await {
+            Ok(r) if (200..300).contains(&r.status) => return Some(r),
             Ok(r) => tracing::error!(
                 output = %d.config.id,
                 status = r.status,
+                path,
                 body = %String::from_utf8_lossy(&r.body[..r.body.len().min(300)]),
-                "Index template refused; retrying"
+                "Elasticsearch refused to {what}; retrying"
             ),
             Err(e) => {
-                tracing::warn!(output = %d.config.id, error = %format!("{e:#}"), "Cannot reach Elasticsearch to install the index template; retrying")
+                tracing::warn!(output = %d.config.id, error = %format!("{e:#}"), "Cannot reach Elasticsearch to {what}; retrying")
             }
         }
         d.stats.up.set(i64::from(d.client.any_up()));
         if shutdown.is_triggered() {
-            return false;
+            return None;
         }
         tokio::time::sleep(backoff(d.config.retry_initial, d.config.retry_max, attempt)).await;
         attempt += 1;

@@ -1,0 +1,240 @@
+//! The values of one key in one window: exact while few, an HdrHistogram once many.
+//!
+//! A dense HdrHistogram costs tens of kilobytes (3 significant figures over an hour in
+//! milliseconds: about 13,000 counters), which 100,000 keys cannot all afford; most keys
+//! of a window see only a handful of events. So a key keeps its values in a small vector
+//! until it holds [`EXACT_LIMIT`] of them, and only then moves them into its own
+//! histogram. At window close both forms are summarised through the same histogram
+//! settings, so the figures do not depend on which form a key was in.
+
+use hdrhistogram::Histogram;
+
+/// Values kept exactly per key before it gets a histogram of its own (1 KiB).
+pub const EXACT_LIMIT: usize = 128;
+
+/// Counter width of the per-key histograms: 4 billion events per key and window is
+/// far beyond any real window.
+pub type Counts = u32;
+
+/// Histogram settings shared by every key of one aggregation.
+#[derive(Debug, Clone)]
+pub struct Precision {
+    /// Largest value recorded as itself; larger ones are recorded as this and counted.
+    pub highest: u64,
+    /// An empty histogram with these settings, cloned for every new one.
+    empty: Histogram<Counts>,
+}
+
+impl Precision {
+    /// Settings keeping `significant_figures` decimal digits (1–5) of values from 1 to
+    /// `highest` (at least 2); an error message when HdrHistogram refuses them.
+    pub fn new(significant_figures: u8, highest: u64) -> Result<Self, String> {
+        let highest = highest.max(2);
+        let empty = Histogram::new_with_bounds(1, highest, significant_figures).map_err(|e| format!("{e:?}"))?;
+        Ok(Self { highest, empty })
+    }
+
+    /// An empty histogram with these settings.
+    pub fn histogram(&self) -> Histogram<Counts> {
+        self.empty.clone()
+    }
+
+    /// Bytes of one dense histogram with these settings.
+    pub fn dense_bytes(&self) -> usize {
+        self.empty.distinct_values() * std::mem::size_of::<Counts>()
+    }
+}
+
+/// Recorded values of one key.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    exact: Vec<u64>,
+    dense: Option<Box<Histogram<Counts>>>,
+    /// Values recorded.
+    pub count: u64,
+    /// Their exact sum (before clamping to the histogram's range).
+    pub sum: f64,
+    /// Smallest value recorded.
+    pub min: u64,
+    /// Largest value recorded (before clamping).
+    pub max: u64,
+    /// Values above the histogram's range, recorded as its highest value.
+    pub clamped: u64,
+}
+
+/// Percentiles and the histogram of a recorder at window close.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Values recorded.
+    pub count: u64,
+    /// Smallest and largest value (exact).
+    pub min: u64,
+    /// Largest value (exact).
+    pub max: u64,
+    /// Exact mean.
+    pub mean: f64,
+    /// Exact sum.
+    pub sum: f64,
+    /// p50, p90, p95, p99 and p99.9 (highest value equivalent to the exact percentile
+    /// at the histogram's precision).
+    pub percentiles: [u64; 5],
+    /// Values above the histogram's range.
+    pub clamped: u64,
+    /// The histogram as ascending bucket values (the middle of each bucket) and their
+    /// counts: Elasticsearch's `histogram` field format.
+    pub values: Vec<f64>,
+    /// Counts matching `values`.
+    pub counts: Vec<u64>,
+}
+
+/// The quantiles of [`Summary::percentiles`].
+pub const QUANTILES: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
+
+impl Recorder {
+    /// Records one value.
+    pub fn record(&mut self, value: u64, precision: &Precision) {
+        if self.count == 0 || value < self.min {
+            self.min = value;
+        }
+        self.max = self.max.max(value);
+        self.count += 1;
+        self.sum += value as f64;
+        let stored = if value > precision.highest {
+            self.clamped += 1;
+            precision.highest
+        } else {
+            value
+        };
+        match &mut self.dense {
+            Some(h) => h.saturating_record(stored),
+            None if self.exact.len() < EXACT_LIMIT => self.exact.push(stored),
+            None => {
+                let mut h = Box::new(precision.histogram());
+                for v in self.exact.drain(..).chain(std::iter::once(stored)) {
+                    h.saturating_record(v);
+                }
+                self.exact = Vec::new();
+                self.dense = Some(h);
+            }
+        }
+    }
+
+    /// Adds this key's values to `into` (a window total, or the scratch histogram).
+    pub fn add_to(&self, into: &mut Histogram<Counts>) {
+        match &self.dense {
+            Some(h) => {
+                // Same settings on both sides: addition cannot fail.
+                let _ = into.add(&**h);
+            }
+            None => {
+                for &v in &self.exact {
+                    into.saturating_record(v);
+                }
+            }
+        }
+    }
+
+    /// Heap bytes held (for memory accounting in tests and the snapshot).
+    pub fn heap_bytes(&self) -> usize {
+        self.exact.capacity() * 8
+            + self.dense.as_ref().map_or(0, |h| h.distinct_values() * std::mem::size_of::<Counts>())
+    }
+
+    /// Percentiles and histogram, computed through `scratch` (reset first) unless the
+    /// key has a histogram of its own. `None` when nothing was recorded.
+    pub fn summarise(&self, scratch: &mut Histogram<Counts>) -> Option<Summary> {
+        if self.count == 0 {
+            return None;
+        }
+        let h: &Histogram<Counts> = match &self.dense {
+            Some(h) => h,
+            None => {
+                scratch.reset();
+                self.add_to(scratch);
+                scratch
+            }
+        };
+        Some(summarise_histogram(h, self.count, self.sum, self.min, self.max, self.clamped))
+    }
+}
+
+/// The [`Summary`] of a histogram whose exact count, sum, min and max are known.
+pub fn summarise_histogram(h: &Histogram<Counts>, count: u64, sum: f64, min: u64, max: u64, clamped: u64) -> Summary {
+    let mut percentiles = [0; 5];
+    for (p, q) in percentiles.iter_mut().zip(QUANTILES) {
+        // Never report a percentile beyond the exact extremes (a bucket's highest
+        // equivalent value can exceed the largest value recorded in it).
+        *p = h.value_at_quantile(q).clamp(min, max);
+    }
+    let mut values = Vec::new();
+    let mut counts = Vec::new();
+    for v in h.iter_recorded() {
+        values.push(h.median_equivalent(v.value_iterated_to()) as f64);
+        counts.push(v.count_at_value() as u64);
+    }
+    Summary { count, min, max, mean: sum / count as f64, sum, percentiles, clamped, values, counts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn precision() -> Precision {
+        Precision::new(3, 3_600_000).unwrap()
+    }
+
+    #[test]
+    fn exact_and_dense_forms_summarise_alike() {
+        let values: Vec<u64> = (0..1000u64).map(|i| (i * 7919) % 5000 + 1).collect();
+        let mut small = Recorder::default();
+        for &v in values.iter().take(EXACT_LIMIT) {
+            small.record(v, &precision());
+        }
+        assert!(small.dense.is_none());
+        let mut reference = precision().histogram();
+        for &v in values.iter().take(EXACT_LIMIT) {
+            reference.record(v).unwrap();
+        }
+        let mut scratch = precision().histogram();
+        let s = small.summarise(&mut scratch).unwrap();
+        let expected = summarise_histogram(&reference, s.count, s.sum, s.min, s.max, 0);
+        assert_eq!(s, expected);
+
+        let mut big = Recorder::default();
+        for &v in &values {
+            big.record(v, &precision());
+        }
+        assert!(big.dense.is_some() && big.exact.is_empty());
+        let s = big.summarise(&mut scratch).unwrap();
+        assert_eq!(s.count, 1000);
+        assert_eq!(s.counts.iter().sum::<u64>(), 1000);
+        assert!(s.values.windows(2).all(|w| w[0] < w[1]), "histogram values ascend");
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        let exact_p99 = sorted[(0.99f64 * 1000.0).ceil() as usize - 1];
+        assert_eq!(s.percentiles[3], reference_for(&values).highest_equivalent(exact_p99));
+    }
+
+    fn reference_for(values: &[u64]) -> Histogram<Counts> {
+        let mut h = precision().histogram();
+        for &v in values {
+            h.record(v).unwrap();
+        }
+        h
+    }
+
+    #[test]
+    fn values_beyond_the_range_are_clamped_and_counted() {
+        let mut r = Recorder::default();
+        r.record(10, &precision());
+        r.record(10_000_000, &precision());
+        let s = r.summarise(&mut precision().histogram()).unwrap();
+        assert_eq!((s.clamped, s.max, s.min), (1, 10_000_000, 10));
+        assert_eq!(s.mean, 5_000_005.0);
+    }
+
+    #[test]
+    fn empty_recorder_has_no_summary() {
+        assert!(Recorder::default().summarise(&mut precision().histogram()).is_none());
+    }
+}

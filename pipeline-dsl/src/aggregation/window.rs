@@ -1,0 +1,607 @@
+//! Event-time windows of one aggregation: recording, closing on the watermark, the
+//! metric events emitted at close, and the live view for the control API.
+
+use super::recorder::{Counts, Precision, Recorder, Summary};
+use crate::api;
+use crate::event::{format_timestamp, Event};
+use crate::field_ref::FieldRef;
+use crate::filters::Flush;
+use crate::value::{Str, Value};
+use chrono::{DateTime, Utc};
+use hdrhistogram::Histogram;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Observation flag: the event matched `error_if`.
+pub const ERROR: u8 = 1;
+/// Observation flag: the event matched `cache_hit_if`.
+pub const CACHE_HIT: u8 = 2;
+/// Observation flag: the event matched `cache_miss_if`.
+pub const CACHE_MISS: u8 = 4;
+
+/// Key of the entry that collects events beyond `max_keys`.
+const OTHER: &str = "_other";
+/// Separator of group values inside a key.
+pub const KEY_SEPARATOR: char = '\u{1f}';
+/// Events stamped further than this past the wall clock (plus one window) are counted
+/// as `future_events` and not aggregated: one bad clock must not close every window.
+const FUTURE_TOLERANCE_MS: i64 = 60_000;
+/// Length of the top lists in the snapshot.
+const TOP: usize = 10;
+
+/// The settings of one aggregation (from its `window_stats` block).
+#[derive(Debug, Clone)]
+pub struct AggregationConfig {
+    /// Plugin id.
+    pub id: String,
+    /// `metric.name` of the emitted documents.
+    pub name: String,
+    /// Grouping fields; their values make the key.
+    pub group_by: Vec<FieldRef>,
+    /// The grouping fields as written (dotted), for the snapshot.
+    pub group_names: Vec<String>,
+    /// Window length.
+    pub window_ms: i64,
+    /// How far behind the newest event time a window stays open.
+    pub lateness_ms: i64,
+    /// Close every open window after this long without events (wall clock).
+    pub idle_flush: Duration,
+    /// Keys per window before events go to `_other`.
+    pub max_keys: usize,
+    /// Histogram settings.
+    pub precision: Precision,
+    /// Whether a value field is recorded.
+    pub has_value: bool,
+    /// Whether cache conditions are set.
+    pub has_cache: bool,
+    /// Whether a bytes field is summed.
+    pub has_bytes: bool,
+    /// Names of the `sum` settings.
+    pub sums: Vec<String>,
+    /// Names of the `count_if` settings.
+    pub counts: Vec<String>,
+    /// `ratio` settings: name, numerator, denominator.
+    pub ratios: Vec<(String, RatioTerm, RatioTerm)>,
+    /// Tags of the emitted metric events.
+    pub tags: Vec<String>,
+    /// Closed windows kept for the snapshot.
+    pub history: usize,
+    /// Keys per window shown in the snapshot.
+    pub snapshot_keys: usize,
+}
+
+/// A figure a `ratio` can divide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RatioTerm {
+    /// Events.
+    Count,
+    /// Errors.
+    Errors,
+    /// Cache hits.
+    Hits,
+    /// Cache misses.
+    Misses,
+    /// Summed bytes.
+    Bytes,
+    /// Values recorded.
+    ValueCount,
+    /// Sum of the values recorded.
+    ValueSum,
+    /// A `sum` setting, by position.
+    Sum(usize),
+    /// A `count_if` setting, by position.
+    CountIf(usize),
+}
+
+impl RatioTerm {
+    /// The term named `name` (`count`, `errors`, `cache_hits`, `cache_misses`, `bytes`,
+    /// `value_count`, `value_sum`, or a `sum`/`count_if` name).
+    pub fn parse(name: &str, sums: &[String], counts: &[String]) -> Option<Self> {
+        Some(match name {
+            "count" => RatioTerm::Count,
+            "errors" => RatioTerm::Errors,
+            "cache_hits" => RatioTerm::Hits,
+            "cache_misses" => RatioTerm::Misses,
+            "bytes" => RatioTerm::Bytes,
+            "value_count" => RatioTerm::ValueCount,
+            "value_sum" => RatioTerm::ValueSum,
+            _ => match sums.iter().position(|s| s == name) {
+                Some(i) => RatioTerm::Sum(i),
+                None => RatioTerm::CountIf(counts.iter().position(|c| c == name)?),
+            },
+        })
+    }
+}
+
+/// What one event contributes, computed by the filter without any lock.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// Group values joined by U+001F.
+    pub key: Str,
+    /// Event time, Unix milliseconds.
+    pub time_ms: i64,
+    /// The value to record (already scaled and rounded).
+    pub value: Option<u64>,
+    /// [`ERROR`], [`CACHE_HIT`], [`CACHE_MISS`].
+    pub flags: u8,
+    /// Bytes to add.
+    pub bytes: f64,
+}
+
+/// Observations of one batch; `extras` holds, per observation, the `sum` values then
+/// the `count_if` results (0 or 1).
+#[derive(Debug, Default)]
+pub struct Observations {
+    /// The observations.
+    pub list: Vec<Observation>,
+    /// `sums.len() + counts.len()` numbers per observation.
+    pub extras: Vec<f64>,
+}
+
+#[derive(Debug, Default)]
+struct KeyStats {
+    count: u64,
+    errors: u64,
+    hits: u64,
+    misses: u64,
+    bytes: f64,
+    late: u64,
+    value: Recorder,
+    extras: Vec<f64>,
+}
+
+impl KeyStats {
+    fn add(&mut self, o: &Observation, extras: &[f64], precision: &Precision) {
+        self.count += 1;
+        self.errors += u64::from(o.flags & ERROR != 0);
+        self.hits += u64::from(o.flags & CACHE_HIT != 0);
+        self.misses += u64::from(o.flags & CACHE_MISS != 0);
+        self.bytes += o.bytes;
+        if let Some(v) = o.value {
+            self.value.record(v, precision);
+        }
+        if self.extras.len() < extras.len() {
+            self.extras.resize(extras.len(), 0.0);
+        }
+        for (acc, x) in self.extras.iter_mut().zip(extras) {
+            *acc += x;
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.value.heap_bytes() + self.extras.capacity() * 8
+    }
+
+    fn term(&self, t: RatioTerm, config: &AggregationConfig) -> f64 {
+        match t {
+            RatioTerm::Count => self.count as f64,
+            RatioTerm::Errors => self.errors as f64,
+            RatioTerm::Hits => self.hits as f64,
+            RatioTerm::Misses => self.misses as f64,
+            RatioTerm::Bytes => self.bytes,
+            RatioTerm::ValueCount => self.value.count as f64,
+            RatioTerm::ValueSum => self.value.sum,
+            RatioTerm::Sum(i) => self.extras.get(i).copied().unwrap_or(0.0),
+            RatioTerm::CountIf(i) => self.extras.get(config.sums.len() + i).copied().unwrap_or(0.0),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    keys: HashMap<Str, KeyStats>,
+    totals: KeyStats,
+}
+
+struct State {
+    windows: BTreeMap<i64, Window>,
+    max_time: Option<i64>,
+    /// Every window ending at or before this has closed.
+    closed_until: i64,
+    last_event: Instant,
+    late_events: u64,
+    overflow_events: u64,
+    future_events: u64,
+    windows_closed: u64,
+    metric_events: u64,
+    history: VecDeque<api::WindowSnapshot>,
+    scratch: Histogram<Counts>,
+    /// The next turn to fold, and turns that arrived before it.
+    next_seq: u64,
+    pending: BTreeMap<u64, Observations>,
+}
+
+/// Counters of one aggregator, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Windows open.
+    pub open_windows: u64,
+    /// Keys across the open windows.
+    pub open_keys: u64,
+    /// Approximate heap bytes of the open windows.
+    pub memory_bytes: u64,
+    /// Events that came after their window closed.
+    pub late_events: u64,
+    /// Events aggregated under `_other` for lack of room.
+    pub overflow_events: u64,
+    /// Events stamped too far ahead of the wall clock.
+    pub future_events: u64,
+    /// Windows closed.
+    pub windows_closed: u64,
+    /// Metric events emitted.
+    pub metric_events: u64,
+}
+
+/// The shared state of one `window_stats` block.
+pub struct Aggregator {
+    /// Its settings.
+    pub config: AggregationConfig,
+    state: Mutex<State>,
+}
+
+fn ratio(num: f64, den: f64) -> Option<f64> {
+    (den > 0.0).then(|| num / den)
+}
+
+impl Aggregator {
+    /// An aggregator with no windows yet.
+    pub fn new(config: AggregationConfig) -> Self {
+        let scratch = config.precision.histogram();
+        let state = State {
+            windows: BTreeMap::new(),
+            max_time: None,
+            closed_until: i64::MIN,
+            last_event: Instant::now(),
+            late_events: 0,
+            overflow_events: 0,
+            future_events: 0,
+            windows_closed: 0,
+            metric_events: 0,
+            history: VecDeque::new(),
+            scratch,
+            next_seq: 0,
+            pending: BTreeMap::new(),
+        };
+        Self { config, state: Mutex::new(state) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes one turn's observations. Turns are folded in sequence order (a turn that
+    /// arrives early waits for the ones before it), then the windows the watermark has
+    /// passed close and their metric events are appended to `out`. An idle turn also
+    /// closes every window once no event has come for `idle_flush`; the final turn
+    /// closes them all. `now_ms` is the wall clock, which bounds how far ahead event
+    /// times may be.
+    pub fn submit(&self, when: Flush, obs: Observations, now_ms: i64, out: &mut Vec<Event>) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let (Flush::Batch(seq) | Flush::Idle(seq) | Flush::Final(seq)) = when;
+        state.pending.insert(seq, obs);
+        while let Some(mut ready) = state.pending.remove(&state.next_seq) {
+            self.record(state, &mut ready, now_ms);
+            state.next_seq += 1;
+        }
+        if let Some(max) = state.max_time {
+            let watermark = max.saturating_sub(self.config.lateness_ms);
+            self.close(state, |start, w| start.saturating_add(w) <= watermark, out);
+        }
+        let close_all = match when {
+            Flush::Batch(_) => false,
+            Flush::Idle(_) => !state.windows.is_empty() && state.last_event.elapsed() >= self.config.idle_flush,
+            Flush::Final(_) => true,
+        };
+        if close_all {
+            self.close(state, |_, _| true, out);
+        }
+    }
+
+    fn record(&self, state: &mut State, obs: &mut Observations, now_ms: i64) {
+        if obs.list.is_empty() {
+            return;
+        }
+        let c = &self.config;
+        let stride = c.sums.len() + c.counts.len();
+        let future_limit = now_ms.saturating_add(c.window_ms).saturating_add(FUTURE_TOLERANCE_MS);
+        state.last_event = Instant::now();
+        for (i, o) in obs.list.iter().enumerate() {
+            let extras = obs.extras.get(i * stride..(i + 1) * stride).unwrap_or(&[]);
+            if o.time_ms > future_limit {
+                state.future_events += 1;
+                continue;
+            }
+            let start = o.time_ms.div_euclid(c.window_ms) * c.window_ms;
+            if start.saturating_add(c.window_ms) <= state.closed_until {
+                state.late_events += 1;
+                // Shown on the key in the oldest open window, if there is one.
+                if let Some((_, w)) = state.windows.iter_mut().next() {
+                    if let Some(k) = w.keys.get_mut(&o.key) {
+                        k.late += 1;
+                    }
+                    w.totals.late += 1;
+                }
+                continue;
+            }
+            state.max_time = Some(state.max_time.map_or(o.time_ms, |m| m.max(o.time_ms)));
+            let window = state.windows.entry(start).or_default();
+            window.totals.add(o, extras, &c.precision);
+            let stats = if let Some(k) = window.keys.get_mut(&o.key) {
+                k
+            } else if window.keys.len() < c.max_keys {
+                window.keys.entry(o.key.clone()).or_default()
+            } else {
+                state.overflow_events += 1;
+                window.keys.entry(Str::from(OTHER)).or_default()
+            };
+            stats.add(o, extras, &c.precision);
+        }
+        obs.list.clear();
+        obs.extras.clear();
+    }
+
+    fn close(&self, state: &mut State, due: impl Fn(i64, i64) -> bool, out: &mut Vec<Event>) {
+        let w = self.config.window_ms;
+        while let Some((&start, _)) = state.windows.iter().next() {
+            if !due(start, w) {
+                break;
+            }
+            let Some(window) = state.windows.remove(&start) else { break };
+            state.closed_until = state.closed_until.max(start.saturating_add(w));
+            let snapshot = self.close_window(state, start, window, out);
+            state.windows_closed += 1;
+            state.history.push_front(snapshot);
+            // Histograms are kept for the newest closed window only (the console's detail
+            // view); older windows keep their percentiles.
+            if let Some(older) = state.history.get_mut(1) {
+                for k in older.keys.iter_mut().chain(std::iter::once(&mut older.totals)) {
+                    if let Some(v) = &mut k.value {
+                        v.histogram_values = Vec::new();
+                        v.histogram_counts = Vec::new();
+                    }
+                }
+            }
+            state.history.truncate(self.config.history);
+        }
+    }
+
+    /// Emits one metric event per key (in key order) and returns the window's snapshot.
+    fn close_window(&self, state: &mut State, start: i64, window: Window, out: &mut Vec<Event>) -> api::WindowSnapshot {
+        let c = &self.config;
+        let end = start.saturating_add(c.window_ms);
+        let mut keys: Vec<(Str, KeyStats)> = window.keys.into_iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut views = Vec::with_capacity(keys.len());
+        for (key, stats) in &keys {
+            let summary = stats.value.summarise(&mut state.scratch);
+            out.push(self.metric_event(start, end, key, stats, summary.as_ref()));
+            state.metric_events += 1;
+            views.push(self.key_view(&display_key(key), stats, summary.as_ref(), true));
+        }
+        let totals_summary = window.totals.value.summarise(&mut state.scratch);
+        let totals = self.key_view("_all", &window.totals, totals_summary.as_ref(), true);
+        window_snapshot(start, end, true, totals, views, c.snapshot_keys)
+    }
+
+    fn key_view(&self, key: &str, s: &KeyStats, summary: Option<&Summary>, histogram: bool) -> api::KeyStats {
+        let c = &self.config;
+        let extra = |i: usize| s.extras.get(i).copied().unwrap_or(0.0);
+        api::KeyStats {
+            key: key.to_string(),
+            count: s.count,
+            errors: s.errors,
+            error_rate: ratio(s.errors as f64, s.count as f64),
+            cache_hits: s.hits,
+            cache_misses: s.misses,
+            cache_hit_ratio: ratio(s.hits as f64, (s.hits + s.misses) as f64),
+            bytes: s.bytes,
+            late_events: s.late,
+            value: summary.map(|m| api::ValueStats {
+                count: m.count,
+                min: m.min,
+                max: m.max,
+                mean: m.mean,
+                p50: m.percentiles[0],
+                p90: m.percentiles[1],
+                p95: m.percentiles[2],
+                p99: m.percentiles[3],
+                p99_9: m.percentiles[4],
+                histogram_values: if histogram { m.values.clone() } else { Vec::new() },
+                histogram_counts: if histogram { m.counts.clone() } else { Vec::new() },
+            }),
+            sums: c.sums.iter().enumerate().map(|(i, n)| (n.clone(), extra(i))).collect(),
+            counts: c.counts.iter().enumerate().map(|(i, n)| (n.clone(), extra(c.sums.len() + i) as u64)).collect(),
+            ratios: c.ratios.iter().map(|(n, a, b)| (n.clone(), ratio(s.term(*a, c), s.term(*b, c)))).collect(),
+        }
+    }
+
+    /// The metric event of one key: see the `window_stats` filter's documentation.
+    fn metric_event(&self, start: i64, end: i64, key: &str, s: &KeyStats, summary: Option<&Summary>) -> Event {
+        use serde_json::{json, Map as JsonMap, Value as Json};
+        let c = &self.config;
+        let mut metric = JsonMap::new();
+        metric.insert("name".into(), json!(c.name));
+        metric.insert("key".into(), json!(display_key(key)));
+        metric.insert(
+            "window".into(),
+            json!({ "start": time_text(start), "end": time_text(end), "seconds": c.window_ms as f64 / 1000.0 }),
+        );
+        metric.insert("count".into(), json!(s.count));
+        metric.insert("errors".into(), json!(s.errors));
+        metric.insert("error_rate".into(), json!(ratio(s.errors as f64, s.count as f64)));
+        metric.insert("late_events".into(), json!(s.late));
+        if c.has_cache {
+            metric.insert(
+                "cache".into(),
+                json!({ "hits": s.hits, "misses": s.misses, "hit_ratio": ratio(s.hits as f64, (s.hits + s.misses) as f64) }),
+            );
+        }
+        if c.has_bytes {
+            metric.insert("bytes".into(), json!(s.bytes));
+        }
+        if let Some(m) = summary {
+            metric.insert(
+                "value".into(),
+                json!({
+                    "count": m.count, "min": m.min, "max": m.max, "mean": m.mean, "sum": m.sum,
+                    "p50": m.percentiles[0], "p90": m.percentiles[1], "p95": m.percentiles[2],
+                    "p99": m.percentiles[3], "p99_9": m.percentiles[4], "clamped": m.clamped,
+                    "histogram": { "values": m.values, "counts": m.counts },
+                }),
+            );
+        } else if c.has_value {
+            metric.insert("value".into(), json!({ "count": 0 }));
+        }
+        let extra = |i: usize| s.extras.get(i).copied().unwrap_or(0.0);
+        if !c.sums.is_empty() {
+            let sums: JsonMap<String, Json> =
+                c.sums.iter().enumerate().map(|(i, n)| (n.clone(), json!(extra(i)))).collect();
+            metric.insert("sum".into(), Json::Object(sums));
+        }
+        if !c.counts.is_empty() {
+            let counts: JsonMap<String, Json> =
+                c.counts.iter().enumerate().map(|(i, n)| (n.clone(), json!(extra(c.sums.len() + i) as u64))).collect();
+            metric.insert("count_if".into(), Json::Object(counts));
+        }
+        if !c.ratios.is_empty() {
+            let ratios: JsonMap<String, Json> =
+                c.ratios.iter().map(|(n, a, b)| (n.clone(), json!(ratio(s.term(*a, c), s.term(*b, c))))).collect();
+            metric.insert("ratio".into(), Json::Object(ratios));
+        }
+        let doc = json!({
+            "@timestamp": time_text(start),
+            "tags": c.tags,
+            "event": { "kind": "metric", "module": "logship", "start": time_text(start), "end": time_text(end) },
+            "metric": Json::Object(metric),
+        });
+        let Value::Object(fields) = Value::from_json(doc) else { return Event::default() };
+        let mut event = Event::from_fields(fields);
+        if !c.group_by.is_empty() {
+            let values: Vec<&str> =
+                if key == OTHER { vec![OTHER; c.group_by.len()] } else { key.split(KEY_SEPARATOR).collect() };
+            for (field, v) in c.group_by.iter().zip(values) {
+                event.set(field, Value::from(v));
+            }
+        }
+        let id = format!("{}-{start}-{:016x}", c.name, fnv1a(key.as_bytes()));
+        event.set(&FieldRef::from_segments(["@metadata", "id"]), Value::from(id));
+        event
+    }
+
+    /// Its counters and the size of its open windows (cheap: no percentiles).
+    pub fn counters(&self) -> Counters {
+        let state = self.lock();
+        Counters {
+            open_windows: state.windows.len() as u64,
+            open_keys: state.windows.values().map(|w| w.keys.len() as u64).sum(),
+            memory_bytes: state
+                .windows
+                .values()
+                .map(|w| {
+                    w.totals.heap_bytes()
+                        + w.keys
+                            .iter()
+                            .map(|(k, s)| k.len() + s.heap_bytes() + std::mem::size_of::<(Str, KeyStats)>())
+                            .sum::<usize>()
+                })
+                .sum::<usize>() as u64,
+            late_events: state.late_events,
+            overflow_events: state.overflow_events,
+            future_events: state.future_events,
+            windows_closed: state.windows_closed,
+            metric_events: state.metric_events,
+        }
+    }
+
+    /// The live view: open windows (the newest computed now) and the recent closed ones.
+    pub fn snapshot(&self) -> api::AggregationSnapshot {
+        let c = &self.config;
+        let counters = self.counters();
+        let mut state = self.lock();
+        let state = &mut *state;
+        let current = state.windows.iter().next_back().map(|(&start, w)| {
+            let mut busiest: Vec<(&Str, &KeyStats)> = w.keys.iter().collect();
+            let n = c.snapshot_keys.min(busiest.len());
+            if n < busiest.len() {
+                busiest.select_nth_unstable_by(n, |a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
+                busiest.truncate(n);
+            }
+            let views = busiest
+                .iter()
+                .map(|(k, s)| {
+                    let summary = s.value.summarise(&mut state.scratch);
+                    self.key_view(&display_key(k), s, summary.as_ref(), true)
+                })
+                .collect();
+            let totals_summary = w.totals.value.summarise(&mut state.scratch);
+            let totals = self.key_view("_all", &w.totals, totals_summary.as_ref(), true);
+            let mut snap = window_snapshot(start, start + c.window_ms, false, totals, views, c.snapshot_keys);
+            snap.key_count = w.keys.len() as u64;
+            snap
+        });
+        api::AggregationSnapshot {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            group_by: c.group_names.clone(),
+            window_seconds: c.window_ms as f64 / 1000.0,
+            allowed_lateness_seconds: c.lateness_ms as f64 / 1000.0,
+            open_windows: counters.open_windows,
+            open_keys: counters.open_keys,
+            memory_bytes: counters.memory_bytes,
+            late_events: counters.late_events,
+            overflow_events: counters.overflow_events,
+            future_events: counters.future_events,
+            windows_closed: counters.windows_closed,
+            metric_events: counters.metric_events,
+            current,
+            recent: state.history.iter().cloned().collect(),
+        }
+    }
+}
+
+/// A window's snapshot from the views of all its keys: the busiest `keep` keys and
+/// the top lists.
+fn window_snapshot(
+    start: i64,
+    end: i64,
+    closed: bool,
+    totals: api::KeyStats,
+    mut views: Vec<api::KeyStats>,
+    keep: usize,
+) -> api::WindowSnapshot {
+    let key_count = views.len() as u64;
+    let top = |views: &mut Vec<api::KeyStats>, by: &dyn Fn(&api::KeyStats) -> (u64, u64)| -> Vec<String> {
+        views.sort_by(|a, b| by(b).cmp(&by(a)).then_with(|| a.key.cmp(&b.key)));
+        views.iter().take(TOP).map(|v| v.key.clone()).collect()
+    };
+    let top_by_errors = top(&mut views, &|v| (v.errors, v.count));
+    let top_by_p95 = top(&mut views, &|v| (v.value.as_ref().map_or(0, |m| m.p95), v.count));
+    let top_by_count = top(&mut views, &|v| (v.count, v.errors));
+    views.truncate(keep);
+    api::WindowSnapshot {
+        start_ms: start,
+        end_ms: end,
+        closed,
+        key_count,
+        totals,
+        keys: views,
+        top_by_count,
+        top_by_errors,
+        top_by_p95,
+    }
+}
+
+/// A key as shown to people: group values joined with `|`.
+fn display_key(key: &str) -> String {
+    key.replace(KEY_SEPARATOR, "|")
+}
+
+fn time_text(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms).map(format_timestamp).unwrap_or_default()
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}

@@ -1,0 +1,278 @@
+//! `window_stats` filter: streaming-health metrics per event-time window and key.
+//!
+//! It observes events without changing them (Logstash's `metrics` filter is the
+//! precedent) and, per window of event time and per key, keeps an HdrHistogram of one
+//! numeric field and counters. When the watermark (newest event time seen minus
+//! `allowed_lateness`) passes a window's end, it emits one metric event per key.
+//!
+//! ```text
+//! window_stats {
+//!   id => "edge_title"
+//!   name => "cdn_title"                               # metric.name (default: the id)
+//!   group_by => ["[streaming][title][id]"]            # key fields (none: one key)
+//!   value => "[event][duration]"                      # recorded in the histogram
+//!   value_scale => 0.000001                           # ns -> ms before recording
+//!   error_if => '[http][response][status_code] >= 500'
+//!   cache_hit_if => '[cdn][cache][result] == "hit"'
+//!   cache_miss_if => '[cdn][cache][result] == "miss"'
+//!   bytes => "[http][response][body][bytes]"
+//!   sum => { "watch_ms" => "[streaming][watch_ms]" }
+//!   count_if => { "sessions" => '[event][action] == "session_start"' }
+//!   ratio => { "error_per_session" => ["errors", "sessions"] }
+//! }
+//! ```
+//!
+//! | setting | default | meaning |
+//! |---|---|---|
+//! | `group_by` | none | fields whose values make the key; a missing field counts as `_none` |
+//! | `value` / `value_scale` | none / 1 | numeric field recorded (times the scale, rounded; negative values are not recorded) |
+//! | `window` | 10 s | window length (event time, aligned to the Unix epoch) |
+//! | `allowed_lateness` | 5 s | how long after the newest event time a window stays open |
+//! | `idle_flush` | window + lateness | close every window after this long without events (wall clock) |
+//! | `error_if`, `cache_hit_if`, `cache_miss_if` | none | conditions, in the config's condition syntax |
+//! | `bytes` | none | numeric field summed |
+//! | `sum` / `count_if` / `ratio` | none | named sums of fields, counts of conditions, and ratios of any two figures (`count`, `errors`, `cache_hits`, `cache_misses`, `bytes`, `value_count`, `value_sum`, or a `sum`/`count_if` name) |
+//! | `significant_figures` / `highest_value` | 3 / 3,600,000 | histogram precision and range (larger values are recorded as the highest and counted in `clamped`) |
+//! | `max_keys` | 100,000 | keys per window; further keys' events go to the key `_other` |
+//! | `metric_tags` | `["metric"]` | tags of the metric events, for routing them in outputs |
+//! | `history` / `snapshot_keys` | 18 / 50 | closed windows and keys per window kept for the control API |
+//!
+//! A metric event has `@timestamp` = window start, the group fields at their own paths,
+//! `event.kind: metric`, `[@metadata][id]` (stable per name, window and key: use it as
+//! `document_id`) and `metric.*`: `name`, `key`, `window.{start,end,seconds}`, `count`,
+//! `errors`, `error_rate`, `late_events`, `cache.{hits,misses,hit_ratio}`, `bytes`,
+//! `value.{count,min,max,mean,sum,p50,p90,p95,p99,p99_9,clamped,histogram}` (the
+//! histogram as `{values, counts}`, Elasticsearch's `histogram` field format),
+//! `sum.*`, `count_if.*` and `ratio.*`. Metric events skip the remaining filters and go
+//! straight to output routing.
+//!
+//! Events that arrive after their window closed are counted (`late_events` in the
+//! snapshot and on the key's next window), never silently ignored; the event itself
+//! passes on unchanged like every other. One filter block has one watermark: give each
+//! independently-timed stream (say, each log kind) its own block.
+//!
+//! Memory: a key holds its values exactly (8 bytes each) up to 128 values, then a dense
+//! histogram (`significant_figures` 3 over 1–3,600,000: 53 KB); `max_keys` bounds the
+//! keys per window. BENCHMARKS.md has measured figures.
+
+use super::{BuildContext, Filter, Flush, Outcome};
+use crate::aggregation::{
+    AggregationConfig, Aggregator, Observation, Observations, Precision, RatioTerm, CACHE_HIT, CACHE_MISS, ERROR,
+    KEY_SEPARATOR,
+};
+use crate::condition::Condition;
+use crate::event::{value_to_string, Event};
+use crate::field_ref::FieldRef;
+use crate::settings::Settings;
+use crate::value::{Str, Value};
+use chrono::DateTime;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The `window_stats` filter of one worker; the windows are shared ([`Aggregator`]).
+pub struct WindowStats {
+    aggregator: Arc<Aggregator>,
+    group_by: Vec<FieldRef>,
+    value: Option<FieldRef>,
+    value_scale: f64,
+    error_if: Option<Condition>,
+    cache_hit_if: Option<Condition>,
+    cache_miss_if: Option<Condition>,
+    bytes: Option<FieldRef>,
+    sums: Vec<FieldRef>,
+    counts: Vec<Condition>,
+    pending: Observations,
+    /// The last `@timestamp` text parsed and its time: consecutive events mostly share it.
+    last_time: (String, i64),
+}
+
+impl WindowStats {
+    /// Reads the settings in the module documentation; `site` identifies the block in
+    /// the config, so every worker's copy shares one aggregator.
+    pub fn from_settings(s: &mut Settings, ctx: &BuildContext, id: &str) -> Self {
+        let group_refs: Vec<_> = s.strings("group_by");
+        let group_names = group_refs.iter().map(|g| dotted(&g.node)).collect();
+        let group_by: Vec<FieldRef> = group_refs.iter().filter_map(|g| s.parse_field_ref(g)).collect();
+        let value = s.field_ref("value");
+        let value_scale = s.number("value_scale").unwrap_or(1.0);
+        let window = positive(s, "window", Duration::from_secs(10));
+        let lateness = s.duration("allowed_lateness").unwrap_or(Duration::from_secs(5));
+        let idle_flush = s.duration("idle_flush").unwrap_or(window + lateness);
+        let error_if = s.condition("error_if");
+        let cache_hit_if = s.condition("cache_hit_if");
+        let cache_miss_if = s.condition("cache_miss_if");
+        let bytes = s.field_ref("bytes");
+        let mut sum_names = Vec::new();
+        let mut sums = Vec::new();
+        for (name, field) in s.string_hash("sum") {
+            if let Some(f) = s.parse_field_ref(&field) {
+                sum_names.push(name.node);
+                sums.push(f);
+            }
+        }
+        let mut count_names = Vec::new();
+        let mut counts = Vec::new();
+        for (name, cond) in s.string_hash("count_if") {
+            if let Some(c) = s.compile_condition(&cond) {
+                count_names.push(name.node);
+                counts.push(c);
+            }
+        }
+        let mut ratios = Vec::new();
+        for (name, terms) in s.hash("ratio") {
+            let texts: Vec<String> = match &terms.node {
+                crate::ast::Value::Array(items) => {
+                    items.iter().filter_map(|i| crate::settings::scalar_text(&i.node)).collect()
+                }
+                _ => Vec::new(),
+            };
+            let parsed: Vec<_> = texts.iter().filter_map(|t| RatioTerm::parse(t, &sum_names, &count_names)).collect();
+            if texts.len() != 2 || parsed.len() != 2 {
+                s.error(
+                    format!("ratio `{}` must be [numerator, denominator]", name.node),
+                    terms.span.clone(),
+                    "two of: count, errors, cache_hits, cache_misses, bytes, value_count, value_sum, or a sum/count_if name",
+                );
+                continue;
+            }
+            ratios.push((name.node, parsed[0], parsed[1]));
+        }
+        let significant = s.int("significant_figures").unwrap_or(3);
+        let highest = s.int("highest_value").unwrap_or(3_600_000);
+        let precision = match Precision::new(significant.clamp(0, 255) as u8, highest.max(0) as u64) {
+            Ok(p) => p,
+            Err(e) => {
+                s.error(
+                    format!("histogram settings refused: {e}"),
+                    s.plugin_span(),
+                    "significant_figures must be 1 to 5 and highest_value at least 2",
+                );
+                Precision::new(3, 3_600_000).unwrap_or_else(|_| unreachable!("the default precision is valid"))
+            }
+        };
+        let max_keys = s.int("max_keys").unwrap_or(100_000).max(1) as usize;
+        let tags = match s.raw("metric_tags") {
+            Some(_) => s.strings("metric_tags").into_iter().map(|t| t.node).collect(),
+            None => vec!["metric".to_string()],
+        };
+        let history = s.int("history").unwrap_or(18).max(0) as usize;
+        let snapshot_keys = s.int("snapshot_keys").unwrap_or(50).max(0) as usize;
+        let name = s.string("name").map_or_else(|| id.to_string(), |n| n.node);
+        let config = AggregationConfig {
+            id: id.to_string(),
+            name,
+            group_by: group_by.clone(),
+            group_names,
+            window_ms: window.as_millis().max(1) as i64,
+            lateness_ms: lateness.as_millis() as i64,
+            idle_flush,
+            max_keys,
+            precision,
+            has_value: value.is_some(),
+            has_cache: cache_hit_if.is_some() || cache_miss_if.is_some(),
+            has_bytes: bytes.is_some(),
+            sums: sum_names,
+            counts: count_names,
+            ratios,
+            tags,
+            history,
+            snapshot_keys,
+        };
+        let site = format!("{}:{}", ctx.config_path, s.plugin_span().start);
+        let aggregator = ctx.aggregations.get_or_insert(&site, || Aggregator::new(config));
+        Self {
+            aggregator,
+            group_by,
+            value,
+            value_scale,
+            error_if,
+            cache_hit_if,
+            cache_miss_if,
+            bytes,
+            sums,
+            counts,
+            pending: Observations::default(),
+            last_time: (String::new(), 0),
+        }
+    }
+
+    fn event_time(&mut self, event: &Event) -> i64 {
+        let Some(text) = event.fields().get(crate::event::TIMESTAMP).and_then(Value::as_str) else {
+            return chrono::Utc::now().timestamp_millis();
+        };
+        if text != self.last_time.0 {
+            let ms = DateTime::parse_from_rfc3339(text)
+                .map_or_else(|_| chrono::Utc::now().timestamp_millis(), |t| t.timestamp_millis());
+            self.last_time = (text.to_string(), ms);
+        }
+        self.last_time.1
+    }
+}
+
+/// A duration setting that must be above zero.
+fn positive(s: &mut Settings, key: &str, default: Duration) -> Duration {
+    match s.duration(key) {
+        Some(d) if d.is_zero() => {
+            let span = s.plugin_span();
+            s.error(format!("`{key}` must be longer than zero"), span, "set a positive duration");
+            default
+        }
+        Some(d) => d,
+        None => default,
+    }
+}
+
+/// `[a][b]` → `a.b`, for display.
+fn dotted(field: &str) -> String {
+    let t = field.trim();
+    if t.starts_with('[') {
+        t.trim_start_matches('[').trim_end_matches(']').replace("][", ".")
+    } else {
+        t.to_string()
+    }
+}
+
+fn number(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::String(s) => s.trim().parse().ok(),
+        other => other.as_f64(),
+    }
+}
+
+impl Filter for WindowStats {
+    fn apply(&mut self, event: &mut Event) -> Outcome {
+        let mut key = Str::default();
+        for (i, g) in self.group_by.iter().enumerate() {
+            if i > 0 {
+                key.push(KEY_SEPARATOR);
+            }
+            match event.get(g) {
+                None | Some(Value::Null) => key.push_str("_none"),
+                Some(Value::String(s)) => key.push_str(s),
+                Some(v) => key.push_str(&value_to_string(v)),
+            }
+        }
+        let time_ms = self.event_time(event);
+        let value = self.value.as_ref().and_then(|f| number(event.get(f))).and_then(|v| {
+            let scaled = (v * self.value_scale).round();
+            (scaled.is_finite() && scaled >= 0.0).then_some(scaled as u64)
+        });
+        let test = |c: &Option<Condition>, flag: u8| c.as_ref().map_or(0, |c| if c.eval(event) { flag } else { 0 });
+        let flags =
+            test(&self.error_if, ERROR) | test(&self.cache_hit_if, CACHE_HIT) | test(&self.cache_miss_if, CACHE_MISS);
+        let bytes = self.bytes.as_ref().and_then(|f| number(event.get(f))).unwrap_or(0.0);
+        for f in &self.sums {
+            self.pending.extras.push(number(event.get(f)).unwrap_or(0.0));
+        }
+        for c in &self.counts {
+            self.pending.extras.push(if c.eval(event) { 1.0 } else { 0.0 });
+        }
+        self.pending.list.push(Observation { key, time_ms, value, flags, bytes });
+        Outcome::Applied
+    }
+
+    fn flush(&mut self, when: Flush, out: &mut Vec<Event>) {
+        let observations = std::mem::take(&mut self.pending);
+        self.aggregator.submit(when, observations, chrono::Utc::now().timestamp_millis(), out);
+    }
+}
