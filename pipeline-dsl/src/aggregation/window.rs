@@ -439,7 +439,7 @@ impl Aggregator {
             );
         }
         if c.has_bytes {
-            metric.insert("bytes".into(), json!(s.bytes));
+            metric.insert("bytes".into(), number(s.bytes));
         }
         if let Some(m) = summary {
             metric.insert(
@@ -457,7 +457,7 @@ impl Aggregator {
         let extra = |i: usize| s.extras.get(i).copied().unwrap_or(0.0);
         if !c.sums.is_empty() {
             let sums: JsonMap<String, Json> =
-                c.sums.iter().enumerate().map(|(i, n)| (n.clone(), json!(extra(i)))).collect();
+                c.sums.iter().enumerate().map(|(i, n)| (n.clone(), number(extra(i)))).collect();
             metric.insert("sum".into(), Json::Object(sums));
         }
         if !c.counts.is_empty() {
@@ -598,10 +598,184 @@ fn display_key(key: &str) -> String {
     key.replace(KEY_SEPARATOR, "|")
 }
 
+/// A sum as JSON: whole numbers (byte and millisecond totals) without a fraction.
+fn number(x: f64) -> serde_json::Value {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if x.fract() == 0.0 && x.abs() < EXACT {
+        serde_json::Value::from(x as i64)
+    } else {
+        serde_json::Value::from(x)
+    }
+}
+
 fn time_text(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).map(format_timestamp).unwrap_or_default()
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(max_keys: usize) -> AggregationConfig {
+        AggregationConfig {
+            id: "t".into(),
+            name: "t".into(),
+            group_by: vec![FieldRef::parse("[title]").unwrap()],
+            group_names: vec!["title".into()],
+            window_ms: 10_000,
+            lateness_ms: 5_000,
+            idle_flush: Duration::from_secs(3600),
+            max_keys,
+            precision: Precision::new(3, 3_600_000).unwrap(),
+            has_value: true,
+            has_cache: false,
+            has_bytes: false,
+            sums: vec![],
+            counts: vec![],
+            ratios: vec![],
+            tags: vec!["metric".into()],
+            history: 3,
+            snapshot_keys: 10,
+        }
+    }
+
+    /// Observations of (key, time in seconds, value).
+    fn turn(items: &[(&str, i64, u64)]) -> Observations {
+        Observations {
+            list: items
+                .iter()
+                .map(|&(k, s, v)| Observation {
+                    key: k.into(),
+                    time_ms: s * 1000,
+                    value: Some(v),
+                    flags: 0,
+                    bytes: 0.0,
+                })
+                .collect(),
+            extras: vec![],
+        }
+    }
+
+    const NOW: i64 = 1_000_000_000;
+
+    fn counts(events: &[Event]) -> Vec<(String, i64)> {
+        events
+            .iter()
+            .map(|e| {
+                let m = e.fields().get("metric").unwrap();
+                let Value::Object(m) = m else { panic!() };
+                let count = match m.get("count") {
+                    Some(Value::Int(n)) => *n,
+                    other => panic!("{other:?}"),
+                };
+                (m.get("key").unwrap().as_str().unwrap().to_string(), count)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn windows_close_on_the_watermark_and_late_events_are_counted() {
+        let a = Aggregator::new(config(10));
+        let mut out = Vec::new();
+        a.submit(Flush::Batch(0), turn(&[("a", 1, 5), ("b", 2, 7), ("a", 9, 6)]), NOW, &mut out);
+        assert!(out.is_empty(), "window [0, 10) stays open until the watermark passes 10");
+        a.submit(Flush::Batch(1), turn(&[("a", 14, 1)]), NOW, &mut out);
+        assert!(out.is_empty(), "watermark 9");
+        a.submit(Flush::Batch(2), turn(&[("a", 15, 1)]), NOW, &mut out);
+        assert_eq!(counts(&out), [("a".into(), 2), ("b".into(), 1)]);
+        out.clear();
+        // Window [0, 10) has closed: an event for it is late, counted on the key in
+        // the oldest open window, and not aggregated.
+        a.submit(Flush::Batch(3), turn(&[("a", 3, 100)]), NOW, &mut out);
+        let snap = a.snapshot();
+        assert_eq!(snap.late_events, 1);
+        assert_eq!(snap.recent[0].totals.count, 3);
+        a.submit(Flush::Final(4), Observations::default(), NOW, &mut out);
+        assert_eq!(counts(&out), [("a".into(), 2)]);
+        let late = match out[0].fields().get("metric") {
+            Some(Value::Object(m)) => m.get("late_events").cloned(),
+            _ => None,
+        };
+        assert_eq!(late, Some(Value::Int(1)));
+    }
+
+    #[test]
+    fn turns_fold_in_sequence_order_whatever_order_they_arrive_in() {
+        let a = Aggregator::new(config(10));
+        let mut out = Vec::new();
+        // Turn 1 (later events) arrives before turn 0: it waits, so turn 0's events
+        // are not late.
+        a.submit(Flush::Batch(1), turn(&[("a", 30, 1)]), NOW, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(a.counters().open_keys, 0, "turn 1 waits for turn 0");
+        a.submit(Flush::Batch(0), turn(&[("a", 1, 1)]), NOW, &mut out);
+        assert_eq!(counts(&out), [("a".into(), 1)]);
+        assert_eq!(a.counters().late_events, 0);
+    }
+
+    #[test]
+    fn keys_beyond_the_cap_go_to_other() {
+        let a = Aggregator::new(config(2));
+        let mut out = Vec::new();
+        a.submit(
+            Flush::Batch(0),
+            turn(&[("a", 1, 1), ("b", 1, 1), ("c", 1, 1), ("d", 1, 1), ("a", 1, 1)]),
+            NOW,
+            &mut out,
+        );
+        a.submit(Flush::Final(1), Observations::default(), NOW, &mut out);
+        assert_eq!(counts(&out), [("_other".into(), 2), ("a".into(), 2), ("b".into(), 1)]);
+        assert_eq!(a.counters().overflow_events, 2);
+        let title = out[0].get(&FieldRef::parse("[title]").unwrap()).cloned();
+        assert_eq!(title, Some(Value::from("_other")));
+    }
+
+    #[test]
+    fn far_future_events_are_counted_and_do_not_close_windows() {
+        let a = Aggregator::new(config(10));
+        let mut out = Vec::new();
+        a.submit(Flush::Batch(0), turn(&[("a", 1, 1), ("a", NOW / 1000 + 3600, 1)]), NOW, &mut out);
+        assert!(out.is_empty());
+        let c = a.counters();
+        assert_eq!((c.future_events, c.open_windows), (1, 1));
+    }
+
+    #[test]
+    fn idle_turns_close_windows_once_traffic_stops() {
+        let mut c = config(10);
+        c.idle_flush = Duration::ZERO;
+        let a = Aggregator::new(c);
+        let mut out = Vec::new();
+        a.submit(Flush::Batch(0), turn(&[("a", 1, 1)]), NOW, &mut out);
+        assert!(out.is_empty());
+        a.submit(Flush::Idle(1), Observations::default(), NOW, &mut out);
+        assert_eq!(counts(&out), [("a".into(), 1)]);
+        let snap = a.snapshot();
+        assert_eq!((snap.open_windows, snap.windows_closed, snap.metric_events), (0, 1, 1));
+        assert!(snap.current.is_none());
+    }
+
+    #[test]
+    fn the_snapshot_shows_the_open_window_and_histograms_only_for_the_newest_closed_one() {
+        let a = Aggregator::new(config(10));
+        let mut out = Vec::new();
+        a.submit(Flush::Batch(0), turn(&[("a", 1, 5), ("b", 2, 9), ("b", 3, 9)]), NOW, &mut out);
+        a.submit(Flush::Batch(1), turn(&[("a", 11, 5), ("a", 30, 5)]), NOW, &mut out);
+        let snap = a.snapshot();
+        assert_eq!(snap.recent.len(), 2);
+        let current = snap.current.expect("window [30, 40) is open");
+        assert!(!current.closed);
+        assert_eq!(current.totals.count, 1);
+        assert_eq!(snap.recent[1].top_by_count, ["b", "a"]);
+        assert_eq!(snap.recent[1].top_by_p95, ["b", "a"]);
+        let newest = snap.recent[0].keys[0].value.as_ref().unwrap();
+        assert_eq!(newest.histogram_values, [5.0]);
+        let older = snap.recent[1].keys[0].value.as_ref().unwrap();
+        assert!(older.histogram_values.is_empty());
+        assert_eq!((older.p50, older.max), (9, 9));
+    }
 }

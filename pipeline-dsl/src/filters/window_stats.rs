@@ -276,3 +276,50 @@ impl Filter for WindowStats {
         self.aggregator.submit(when, observations, chrono::Utc::now().timestamp_millis(), out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::pipeline::{compile, ConfigSource, LoadOptions};
+
+    fn errors(body: &str) -> Vec<(String, String)> {
+        let text = format!("filter {{\n  window_stats {{\n{body}\n  }}\n}}\n");
+        let source = ConfigSource { path: "t.conf".into(), text: text.clone() };
+        let options = LoadOptions { env: &|_| None, support_escapes: false, aggregations: Default::default() };
+        match compile(vec![source], &[], &[], &options) {
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                e.0[0].diagnostics.iter().map(|d| (d.message.clone(), text[d.span.clone()].to_string())).collect()
+            }
+        }
+    }
+
+    #[test]
+    fn settings_errors_point_into_the_config() {
+        assert!(errors(r#"group_by => ["[title]"] error_if => '[status] >= 500'"#).is_empty());
+        let e = errors(r#"error_if => '[status] >>= 500'"#);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].0.starts_with("syntax error in condition"), "{e:?}");
+        assert_eq!(e[0].1, ">=", "the caret sits on the bad operator: {e:?}");
+        let e = errors(r#"count_if => { "x" => '[a] =~ /(/' }"#);
+        assert_eq!(e.len(), 1, "{e:?}");
+        let e = errors(r#"ratio => { "r" => ["errors", "nope"] }"#);
+        assert!(e[0].0.contains("ratio `r`"), "{e:?}");
+        let e = errors(r#"significant_figures => 9"#);
+        assert!(e[0].0.contains("histogram settings refused"), "{e:?}");
+        let e = errors(r#"window => 0"#);
+        assert!(e[0].0.contains("longer than zero"), "{e:?}");
+    }
+
+    #[test]
+    fn every_worker_copy_shares_one_aggregator() {
+        let aggregations = crate::aggregation::Aggregations::new();
+        let text = "filter { window_stats { id => \"w\" } window_stats { } }".to_string();
+        for _ in 0..2 {
+            let source = ConfigSource { path: "t.conf".into(), text: text.clone() };
+            let options = LoadOptions { env: &|_| None, support_escapes: false, aggregations: aggregations.clone() };
+            assert!(compile(vec![source], &[], &[], &options).is_ok());
+        }
+        let ids: Vec<String> = aggregations.all().iter().map(|a| a.config.id.clone()).collect();
+        assert_eq!(ids, ["w", "window_stats-2"]);
+    }
+}

@@ -1,0 +1,258 @@
+//! Streaming-health windows of the root pipeline.conf, replayed from the sample logs
+//! through the real binary (two filter workers), checked against figures computed here
+//! independently from the raw lines: every count and ratio exactly, every percentile
+//! within the histogram's precision (3 significant figures).
+
+mod common;
+
+use chrono::{DateTime, NaiveDateTime};
+use common::{logship, metric_documents, read};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+const WINDOW_MS: i64 = 10_000;
+
+/// Expected figures of one key in one window.
+#[derive(Default, Debug)]
+struct Expected {
+    count: u64,
+    errors: u64,
+    hits: u64,
+    misses: u64,
+    bytes: f64,
+    values: Vec<u64>,
+    rebuffer_ms: f64,
+    watch_ms: f64,
+    sessions: u64,
+}
+
+/// (metric name, key, window start ms) → figures.
+type Windows = BTreeMap<(String, String, i64), Expected>;
+
+fn window_of(ms: i64) -> i64 {
+    ms.div_euclid(WINDOW_MS) * WINDOW_MS
+}
+
+/// The title of a `/vod/<title>/[<rendition>/]<file>` path, as pipeline.conf extracts it.
+fn title(path: &str) -> String {
+    let path = path.split('?').next().unwrap();
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["", "vod", t, _, _] | ["", "vod", t, _] if !t.is_empty() => t.to_string(),
+        _ => "_none".to_string(),
+    }
+}
+
+/// Adds one CDN request to its title and POP windows.
+#[allow(clippy::too_many_arguments)]
+fn add_request(
+    w: &mut Windows,
+    dataset: &str,
+    ms: i64,
+    title: &str,
+    pop: &str,
+    status: u64,
+    cache: Option<bool>,
+    bytes: f64,
+    latency_ms: u64,
+) {
+    for (name, key) in [("cdn_title", format!("{dataset}|{title}")), ("cdn_pop", format!("{dataset}|{pop}"))] {
+        let e = w.entry((name.to_string(), key, window_of(ms))).or_default();
+        e.count += 1;
+        e.errors += u64::from(status >= 500);
+        e.hits += u64::from(cache == Some(true));
+        e.misses += u64::from(cache == Some(false));
+        e.bytes += bytes;
+        e.values.push(latency_ms);
+    }
+}
+
+/// `… [20/Nov/2026:20:00:00 +0000] "GET /path HTTP/1.1" 200 700000 "-" "UA" 0.008 HIT ams1`
+fn expected_edge(text: &str) -> Windows {
+    let mut w = Windows::new();
+    for line in text.lines() {
+        let quoted: Vec<&str> = line.split('"').collect();
+        let ts = &quoted[0][quoted[0].find('[').unwrap() + 1..quoted[0].find(']').unwrap()];
+        let ms = DateTime::parse_from_str(ts, "%d/%b/%Y:%H:%M:%S %z").unwrap().timestamp_millis();
+        let path = quoted[1].split(' ').nth(1).unwrap();
+        let status_bytes: Vec<&str> = quoted[2].split_whitespace().collect();
+        let tail: Vec<&str> = quoted[6].split_whitespace().collect();
+        let latency = (tail[0].parse::<f64>().unwrap() * 1000.0).round() as u64;
+        let cache = match tail[1] {
+            "HIT" | "STALE" | "UPDATING" | "REVALIDATED" => Some(true),
+            "MISS" | "EXPIRED" => Some(false),
+            _ => None,
+        };
+        let status = status_bytes[0].parse().unwrap();
+        let bytes = status_bytes[1].parse().unwrap_or(0.0);
+        add_request(&mut w, "cdn.edge", ms, &title(path), tail[2], status, cache, bytes, latency);
+    }
+    w
+}
+
+/// W3C tab-separated CloudFront lines (headers skipped).
+fn expected_cloudfront(text: &str) -> Windows {
+    let mut w = Windows::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let when = NaiveDateTime::parse_from_str(&format!("{} {}", f[0], f[1]), "%Y-%m-%d %H:%M:%S").unwrap();
+        let cache = match f[13] {
+            "Hit" | "RefreshHit" => Some(true),
+            "Miss" => Some(false),
+            _ => None,
+        };
+        let latency = (f[18].parse::<f64>().unwrap() * 1000.0).round() as u64;
+        let bytes = f[3].parse().unwrap_or(0.0);
+        let ms = when.and_utc().timestamp_millis();
+        add_request(&mut w, "aws.cloudfront", ms, &title(f[7]), f[2], f[8].parse().unwrap(), cache, bytes, latency);
+    }
+    w
+}
+
+/// Playback JSON lines: per title, startup times, errors, sessions, rebuffer and watch time.
+fn expected_playback(text: &str) -> Windows {
+    let mut w = Windows::new();
+    for line in text.lines() {
+        let d: Value = serde_json::from_str(line).unwrap();
+        let ms = DateTime::parse_from_rfc3339(d["timestamp"].as_str().unwrap()).unwrap().timestamp_millis();
+        let key = d["title_id"].as_str().unwrap_or("_none").to_string();
+        let e = w.entry(("playback_title".to_string(), key, window_of(ms))).or_default();
+        e.count += 1;
+        e.errors += u64::from(d["event"] == "error");
+        e.sessions += u64::from(d["event"] == "session_start");
+        e.rebuffer_ms += d["rebuffer_ms"].as_f64().unwrap_or(0.0);
+        e.watch_ms += d["watch_ms"].as_f64().unwrap_or(0.0);
+        if let Some(v) = d["startup_ms"].as_u64() {
+            e.values.push(v);
+        }
+    }
+    w
+}
+
+/// The metric documents of one sample log replayed through pipeline.conf, by
+/// (metric name, key, window start).
+fn emitted(file: &str) -> BTreeMap<(String, String, i64), Value> {
+    let run = logship(&["--config", "pipeline.conf", "--stdin", "--stdout", "--workers", "2"], &read(file));
+    assert!(run.status.success(), "{}", run.stderr);
+    let mut docs = BTreeMap::new();
+    for d in metric_documents(&run.stdout) {
+        check_document(&d);
+        let m = &d["metric"];
+        let start = DateTime::parse_from_rfc3339(m["window"]["start"].as_str().unwrap()).unwrap().timestamp_millis();
+        let key = (m["name"].as_str().unwrap().to_string(), m["key"].as_str().unwrap().to_string(), start);
+        if let Some(previous) = docs.insert(key.clone(), d) {
+            panic!("two documents for {key:?}: {previous}");
+        }
+    }
+    docs
+}
+
+/// Internal consistency of one document: key fields, window bounds, histogram totals.
+fn check_document(d: &Value) {
+    let m = &d["metric"];
+    assert_eq!(m["late_events"], 0, "{d}");
+    assert_eq!(d["@timestamp"], m["window"]["start"]);
+    assert_eq!(d["tags"], serde_json::json!(["metric"]));
+    let start = DateTime::parse_from_rfc3339(m["window"]["start"].as_str().unwrap()).unwrap();
+    let end = DateTime::parse_from_rfc3339(m["window"]["end"].as_str().unwrap()).unwrap();
+    assert_eq!((end - start).num_milliseconds(), WINDOW_MS);
+    assert_eq!(start.timestamp_millis() % WINDOW_MS, 0, "windows align to the epoch");
+    if let Some(h) = m["value"]["histogram"].as_object() {
+        let counts: u64 = h["counts"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum();
+        assert_eq!(counts, m["value"]["count"].as_u64().unwrap(), "histogram counts add up: {d}");
+        let values: Vec<f64> = h["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert!(values.windows(2).all(|w| w[0] < w[1]), "histogram values ascend: {d}");
+    }
+    let key_parts: Vec<&str> = m["key"].as_str().unwrap().split('|').collect();
+    match m["name"].as_str().unwrap() {
+        "cdn_title" => {
+            assert_eq!(d["event"]["dataset"], key_parts[0]);
+            assert_eq!(d["streaming"]["title"]["id"], key_parts[1]);
+        }
+        "cdn_pop" => assert_eq!(d["cdn"]["pop"], key_parts[1]),
+        _ => assert_eq!(d["streaming"]["title"]["id"], key_parts[0]),
+    }
+}
+
+/// The exact nearest-rank percentile of sorted `values`, as HdrHistogram ranks them.
+fn exact_percentile(sorted: &[u64], q: f64) -> u64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
+    sorted[rank - 1]
+}
+
+fn ratio(num: f64, den: f64) -> Value {
+    if den > 0.0 {
+        serde_json::json!(num / den)
+    } else {
+        Value::Null
+    }
+}
+
+fn compare(expected: Windows, file: &str) {
+    let got = emitted(file);
+    let want_keys: Vec<_> = expected.keys().collect();
+    let got_keys: Vec<_> = got.keys().collect();
+    assert_eq!(got_keys.len(), want_keys.len(), "{file}: number of (metric, key, window) documents");
+    assert_eq!(got_keys, want_keys, "{file}: documents for exactly the windows and keys in the lines");
+    let mut percentiles_checked = 0;
+    for (key, want) in expected {
+        let m = &got[&key]["metric"];
+        let at = format!("{file} {key:?}");
+        assert_eq!(m["count"].as_u64().unwrap(), want.count, "{at}");
+        assert_eq!(m["errors"].as_u64().unwrap(), want.errors, "{at}");
+        assert_eq!(m["error_rate"], ratio(want.errors as f64, want.count as f64), "{at}");
+        if key.0 == "playback_title" {
+            assert_eq!(m["sum"]["rebuffer_ms"].as_f64().unwrap(), want.rebuffer_ms, "{at}");
+            assert_eq!(m["sum"]["watch_ms"].as_f64().unwrap(), want.watch_ms, "{at}");
+            assert_eq!(m["count_if"]["sessions"].as_u64().unwrap(), want.sessions, "{at}");
+            assert_eq!(m["ratio"]["rebuffer_ratio"], ratio(want.rebuffer_ms, want.watch_ms), "{at}");
+            assert_eq!(m["ratio"]["playback_error_rate"], ratio(want.errors as f64, want.sessions as f64), "{at}");
+        } else {
+            assert_eq!(m["cache"]["hits"].as_u64().unwrap(), want.hits, "{at}");
+            assert_eq!(m["cache"]["misses"].as_u64().unwrap(), want.misses, "{at}");
+            assert_eq!(m["cache"]["hit_ratio"], ratio(want.hits as f64, (want.hits + want.misses) as f64), "{at}");
+            assert_eq!(m["bytes"].as_f64().unwrap(), want.bytes, "{at}");
+        }
+        let mut values = want.values;
+        let v = &m["value"];
+        assert_eq!(v["count"].as_u64().unwrap(), values.len() as u64, "{at}");
+        if values.is_empty() {
+            continue;
+        }
+        values.sort_unstable();
+        let sum: u64 = values.iter().sum();
+        assert_eq!(v["min"].as_u64().unwrap(), values[0], "{at}");
+        assert_eq!(v["max"].as_u64().unwrap(), *values.last().unwrap(), "{at}");
+        assert_eq!(v["sum"].as_f64().unwrap(), sum as f64, "{at}");
+        assert_eq!(v["mean"].as_f64().unwrap(), sum as f64 / values.len() as f64, "{at}");
+        for (field, q) in [("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99), ("p99_9", 0.999)] {
+            let exact = exact_percentile(&values, q);
+            let reported = v[field].as_u64().unwrap();
+            // 3 significant figures: never below the exact value, at most 0.1 % above.
+            assert!(
+                reported >= exact && (reported - exact) as f64 <= exact as f64 / 1000.0,
+                "{at} {field}: reported {reported}, exact {exact}"
+            );
+            percentiles_checked += 1;
+        }
+    }
+    assert!(percentiles_checked > 1000, "{file}: only {percentiles_checked} percentiles checked");
+}
+
+#[test]
+fn cdn_edge_windows_match_the_raw_lines() {
+    let text = String::from_utf8(read("sample-logs/cdn-edge.log")).unwrap();
+    compare(expected_edge(&text), "sample-logs/cdn-edge.log");
+}
+
+#[test]
+fn cloudfront_windows_match_the_raw_lines() {
+    let text = String::from_utf8(read("sample-logs/cloudfront.log")).unwrap();
+    compare(expected_cloudfront(&text), "sample-logs/cloudfront.log");
+}
+
+#[test]
+fn playback_windows_match_the_raw_lines() {
+    let text = String::from_utf8(read("sample-logs/playback.log")).unwrap();
+    compare(expected_playback(&text), "sample-logs/playback.log");
+}
