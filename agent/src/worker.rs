@@ -114,7 +114,10 @@ impl Worker {
         let log_path = FieldRef::from_segments(["log", "file", "path"]);
         let log_offset = FieldRef::from_segments(["log", "offset"]);
         let mut counts = vec![NodeCounts::default(); self.plugin_stats.len()];
-        let mut emitted = Vec::new();
+        // Metric events still waiting to be emitted (a large window goes out over many
+        // turns): turns come at once instead of after an idle tick.
+        let mut more = false;
+        let mut finishing = false;
         loop {
             // A permit before a sequence number: the sequencer's reorder buffer stays bounded.
             if self.permits.recv().is_err() {
@@ -123,47 +126,34 @@ impl Worker {
             // Every turn has a sequence number, even an idle one: aggregating filters fold
             // their observations in sequence order, so parallel workers cannot make
             // events look late to them.
-            let (seq, parts, ack, last) = match self.intake.take(IDLE_TICK) {
+            let taken =
+                if finishing { Taken::Closed } else { self.intake.take(if more { Duration::ZERO } else { IDLE_TICK }) };
+            let (mut parts, ack, when) = match taken {
                 Taken::Batch(seq, batch) => {
                     let parts = self.process(batch.lines, &batch.origin, &log_path, &log_offset);
-                    self.pipeline.flush(Flush::Batch(seq), &mut emitted);
-                    (seq, parts, batch.ack, false)
+                    (parts, batch.ack, Flush::Batch(seq))
                 }
-                Taken::Idle => {
-                    let seq = self.intake.next_seq();
-                    self.pipeline.flush(Flush::Idle(seq), &mut emitted);
-                    (seq, Vec::new(), None, false)
-                }
+                Taken::Idle => (Vec::new(), None, Flush::Idle(self.intake.next_seq())),
                 Taken::Closed => {
-                    if !self.intake.leave() {
+                    if !finishing && !self.intake.leave() {
                         return;
                     }
+                    finishing = true;
                     // The last worker: every batch has been filtered.
-                    let seq = self.intake.next_seq();
-                    self.pipeline.flush(Flush::Final(seq), &mut emitted);
-                    (seq, Vec::new(), None, true)
+                    (Vec::new(), None, Flush::Final(self.intake.next_seq()))
                 }
             };
-            let mut parts = parts;
-            if !emitted.is_empty() {
-                if parts.is_empty() {
-                    parts = self.empty_parts();
-                }
-                self.encode_emitted(&mut emitted, &mut parts);
-            }
+            more = self.flush(when, &mut parts);
             self.pipeline.drain_counts(&mut counts);
             for (stats, c) in self.plugin_stats.iter().zip(counts.iter_mut()) {
                 stats.add(std::mem::take(c));
             }
             // A batch without parts (an idle turn) only moves the sequence on.
-            if self.done.send(ProcessedBatch { seq, parts, ack }).is_err() || last {
+            let (Flush::Batch(seq) | Flush::Idle(seq) | Flush::Final(seq)) = when;
+            if self.done.send(ProcessedBatch { seq, parts, ack }).is_err() || (finishing && !more) {
                 return;
             }
         }
-    }
-
-    fn empty_parts(&self) -> Vec<Encoded> {
-        self.encoders.iter().map(|_| Encoded { data: self.buffers.take(), ..Encoded::default() }).collect()
     }
 
     /// Filters a batch's lines and encodes the surviving events for their outputs.
@@ -176,7 +166,7 @@ impl Worker {
     ) -> Vec<Encoded> {
         let now = Utc::now();
         let stamp = pipeline_dsl::event::format_timestamp(now);
-        let mut parts = self.empty_parts();
+        let mut parts = empty_parts(&self.encoders, &self.buffers);
         let mut routes = Vec::new();
         let (mut kept, mut dropped, mut failed) = (0, 0, 0);
         let count = lines.len() as u64;
@@ -202,16 +192,27 @@ impl Worker {
         parts
     }
 
-    /// Routes and encodes events the filters made (no source file: no default id).
-    fn encode_emitted(&self, emitted: &mut Vec<Event>, parts: &mut [Encoded]) {
+    /// Routes and encodes the events the filters make by themselves this turn (no
+    /// source file: no default document id), one at a time as they come.
+    fn flush(&mut self, when: Flush, parts: &mut Vec<Encoded>) -> bool {
         let origin = Origin::default();
-        let mut routes = Vec::new();
-        for event in emitted.drain(..) {
-            self.routes_of(&event, &mut routes);
-            for &i in &routes {
-                self.encoders[i].encode(&event, EventSource { origin: &origin, offset: 0 }, &mut parts[i]);
+        let (encoders, buffers, route_all) = (&self.encoders, &self.buffers, self.route_all);
+        let mut emit = |event: &Event, routes: &[usize]| {
+            if parts.is_empty() {
+                *parts = empty_parts(encoders, buffers);
             }
-        }
+            let all: Vec<usize>;
+            let routes = if route_all {
+                all = (0..encoders.len()).collect();
+                &all
+            } else {
+                routes
+            };
+            for &i in routes {
+                encoders[i].encode(event, EventSource { origin: &origin, offset: 0 }, &mut parts[i]);
+            }
+        };
+        self.pipeline.flush(when, &mut emit)
     }
 
     fn routes_of(&self, event: &Event, routes: &mut Vec<usize>) {
@@ -222,6 +223,11 @@ impl Worker {
             self.pipeline.route(event, routes);
         }
     }
+}
+
+/// One empty encoding per output, in recycled buffers.
+fn empty_parts(encoders: &[Arc<dyn Encoder>], buffers: &BufferPool) -> Vec<Encoded> {
+    encoders.iter().map(|_| Encoded { data: buffers.take(), ..Encoded::default() }).collect()
 }
 
 /// The event for one line: `message` (or the decoded JSON object), the input's tags and

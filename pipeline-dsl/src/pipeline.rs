@@ -291,22 +291,34 @@ impl Pipeline {
         run_filters(&mut self.filters, event)
     }
 
-    /// Appends the events filters emit by themselves (window metrics) to `out`.
-    pub fn flush(&mut self, when: Flush, out: &mut Vec<Event>) {
-        fn walk(nodes: &mut [Node<FilterNode>], when: Flush, out: &mut Vec<Event>) {
+    /// Hands each event the filters make by themselves (window metrics) to `emit`,
+    /// with the outputs it is routed to. Such events skip the filters. True when some
+    /// filter has more waiting for the next turn.
+    pub fn flush(&mut self, when: Flush, emit: &mut dyn FnMut(&Event, &[usize])) -> bool {
+        fn walk(nodes: &mut [Node<FilterNode>], when: Flush, each: &mut dyn FnMut(Event)) -> bool {
+            let mut more = false;
             for n in nodes {
-                match n {
-                    Node::Plugin(f) => f.flush(when, out),
+                more |= match n {
+                    Node::Plugin(f) => f.flush(when, each),
                     Node::Branch { arms, otherwise } => {
+                        let mut more = false;
                         for (_, body) in arms.iter_mut() {
-                            walk(body, when, out);
+                            more |= walk(body, when, each);
                         }
-                        walk(otherwise, when, out);
+                        more | walk(otherwise, when, each)
                     }
-                }
+                };
             }
+            more
         }
-        walk(&mut self.filters, when, out);
+        let output_routes = &self.output_routes;
+        let mut routes = Vec::new();
+        let mut each = |event: Event| {
+            routes.clear();
+            route_nodes(output_routes, &event, &mut routes);
+            emit(&event, &routes);
+        };
+        walk(&mut self.filters, when, &mut each)
     }
 
     /// Indices of the outputs `event` is routed to, in declaration order.

@@ -29,6 +29,9 @@ pub const KEY_SEPARATOR: char = '\u{1f}';
 const FUTURE_TOLERANCE_MS: i64 = 60_000;
 /// Length of the top lists in the snapshot.
 const TOP: usize = 10;
+/// Metric events emitted per turn at most: a window of 100,000 keys goes out over
+/// many batches instead of one huge one.
+pub const EMIT_PER_TURN: usize = 4096;
 
 /// The settings of one aggregation (from its `window_stats` block).
 #[derive(Debug, Clone)]
@@ -210,6 +213,17 @@ struct State {
     /// The next turn to fold, and turns that arrived before it.
     next_seq: u64,
     pending: BTreeMap<u64, Observations>,
+    /// Closed windows whose metric events are still being emitted.
+    closing: VecDeque<Closing>,
+}
+
+/// A closed window being emitted, key by key in key order.
+struct Closing {
+    start: i64,
+    keys: Vec<(Str, KeyStats)>,
+    totals: KeyStats,
+    /// (count, errors, p95) of the keys emitted so far, for the top lists.
+    ranks: Vec<(u64, u64, u64)>,
 }
 
 /// Counters of one aggregator, for metrics.
@@ -262,6 +276,7 @@ impl Aggregator {
             scratch,
             next_seq: 0,
             pending: BTreeMap::new(),
+            closing: VecDeque::new(),
         };
         Self { config, state: Mutex::new(state) }
     }
@@ -272,11 +287,12 @@ impl Aggregator {
 
     /// Takes one turn's observations. Turns are folded in sequence order (a turn that
     /// arrives early waits for the ones before it), then the windows the watermark has
-    /// passed close and their metric events are appended to `out`. An idle turn also
-    /// closes every window once no event has come for `idle_flush`; the final turn
-    /// closes them all. `now_ms` is the wall clock, which bounds how far ahead event
-    /// times may be.
-    pub fn submit(&self, when: Flush, obs: Observations, now_ms: i64, out: &mut Vec<Event>) {
+    /// passed close and their metric events are handed to `emit`, at most
+    /// [`EMIT_PER_TURN`] per turn (true: more are waiting for the next turns). An idle
+    /// turn also closes every window once no event has come for `idle_flush`; the final
+    /// turn closes them all. `now_ms` is the wall clock, which bounds how far ahead
+    /// event times may be.
+    pub fn submit(&self, when: Flush, obs: Observations, now_ms: i64, emit: &mut dyn FnMut(Event)) -> bool {
         let mut state = self.lock();
         let state = &mut *state;
         let (Flush::Batch(seq) | Flush::Idle(seq) | Flush::Final(seq)) = when;
@@ -287,7 +303,7 @@ impl Aggregator {
         }
         if let Some(max) = state.max_time {
             let watermark = max.saturating_sub(self.config.lateness_ms);
-            self.close(state, |start, w| start.saturating_add(w) <= watermark, out);
+            self.close(state, |start, w| start.saturating_add(w) <= watermark);
         }
         let close_all = match when {
             Flush::Batch(_) => false,
@@ -295,8 +311,9 @@ impl Aggregator {
             Flush::Final(_) => true,
         };
         if close_all {
-            self.close(state, |_, _| true, out);
+            self.close(state, |_, _| true);
         }
+        self.drain(state, EMIT_PER_TURN, emit)
     }
 
     fn record(&self, state: &mut State, obs: &mut Observations, now_ms: i64) {
@@ -342,7 +359,8 @@ impl Aggregator {
         obs.extras.clear();
     }
 
-    fn close(&self, state: &mut State, due: impl Fn(i64, i64) -> bool, out: &mut Vec<Event>) {
+    /// Moves the windows `due` accepts from the open ones to the closing queue.
+    fn close(&self, state: &mut State, due: impl Fn(i64, i64) -> bool) {
         let w = self.config.window_ms;
         while let Some((&start, _)) = state.windows.iter().next() {
             if !due(start, w) {
@@ -350,7 +368,32 @@ impl Aggregator {
             }
             let Some(window) = state.windows.remove(&start) else { break };
             state.closed_until = state.closed_until.max(start.saturating_add(w));
-            let snapshot = self.close_window(state, start, window, out);
+            let mut keys: Vec<(Str, KeyStats)> = window.keys.into_iter().collect();
+            keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let ranks = Vec::with_capacity(keys.len());
+            state.closing.push_back(Closing { start, keys, totals: window.totals, ranks });
+        }
+    }
+
+    /// Emits up to `budget` metric events of closing windows, oldest window first; a
+    /// window fully emitted joins the history. True when events are still waiting.
+    fn drain(&self, state: &mut State, mut budget: usize, emit: &mut dyn FnMut(Event)) -> bool {
+        let c = &self.config;
+        while let Some(closing) = state.closing.front_mut() {
+            let end = closing.start.saturating_add(c.window_ms);
+            while budget > 0 && closing.ranks.len() < closing.keys.len() {
+                let (key, stats) = &closing.keys[closing.ranks.len()];
+                let summary = stats.value.summarise(&mut state.scratch);
+                emit(self.metric_event(closing.start, end, key, stats, summary.as_ref()));
+                state.metric_events += 1;
+                closing.ranks.push((stats.count, stats.errors, summary.map_or(0, |m| m.percentiles[2])));
+                budget -= 1;
+            }
+            if closing.ranks.len() < closing.keys.len() {
+                return true;
+            }
+            let Some(done) = state.closing.pop_front() else { break };
+            let snapshot = self.window_snapshot(&mut state.scratch, done);
             state.windows_closed += 1;
             state.history.push_front(snapshot);
             // Histograms are kept for the newest closed window only (the console's detail
@@ -363,26 +406,44 @@ impl Aggregator {
                     }
                 }
             }
-            state.history.truncate(self.config.history);
+            state.history.truncate(c.history);
         }
+        false
     }
 
-    /// Emits one metric event per key (in key order) and returns the window's snapshot.
-    fn close_window(&self, state: &mut State, start: i64, window: Window, out: &mut Vec<Event>) -> api::WindowSnapshot {
+    /// The snapshot of a fully emitted window: only the keys it shows get a full view,
+    /// so a window of 100,000 keys is never copied key by key.
+    fn window_snapshot(&self, scratch: &mut Histogram<Counts>, closing: Closing) -> api::WindowSnapshot {
         let c = &self.config;
-        let end = start.saturating_add(c.window_ms);
-        let mut keys: Vec<(Str, KeyStats)> = window.keys.into_iter().collect();
-        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut views = Vec::with_capacity(keys.len());
-        for (key, stats) in &keys {
-            let summary = stats.value.summarise(&mut state.scratch);
-            out.push(self.metric_event(start, end, key, stats, summary.as_ref()));
-            state.metric_events += 1;
-            views.push(self.key_view(&display_key(key), stats, summary.as_ref(), true));
+        let Closing { start, keys, totals, ranks } = closing;
+        let top = |by: &dyn Fn(&(u64, u64, u64)) -> (u64, u64), n: usize| -> Vec<usize> {
+            let mut order: Vec<usize> = (0..ranks.len()).collect();
+            // Keys are sorted, so ties resolve by key.
+            order.sort_by(|&a, &b| by(&ranks[b]).cmp(&by(&ranks[a])).then(a.cmp(&b)));
+            order.truncate(n);
+            order
+        };
+        let busiest = top(&|r| (r.0, r.1), c.snapshot_keys);
+        let name = |i: &usize| display_key(&keys[*i].0);
+        let shown = busiest
+            .iter()
+            .map(|&i| {
+                let summary = keys[i].1.value.summarise(scratch);
+                self.key_view(&display_key(&keys[i].0), &keys[i].1, summary.as_ref(), true)
+            })
+            .collect();
+        let totals_summary = totals.value.summarise(scratch);
+        api::WindowSnapshot {
+            start_ms: start,
+            end_ms: start.saturating_add(c.window_ms),
+            closed: true,
+            key_count: keys.len() as u64,
+            totals: self.key_view("_all", &totals, totals_summary.as_ref(), true),
+            keys: shown,
+            top_by_count: busiest.iter().take(TOP).map(name).collect(),
+            top_by_errors: top(&|r| (r.1, r.0), TOP).iter().map(name).collect(),
+            top_by_p95: top(&|r| (r.2, r.0), TOP).iter().map(name).collect(),
         }
-        let totals_summary = window.totals.value.summarise(&mut state.scratch);
-        let totals = self.key_view("_all", &window.totals, totals_summary.as_ref(), true);
-        window_snapshot(start, end, true, totals, views, c.snapshot_keys)
     }
 
     fn key_view(&self, key: &str, s: &KeyStats, summary: Option<&Summary>, histogram: bool) -> api::KeyStats {
@@ -493,9 +554,10 @@ impl Aggregator {
     /// Its counters and the size of its open windows (cheap: no percentiles).
     pub fn counters(&self) -> Counters {
         let state = self.lock();
+        let closing_keys: usize = state.closing.iter().map(|c| c.keys.len() - c.ranks.len()).sum();
         Counters {
-            open_windows: state.windows.len() as u64,
-            open_keys: state.windows.values().map(|w| w.keys.len() as u64).sum(),
+            open_windows: (state.windows.len() + state.closing.len()) as u64,
+            open_keys: state.windows.values().map(|w| w.keys.len() as u64).sum::<u64>() + closing_keys as u64,
             memory_bytes: state
                 .windows
                 .values()
@@ -506,7 +568,17 @@ impl Aggregator {
                             .map(|(k, s)| k.len() + s.heap_bytes() + std::mem::size_of::<(Str, KeyStats)>())
                             .sum::<usize>()
                 })
-                .sum::<usize>() as u64,
+                .sum::<usize>() as u64
+                + state
+                    .closing
+                    .iter()
+                    .map(|c| {
+                        c.keys
+                            .iter()
+                            .map(|(k, s)| k.len() + s.heap_bytes() + std::mem::size_of::<(Str, KeyStats)>())
+                            .sum::<usize>()
+                    })
+                    .sum::<usize>() as u64,
             late_events: state.late_events,
             overflow_events: state.overflow_events,
             future_events: state.future_events,
@@ -681,20 +753,20 @@ mod tests {
     fn windows_close_on_the_watermark_and_late_events_are_counted() {
         let a = Aggregator::new(config(10));
         let mut out = Vec::new();
-        a.submit(Flush::Batch(0), turn(&[("a", 1, 5), ("b", 2, 7), ("a", 9, 6)]), NOW, &mut out);
+        a.submit(Flush::Batch(0), turn(&[("a", 1, 5), ("b", 2, 7), ("a", 9, 6)]), NOW, &mut |e| out.push(e));
         assert!(out.is_empty(), "window [0, 10) stays open until the watermark passes 10");
-        a.submit(Flush::Batch(1), turn(&[("a", 14, 1)]), NOW, &mut out);
+        a.submit(Flush::Batch(1), turn(&[("a", 14, 1)]), NOW, &mut |e| out.push(e));
         assert!(out.is_empty(), "watermark 9");
-        a.submit(Flush::Batch(2), turn(&[("a", 15, 1)]), NOW, &mut out);
+        a.submit(Flush::Batch(2), turn(&[("a", 15, 1)]), NOW, &mut |e| out.push(e));
         assert_eq!(counts(&out), [("a".into(), 2), ("b".into(), 1)]);
         out.clear();
         // Window [0, 10) has closed: an event for it is late, counted on the key in
         // the oldest open window, and not aggregated.
-        a.submit(Flush::Batch(3), turn(&[("a", 3, 100)]), NOW, &mut out);
+        a.submit(Flush::Batch(3), turn(&[("a", 3, 100)]), NOW, &mut |e| out.push(e));
         let snap = a.snapshot();
         assert_eq!(snap.late_events, 1);
         assert_eq!(snap.recent[0].totals.count, 3);
-        a.submit(Flush::Final(4), Observations::default(), NOW, &mut out);
+        a.submit(Flush::Final(4), Observations::default(), NOW, &mut |e| out.push(e));
         assert_eq!(counts(&out), [("a".into(), 2)]);
         let late = match out[0].fields().get("metric") {
             Some(Value::Object(m)) => m.get("late_events").cloned(),
@@ -709,10 +781,10 @@ mod tests {
         let mut out = Vec::new();
         // Turn 1 (later events) arrives before turn 0: it waits, so turn 0's events
         // are not late.
-        a.submit(Flush::Batch(1), turn(&[("a", 30, 1)]), NOW, &mut out);
+        a.submit(Flush::Batch(1), turn(&[("a", 30, 1)]), NOW, &mut |e| out.push(e));
         assert!(out.is_empty());
         assert_eq!(a.counters().open_keys, 0, "turn 1 waits for turn 0");
-        a.submit(Flush::Batch(0), turn(&[("a", 1, 1)]), NOW, &mut out);
+        a.submit(Flush::Batch(0), turn(&[("a", 1, 1)]), NOW, &mut |e| out.push(e));
         assert_eq!(counts(&out), [("a".into(), 1)]);
         assert_eq!(a.counters().late_events, 0);
     }
@@ -725,9 +797,9 @@ mod tests {
             Flush::Batch(0),
             turn(&[("a", 1, 1), ("b", 1, 1), ("c", 1, 1), ("d", 1, 1), ("a", 1, 1)]),
             NOW,
-            &mut out,
+            &mut |e| out.push(e),
         );
-        a.submit(Flush::Final(1), Observations::default(), NOW, &mut out);
+        a.submit(Flush::Final(1), Observations::default(), NOW, &mut |e| out.push(e));
         assert_eq!(counts(&out), [("_other".into(), 2), ("a".into(), 2), ("b".into(), 1)]);
         assert_eq!(a.counters().overflow_events, 2);
         let title = out[0].get(&FieldRef::parse("[title]").unwrap()).cloned();
@@ -738,7 +810,7 @@ mod tests {
     fn far_future_events_are_counted_and_do_not_close_windows() {
         let a = Aggregator::new(config(10));
         let mut out = Vec::new();
-        a.submit(Flush::Batch(0), turn(&[("a", 1, 1), ("a", NOW / 1000 + 3600, 1)]), NOW, &mut out);
+        a.submit(Flush::Batch(0), turn(&[("a", 1, 1), ("a", NOW / 1000 + 3600, 1)]), NOW, &mut |e| out.push(e));
         assert!(out.is_empty());
         let c = a.counters();
         assert_eq!((c.future_events, c.open_windows), (1, 1));
@@ -750,9 +822,9 @@ mod tests {
         c.idle_flush = Duration::ZERO;
         let a = Aggregator::new(c);
         let mut out = Vec::new();
-        a.submit(Flush::Batch(0), turn(&[("a", 1, 1)]), NOW, &mut out);
+        a.submit(Flush::Batch(0), turn(&[("a", 1, 1)]), NOW, &mut |e| out.push(e));
         assert!(out.is_empty());
-        a.submit(Flush::Idle(1), Observations::default(), NOW, &mut out);
+        a.submit(Flush::Idle(1), Observations::default(), NOW, &mut |e| out.push(e));
         assert_eq!(counts(&out), [("a".into(), 1)]);
         let snap = a.snapshot();
         assert_eq!((snap.open_windows, snap.windows_closed, snap.metric_events), (0, 1, 1));
@@ -763,8 +835,8 @@ mod tests {
     fn the_snapshot_shows_the_open_window_and_histograms_only_for_the_newest_closed_one() {
         let a = Aggregator::new(config(10));
         let mut out = Vec::new();
-        a.submit(Flush::Batch(0), turn(&[("a", 1, 5), ("b", 2, 9), ("b", 3, 9)]), NOW, &mut out);
-        a.submit(Flush::Batch(1), turn(&[("a", 11, 5), ("a", 30, 5)]), NOW, &mut out);
+        a.submit(Flush::Batch(0), turn(&[("a", 1, 5), ("b", 2, 9), ("b", 3, 9)]), NOW, &mut |e| out.push(e));
+        a.submit(Flush::Batch(1), turn(&[("a", 11, 5), ("a", 30, 5)]), NOW, &mut |e| out.push(e));
         let snap = a.snapshot();
         assert_eq!(snap.recent.len(), 2);
         let current = snap.current.expect("window [30, 40) is open");
@@ -777,5 +849,25 @@ mod tests {
         let older = snap.recent[1].keys[0].value.as_ref().unwrap();
         assert!(older.histogram_values.is_empty());
         assert_eq!((older.p50, older.max), (9, 9));
+    }
+
+    #[test]
+    fn a_large_window_goes_out_over_several_turns() {
+        let a = Aggregator::new(config(100_000));
+        let keys: Vec<String> = (0..EMIT_PER_TURN + 10).map(|i| format!("k{i:05}")).collect();
+        let items: Vec<(&str, i64, u64)> = keys.iter().map(|k| (k.as_str(), 1, 1)).collect();
+        let mut out = Vec::new();
+        let more = a.submit(Flush::Batch(0), turn(&items), NOW, &mut |e| out.push(e));
+        assert!(!more && out.is_empty());
+        let more = a.submit(Flush::Final(1), Observations::default(), NOW, &mut |e| out.push(e));
+        assert!(more, "the rest waits for the next turn");
+        assert_eq!(out.len(), EMIT_PER_TURN);
+        assert!(a.snapshot().recent.is_empty(), "the window joins the history once fully emitted");
+        let more = a.submit(Flush::Final(2), Observations::default(), NOW, &mut |e| out.push(e));
+        assert!(!more);
+        assert_eq!(out.len(), EMIT_PER_TURN + 10);
+        let snap = a.snapshot();
+        assert_eq!((snap.recent.len(), snap.recent[0].key_count, snap.open_keys), (1, keys.len() as u64, 0));
+        assert_eq!(snap.recent[0].keys.len(), 10, "snapshot_keys");
     }
 }

@@ -69,8 +69,11 @@ pub trait Filter: Send {
     /// Processes one event in place.
     fn apply(&mut self, event: &mut Event) -> Outcome;
 
-    /// Appends events the filter emits by itself (most filters emit none).
-    fn flush(&mut self, _when: Flush, _out: &mut Vec<Event>) {}
+    /// Hands events the filter makes by itself to `emit` (most filters make none);
+    /// true when more are waiting for the next turn.
+    fn flush(&mut self, _when: Flush, _emit: &mut dyn FnMut(Event)) -> bool {
+        false
+    }
 }
 
 /// What filter constructors may need from outside the config text.
@@ -257,8 +260,8 @@ impl FilterNode {
     }
 
     /// The events the filter emits by itself (see [`Filter::flush`]).
-    pub fn flush(&mut self, when: Flush, out: &mut Vec<Event>) {
-        self.filter.flush(when, out);
+    pub fn flush(&mut self, when: Flush, emit: &mut dyn FnMut(Event)) -> bool {
+        self.filter.flush(when, emit)
     }
 
     /// Runs the filter and, if it applied, the common options. Returns false to drop.

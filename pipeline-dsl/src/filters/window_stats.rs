@@ -271,9 +271,9 @@ impl Filter for WindowStats {
         Outcome::Applied
     }
 
-    fn flush(&mut self, when: Flush, out: &mut Vec<Event>) {
+    fn flush(&mut self, when: Flush, emit: &mut dyn FnMut(Event)) -> bool {
         let observations = std::mem::take(&mut self.pending);
-        self.aggregator.submit(when, observations, chrono::Utc::now().timestamp_millis(), out);
+        self.aggregator.submit(when, observations, chrono::Utc::now().timestamp_millis(), emit)
     }
 }
 
