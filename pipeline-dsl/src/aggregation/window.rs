@@ -222,8 +222,16 @@ struct Closing {
     start: i64,
     keys: Vec<(Str, KeyStats)>,
     totals: KeyStats,
-    /// (count, errors, p95) of the keys emitted so far, for the top lists.
-    ranks: Vec<(u64, u64, u64)>,
+    /// Figures of the keys emitted so far, for the top lists.
+    ranks: Vec<Rank>,
+}
+
+/// What a key is ranked by in the snapshot's top lists.
+#[derive(Debug, Clone, Copy)]
+struct Rank {
+    count: u64,
+    errors: u64,
+    p95: u64,
 }
 
 /// Counters of one aggregator, for metrics.
@@ -386,7 +394,11 @@ impl Aggregator {
                 let summary = stats.value.summarise(&mut state.scratch);
                 emit(self.metric_event(closing.start, end, key, stats, summary.as_ref()));
                 state.metric_events += 1;
-                closing.ranks.push((stats.count, stats.errors, summary.map_or(0, |m| m.percentiles[2])));
+                closing.ranks.push(Rank {
+                    count: stats.count,
+                    errors: stats.errors,
+                    p95: summary.map_or(0, |m| m.percentiles[2]),
+                });
                 budget -= 1;
             }
             if closing.ranks.len() < closing.keys.len() {
@@ -416,14 +428,14 @@ impl Aggregator {
     fn window_snapshot(&self, scratch: &mut Histogram<Counts>, closing: Closing) -> api::WindowSnapshot {
         let c = &self.config;
         let Closing { start, keys, totals, ranks } = closing;
-        let top = |by: &dyn Fn(&(u64, u64, u64)) -> (u64, u64), n: usize| -> Vec<usize> {
+        let top = |by: &dyn Fn(&Rank) -> (u64, u64), n: usize| -> Vec<usize> {
             let mut order: Vec<usize> = (0..ranks.len()).collect();
             // Keys are sorted, so ties resolve by key.
             order.sort_by(|&a, &b| by(&ranks[b]).cmp(&by(&ranks[a])).then(a.cmp(&b)));
             order.truncate(n);
             order
         };
-        let busiest = top(&|r| (r.0, r.1), c.snapshot_keys);
+        let busiest = top(&|r| (r.count, r.errors), c.snapshot_keys);
         let name = |i: &usize| display_key(&keys[*i].0);
         let shown = busiest
             .iter()
@@ -441,8 +453,8 @@ impl Aggregator {
             totals: self.key_view("_all", &totals, totals_summary.as_ref(), true),
             keys: shown,
             top_by_count: busiest.iter().take(TOP).map(name).collect(),
-            top_by_errors: top(&|r| (r.1, r.0), TOP).iter().map(name).collect(),
-            top_by_p95: top(&|r| (r.2, r.0), TOP).iter().map(name).collect(),
+            top_by_errors: top(&|r| (r.errors, r.count), TOP).iter().map(name).collect(),
+            top_by_p95: top(&|r| (r.p95, r.count), TOP).iter().map(name).collect(),
         }
     }
 
