@@ -231,3 +231,65 @@ fn a_down_then_frozen_server_means_back_pressure_and_retries_not_loss() {
     eprintln!("peak RSS of the agent across the outage: {:.1} MiB", peak as f64 / 1024.0);
     assert!(peak < 256 * 1024, "peak RSS {peak} KiB");
 }
+
+/// The root pipeline.conf as shipped (its own output section, pointed at `osmem`), with
+/// `input` in place of its replay input.
+fn root_config_into(osmem: &Osmem, input: &str) -> String {
+    let text = std::fs::read_to_string(root().join("pipeline.conf")).unwrap();
+    let filters_and_outputs = &text[text.find("\nfilter {").unwrap()..];
+    let hosts = format!("http://{}", osmem.addr);
+    format!(
+        "input {{\n{input}\n}}\n{}",
+        filters_and_outputs.replace("${ELASTICSEARCH_HOSTS:http://127.0.0.1:9200}", &hosts)
+    )
+}
+
+#[test]
+fn window_metrics_land_in_their_own_indices_through_their_template_once() {
+    let osmem = Osmem::start("127.0.0.1:0");
+    let dir = temp_dir("es-metrics");
+    let config = dir.join("root.conf");
+    let input = r#"file { path => ["sample-logs/playback.log"] mode => "read" }"#;
+    std::fs::write(&config, root_config_into(&osmem, input)).unwrap();
+    let expected = common::metric_documents(
+        &logship(&["--config", "pipeline.conf", "--stdin", "--stdout"], &common::read("sample-logs/playback.log"))
+            .stdout,
+    );
+    assert!(expected.len() > 300, "{} metric documents", expected.len());
+
+    // Twice, the second time without checkpoints: the windows are emitted again, with
+    // the same ids, and `create` keeps one document each.
+    for run in ["first", "second"] {
+        let agent = Agent::start(&config, &dir.join(run), &["--once"]);
+        assert!(agent.wait().success(), "{run} run");
+        assert_eq!(osmem.count("logship-metrics-*"), expected.len() as u64, "{run} run: metric documents");
+        assert_eq!(osmem.count("logship-2*"), 5_000, "{run} run: events stay in the event index");
+    }
+
+    // The template was installed and fitted to OpenSearch: no histogram type there.
+    let (status, templates) = osmem.request("GET", "/_index_template/logship-metrics", None);
+    assert_eq!(status, 200, "{templates}");
+    let (_, mapping) = osmem.request("GET", "/logship-metrics-*/_mapping", None);
+    let index = mapping.as_object().unwrap().values().next().unwrap();
+    let metric = &index["mappings"]["properties"]["metric"]["properties"];
+    assert_eq!(metric["value"]["properties"]["histogram"]["enabled"], false, "{metric}");
+    assert_eq!(metric["value"]["properties"]["p99"]["type"], "long");
+    assert_eq!(metric["ratio"]["properties"]["rebuffer_ratio"]["type"], "double", "dynamic template: {metric}");
+    assert_eq!(
+        index["mappings"]["properties"]["streaming"]["properties"]["title"]["properties"]["id"]["type"],
+        "keyword"
+    );
+
+    // Every document as the stdout run emitted it.
+    let key = |d: &Value| format!("{} {} {}", d["metric"]["name"], d["metric"]["key"], d["metric"]["window"]["start"]);
+    let mut indexed: Vec<(String, Value)> =
+        osmem.documents("logship-metrics-*", json!({"match_all": {}})).into_iter().map(|(_, d)| (key(&d), d)).collect();
+    let mut expected: Vec<(String, Value)> = expected.into_iter().map(|d| (key(&d), d)).collect();
+    indexed.sort_by(|a, b| a.0.cmp(&b.0));
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(indexed.len(), expected.len());
+    for ((ka, a), (kb, b)) in indexed.iter().zip(&expected) {
+        assert_eq!(ka, kb);
+        assert_eq!(a, b, "{ka}");
+    }
+}
