@@ -1,13 +1,14 @@
 //! Criterion benchmarks: config parsing, grok on the edge and CloudFront lines (the
 //! grok blocks are taken from the root pipeline.conf by id), and the whole
-//! pipeline.conf filter chain including JSON encoding of the result.
+//! pipeline.conf filter chain including JSON encoding of the result, and the recording
+//! cost of one window_stats block.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pipeline_dsl::ast::{Plugin, Statement, Value};
 use pipeline_dsl::event::Event;
 use pipeline_dsl::filters::grok::library::{Flavour, Library};
 use pipeline_dsl::filters::grok::GrokPattern;
-use pipeline_dsl::filters::{self, BuildContext, CommonOptions, FilterNode};
+use pipeline_dsl::filters::{self, BuildContext, CommonOptions, FilterNode, Flush};
 use pipeline_dsl::pipeline::{compile, ConfigSource, LoadOptions, Pipeline};
 use pipeline_dsl::settings::Settings;
 use std::path::PathBuf;
@@ -40,14 +41,14 @@ fn find_plugin<'a>(body: &'a [Statement], id: &str) -> Option<&'a Plugin> {
     })
 }
 
-/// The grok block with `id => …` from pipeline.conf, built as a filter.
-fn grok_from_root(id: &str) -> FilterNode {
+/// The filter block with `id => …` from pipeline.conf, built.
+fn filter_from_root(id: &str) -> FilterNode {
     let config = pipeline_dsl::parser::parse_config(&root_config()).expect("parse pipeline.conf");
-    let plugin = config.sections.iter().find_map(|s| find_plugin(&s.body, id)).expect("grok id in pipeline.conf");
+    let plugin = config.sections.iter().find_map(|s| find_plugin(&s.body, id)).expect("filter id in pipeline.conf");
     let mut s = Settings::new(plugin);
     let common = CommonOptions::from_settings(&mut s);
     s.accept(&["id"]);
-    let f = filters::build("grok", "grok", &mut s, &BuildContext::default()).expect("grok builds");
+    let f = filters::build(&plugin.name.node, id, &mut s, &BuildContext::default()).expect("filter builds");
     assert!(s.finish().is_empty());
     FilterNode::new(id.to_string(), f, common)
 }
@@ -104,7 +105,7 @@ fn bench_grok(c: &mut Criterion) {
         b.iter(|| assert!(matcher.match_into(std::hint::black_box(EDGE_LINE), &mut spans)))
     });
     for (name, id, line) in [("edge line", "edge", EDGE_LINE), ("cloudfront line", "cloudfront", CLOUDFRONT_LINE)] {
-        let mut grok = grok_from_root(id);
+        let mut grok = filter_from_root(id);
         let template = event(line);
         g.bench_function(name, |b| {
             b.iter(|| {
@@ -117,11 +118,14 @@ fn bench_grok(c: &mut Criterion) {
     g.finish();
 }
 
+/// The whole chain, window_stats blocks included; their observations are folded every
+/// 1024 events, as the agent folds once per batch.
 fn bench_chain(c: &mut Criterion) {
     let mut g = c.benchmark_group("pipeline.conf chain + JSON");
     g.throughput(Throughput::Elements(1));
     let mut pipeline = root_pipeline();
     let mut out = Vec::with_capacity(4096);
+    let mut turn = 0u64;
     for (name, line) in
         [("edge line", EDGE_LINE), ("cloudfront line", CLOUDFRONT_LINE), ("playback line", PLAYBACK_LINE)]
     {
@@ -132,6 +136,10 @@ fn bench_chain(c: &mut Criterion) {
                 assert!(pipeline.filter(&mut e));
                 out.clear();
                 serde_json::to_writer(&mut out, e.fields()).unwrap();
+                turn += 1;
+                if turn % 1024 == 0 {
+                    pipeline.flush(Flush::Batch(turn / 1024 - 1), &mut |_, _| {});
+                }
                 out.len()
             })
         });
@@ -139,5 +147,32 @@ fn bench_chain(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_parser, bench_grok, bench_chain);
+/// Recording cost of one window_stats block (pipeline.conf's `edge_title`): one edge
+/// event as the chain leaves it, over 300 titles, folded every 1024 events.
+fn bench_window(c: &mut Criterion) {
+    let mut g = c.benchmark_group("window_stats");
+    g.throughput(Throughput::Elements(1));
+    let mut pipeline = root_pipeline();
+    let mut events: Vec<Event> = (0..300)
+        .map(|i| {
+            let mut e = event(&EDGE_LINE.replace("t0144", &format!("t{i:04}")));
+            assert!(pipeline.filter(&mut e));
+            e
+        })
+        .collect();
+    let mut node = filter_from_root("edge_title");
+    let mut n = 0usize;
+    g.bench_function("record one edge event (edge_title: title key, latency, errors, cache, bytes)", |b| {
+        b.iter(|| {
+            node.run(&mut events[n % 300]);
+            n += 1;
+            if n % 1024 == 0 {
+                node.flush(Flush::Batch((n / 1024 - 1) as u64), &mut |_| {});
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_parser, bench_grok, bench_chain, bench_window);
 criterion_main!(benches);
