@@ -137,7 +137,7 @@ fn bench_chain(c: &mut Criterion) {
                 out.clear();
                 serde_json::to_writer(&mut out, e.fields()).unwrap();
                 turn += 1;
-                if turn % 1024 == 0 {
+                if turn.is_multiple_of(1024) {
                     pipeline.flush(Flush::Batch(turn / 1024 - 1), &mut |_, _| {});
                 }
                 out.len()
@@ -166,7 +166,7 @@ fn bench_window(c: &mut Criterion) {
         b.iter(|| {
             node.run(&mut events[n % 300]);
             n += 1;
-            if n % 1024 == 0 {
+            if n.is_multiple_of(1024) {
                 node.flush(Flush::Batch((n / 1024 - 1) as u64), &mut |_| {});
             }
         })
