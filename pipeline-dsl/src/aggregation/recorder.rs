@@ -38,11 +38,6 @@ impl Precision {
     pub fn histogram(&self) -> Histogram<Counts> {
         self.empty.clone()
     }
-
-    /// Bytes of one dense histogram with these settings.
-    pub fn dense_bytes(&self) -> usize {
-        self.empty.distinct_values() * std::mem::size_of::<Counts>()
-    }
 }
 
 /// Recorded values of one key.
