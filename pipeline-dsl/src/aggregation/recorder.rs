@@ -114,42 +114,58 @@ impl Recorder {
         }
     }
 
-    /// Adds this key's values to `into` (a window total, or the scratch histogram).
-    pub fn add_to(&self, into: &mut Histogram<Counts>) {
-        match &self.dense {
-            Some(h) => {
-                // Same settings on both sides: addition cannot fail.
-                let _ = into.add(&**h);
-            }
-            None => {
-                for &v in &self.exact {
-                    into.saturating_record(v);
-                }
-            }
-        }
-    }
-
     /// Heap bytes held (for memory accounting in tests and the snapshot).
     pub fn heap_bytes(&self) -> usize {
         self.exact.capacity() * 8
             + self.dense.as_ref().map_or(0, |h| h.distinct_values() * std::mem::size_of::<Counts>())
     }
 
-    /// Percentiles and histogram, computed through `scratch` (reset first) unless the
-    /// key has a histogram of its own. `None` when nothing was recorded.
-    pub fn summarise(&self, scratch: &mut Histogram<Counts>) -> Option<Summary> {
+    /// Percentiles and histogram; `None` when nothing was recorded. Exact values are
+    /// summarised through the histogram's bucket arithmetic alone, giving what a
+    /// histogram holding them would give without scanning its thousands of counters.
+    pub fn summarise(&self, precision: &Precision) -> Option<Summary> {
         if self.count == 0 {
             return None;
         }
-        let h: &Histogram<Counts> = match &self.dense {
-            Some(h) => h,
-            None => {
-                scratch.reset();
-                self.add_to(scratch);
-                scratch
+        if let Some(h) = &self.dense {
+            return Some(summarise_histogram(h, self.count, self.sum, self.min, self.max, self.clamped));
+        }
+        let buckets = &precision.empty;
+        let mut sorted = self.exact.clone();
+        sorted.sort_unstable();
+        let n = sorted.len();
+        let mut percentiles = [0; 5];
+        for (p, q) in percentiles.iter_mut().zip(QUANTILES) {
+            // HdrHistogram's rank: the ceiling of q·n, at least the first value.
+            let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+            *p = buckets.highest_equivalent(sorted[rank - 1]).clamp(self.min, self.max);
+        }
+        let mut values = Vec::new();
+        let mut counts: Vec<u64> = Vec::new();
+        let mut bucket = None;
+        for &v in &sorted {
+            let low = buckets.lowest_equivalent(v);
+            if bucket == Some(low) {
+                if let Some(c) = counts.last_mut() {
+                    *c += 1;
+                }
+            } else {
+                bucket = Some(low);
+                values.push(buckets.median_equivalent(v) as f64);
+                counts.push(1);
             }
-        };
-        Some(summarise_histogram(h, self.count, self.sum, self.min, self.max, self.clamped))
+        }
+        Some(Summary {
+            count: self.count,
+            min: self.min,
+            max: self.max,
+            mean: self.sum / self.count as f64,
+            sum: self.sum,
+            percentiles,
+            clamped: self.clamped,
+            values,
+            counts,
+        })
     }
 }
 
@@ -190,8 +206,7 @@ mod tests {
         for &v in values.iter().take(EXACT_LIMIT) {
             reference.record(v).unwrap();
         }
-        let mut scratch = precision().histogram();
-        let s = small.summarise(&mut scratch).unwrap();
+        let s = small.summarise(&precision()).unwrap();
         let expected = summarise_histogram(&reference, s.count, s.sum, s.min, s.max, 0);
         assert_eq!(s, expected);
 
@@ -200,7 +215,7 @@ mod tests {
             big.record(v, &precision());
         }
         assert!(big.dense.is_some() && big.exact.is_empty());
-        let s = big.summarise(&mut scratch).unwrap();
+        let s = big.summarise(&precision()).unwrap();
         assert_eq!(s.count, 1000);
         assert_eq!(s.counts.iter().sum::<u64>(), 1000);
         assert!(s.values.windows(2).all(|w| w[0] < w[1]), "histogram values ascend");
@@ -223,13 +238,13 @@ mod tests {
         let mut r = Recorder::default();
         r.record(10, &precision());
         r.record(10_000_000, &precision());
-        let s = r.summarise(&mut precision().histogram()).unwrap();
+        let s = r.summarise(&precision()).unwrap();
         assert_eq!((s.clamped, s.max, s.min), (1, 10_000_000, 10));
         assert_eq!(s.mean, 5_000_005.0);
     }
 
     #[test]
     fn empty_recorder_has_no_summary() {
-        assert!(Recorder::default().summarise(&mut precision().histogram()).is_none());
+        assert!(Recorder::default().summarise(&precision()).is_none());
     }
 }

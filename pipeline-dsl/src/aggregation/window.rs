@@ -1,14 +1,13 @@
 //! Event-time windows of one aggregation: recording, closing on the watermark, the
 //! metric events emitted at close, and the live view for the control API.
 
-use super::recorder::{Counts, Precision, Recorder, Summary};
+use super::recorder::{Precision, Recorder, Summary};
 use crate::api;
 use crate::event::{format_timestamp, Event};
 use crate::field_ref::FieldRef;
 use crate::filters::Flush;
 use crate::value::{Str, Value};
 use chrono::{DateTime, Utc};
-use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -209,7 +208,6 @@ struct State {
     windows_closed: u64,
     metric_events: u64,
     history: VecDeque<api::WindowSnapshot>,
-    scratch: Histogram<Counts>,
     /// The next turn to fold, and turns that arrived before it.
     next_seq: u64,
     pending: BTreeMap<u64, Observations>,
@@ -269,7 +267,6 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
 impl Aggregator {
     /// An aggregator with no windows yet.
     pub fn new(config: AggregationConfig) -> Self {
-        let scratch = config.precision.histogram();
         let state = State {
             windows: BTreeMap::new(),
             max_time: None,
@@ -281,7 +278,6 @@ impl Aggregator {
             windows_closed: 0,
             metric_events: 0,
             history: VecDeque::new(),
-            scratch,
             next_seq: 0,
             pending: BTreeMap::new(),
             closing: VecDeque::new(),
@@ -391,7 +387,7 @@ impl Aggregator {
             let end = closing.start.saturating_add(c.window_ms);
             while budget > 0 && closing.ranks.len() < closing.keys.len() {
                 let (key, stats) = &closing.keys[closing.ranks.len()];
-                let summary = stats.value.summarise(&mut state.scratch);
+                let summary = stats.value.summarise(&c.precision);
                 emit(self.metric_event(closing.start, end, key, stats, summary.as_ref()));
                 state.metric_events += 1;
                 closing.ranks.push(Rank {
@@ -405,7 +401,7 @@ impl Aggregator {
                 return true;
             }
             let Some(done) = state.closing.pop_front() else { break };
-            let snapshot = self.window_snapshot(&mut state.scratch, done);
+            let snapshot = self.window_snapshot(done);
             state.windows_closed += 1;
             state.history.push_front(snapshot);
             // Histograms are kept for the newest closed window only (the console's detail
@@ -425,7 +421,7 @@ impl Aggregator {
 
     /// The snapshot of a fully emitted window: only the keys it shows get a full view,
     /// so a window of 100,000 keys is never copied key by key.
-    fn window_snapshot(&self, scratch: &mut Histogram<Counts>, closing: Closing) -> api::WindowSnapshot {
+    fn window_snapshot(&self, closing: Closing) -> api::WindowSnapshot {
         let c = &self.config;
         let Closing { start, keys, totals, ranks } = closing;
         let top = |by: &dyn Fn(&Rank) -> (u64, u64), n: usize| -> Vec<usize> {
@@ -440,11 +436,11 @@ impl Aggregator {
         let shown = busiest
             .iter()
             .map(|&i| {
-                let summary = keys[i].1.value.summarise(scratch);
+                let summary = keys[i].1.value.summarise(&c.precision);
                 self.key_view(&display_key(&keys[i].0), &keys[i].1, summary.as_ref(), true)
             })
             .collect();
-        let totals_summary = totals.value.summarise(scratch);
+        let totals_summary = totals.value.summarise(&c.precision);
         api::WindowSnapshot {
             start_ms: start,
             end_ms: start.saturating_add(c.window_ms),
@@ -615,11 +611,11 @@ impl Aggregator {
             let views = busiest
                 .iter()
                 .map(|(k, s)| {
-                    let summary = s.value.summarise(&mut state.scratch);
+                    let summary = s.value.summarise(&c.precision);
                     self.key_view(&display_key(k), s, summary.as_ref(), true)
                 })
                 .collect();
-            let totals_summary = w.totals.value.summarise(&mut state.scratch);
+            let totals_summary = w.totals.value.summarise(&c.precision);
             let totals = self.key_view("_all", &w.totals, totals_summary.as_ref(), true);
             let mut snap = window_snapshot(start, start + c.window_ms, false, totals, views, c.snapshot_keys);
             snap.key_count = w.keys.len() as u64;
