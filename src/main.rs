@@ -76,6 +76,34 @@ struct Cli {
 enum Command {
     /// Validate the config and exit non-zero with file:line:col diagnostics on any error.
     Check,
+    /// Live streaming-health terminal UI of a running agent (q quits, ? lists the keys).
+    Console(ConsoleArgs),
+}
+
+/// `logship console` options.
+#[derive(clap::Args, Debug)]
+struct ConsoleArgs {
+    /// The agent's control API.
+    #[arg(long, value_name = "URL", env = "LOGSHIP_AGENT", default_value = "http://127.0.0.1:9898")]
+    agent: String,
+    /// Seconds between refreshes.
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    interval: f64,
+    /// SLO: CDN latency p95 above this many milliseconds is shown in red.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    slo_p95_ms: u64,
+    /// SLO: error rate above this (0-1) is shown in red.
+    #[arg(long, value_name = "RATIO", default_value_t = 0.01)]
+    slo_error_rate: f64,
+    /// SLO: cache hit ratio below this (0-1) is shown in red.
+    #[arg(long, value_name = "RATIO", default_value_t = 0.8)]
+    slo_cache_hit: f64,
+    /// SLO: playback startup p95 above this many milliseconds is shown in red.
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    slo_startup_p95_ms: u64,
+    /// SLO: rebuffer ratio above this (0-1) is shown in red.
+    #[arg(long, value_name = "RATIO", default_value_t = 0.02)]
+    slo_rebuffer: f64,
 }
 
 fn load(
@@ -101,6 +129,18 @@ fn compile_sources(
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Console(c)) = cli.command {
+        let slo = console::app::Slo {
+            p95_ms: c.slo_p95_ms,
+            error_rate: c.slo_error_rate,
+            cache_hit: c.slo_cache_hit,
+            startup_p95_ms: c.slo_startup_p95_ms,
+            rebuffer: c.slo_rebuffer,
+        };
+        let interval = Duration::try_from_secs_f64(c.interval).context("--interval")?.max(Duration::from_millis(100));
+        console::run(console::Options { agent: c.agent, interval, slo })?;
+        return Ok(ExitCode::SUCCESS);
+    }
     // One registry for every worker's copy of the pipeline: aggregating filters share
     // their windows through it.
     let aggregations = Aggregations::new();

@@ -1,5 +1,107 @@
 //! `logship console`: the live streaming-health terminal UI (ratatui + crossterm).
 //!
-//! Placeholder crate that fixes the workspace layout of DESIGN.md; the console itself is
-//! issue 5 and depends on the agent's control API (issue 3) and snapshot (issue 4).
+//! It polls the agent's control API (`/api/v1/snapshot`) every second and shows four
+//! views: Overview, Titles, POPs and Pipeline ([`app`] holds the state and the derived
+//! rows, [`views`] draws them). When the agent is unreachable it says so and keeps
+//! retrying; the terminal is restored on exit, on panic and on SIGTERM.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod client;
+pub mod views;
+
+use anyhow::Context;
+use app::{App, Slo};
+use client::AgentUrl;
+use ratatui::crossterm::event::{self, Event, KeyEventKind};
+use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// What `logship console` was asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The agent's control API (`http://127.0.0.1:9898`).
+    pub agent: String,
+    /// Time between refreshes.
+    pub interval: Duration,
+    /// SLO thresholds for colouring.
+    pub slo: Slo,
+}
+
+/// Runs the console until the user quits or a SIGTERM/SIGINT/SIGHUP arrives.
+pub fn run(options: Options) -> anyhow::Result<()> {
+    let url = AgentUrl::parse(&options.agent)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
+    }
+    // Restore the terminal before a panic message is printed.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        default_hook(info);
+    }));
+    enable_raw_mode().context("switching the terminal to raw mode")?;
+    let result = (|| {
+        execute!(std::io::stdout(), EnterAlternateScreen).context("entering the alternate screen")?;
+        let mut terminal = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
+        event_loop(&mut terminal, url, &options, &stop)
+    })();
+    restore_terminal();
+    result
+}
+
+fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(std::io::stdout(), LeaveAlternateScreen, ratatui::crossterm::cursor::Show);
+}
+
+fn event_loop<B: ratatui::backend::Backend>(
+    terminal: &mut ratatui::Terminal<B>,
+    url: AgentUrl,
+    options: &Options,
+    stop: &AtomicBool,
+) -> anyhow::Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
+    let mut app = App::new(options.agent.clone(), options.slo);
+    // Snapshots are fetched on a thread of their own, so a slow or unreachable agent
+    // never freezes the keys.
+    let (tx, rx) = mpsc::channel();
+    let interval = options.interval;
+    std::thread::Builder::new().name("console-poll".into()).spawn(move || loop {
+        let started = Instant::now();
+        let result = url.snapshot(interval.max(Duration::from_millis(500))).map_err(|e| format!("{e:#}"));
+        if tx.send(result).is_err() {
+            return;
+        }
+        std::thread::sleep(interval.saturating_sub(started.elapsed()));
+    })?;
+    let mut dirty = true;
+    while !app.quit && !stop.load(Ordering::Relaxed) {
+        while let Ok(result) = rx.try_recv() {
+            app.update(result);
+            dirty = true;
+        }
+        if dirty {
+            terminal.draw(|f| views::render(f, &app))?;
+            dirty = false;
+        }
+        if event::poll(Duration::from_millis(100))? {
+            match event::read()? {
+                Event::Key(k) if k.kind != KeyEventKind::Release => {
+                    app.key(k);
+                    dirty = true;
+                }
+                Event::Resize(..) => dirty = true,
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
