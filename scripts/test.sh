@@ -29,6 +29,15 @@ fi
 OSMEM_SERVER_BIN=$(python3 -c "import osmem_server; print(osmem_server.resolve_binary())")
 export OSMEM_SERVER_BIN
 
+# The console's end-to-end test runs it inside tmux.
+if ! command -v tmux >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null
+    else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null
+    fi
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 

@@ -165,8 +165,17 @@ fn help_unreachable_agent_and_other_sizes() {
 }
 
 #[test]
-fn a_console_without_data_says_so() {
-    let app = App::new("http://127.0.0.1:9898".into(), Slo::default());
+fn a_console_without_data_says_so_in_every_view() {
+    let mut app = App::new("http://127.0.0.1:9898".into(), Slo::default());
     let (text, _) = render(&app, 80, 24);
     assert!(text.contains("connecting") && text.contains("waiting for the agent's first snapshot"), "{text}");
+    for key in ['2', '3', '4'] {
+        press(&mut app, KeyCode::Char(key));
+        for code in [KeyCode::Down, KeyCode::End, KeyCode::Enter] {
+            press(&mut app, code);
+            render(&app, 80, 24);
+        }
+    }
+    press(&mut app, KeyCode::Char('2'));
+    assert!(render(&app, 80, 24).0.contains("0 titles"));
 }

@@ -68,7 +68,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .column_spacing(1)
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
         .block(Block::new().borders(Borders::ALL).title(" titles (newest closed window) "));
-    let mut state = TableState::default().with_selected((!rows.is_empty()).then_some(app.selected.min(rows.len() - 1)));
+    let selected = (!rows.is_empty()).then(|| app.selected.min(rows.len().saturating_sub(1)));
+    let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, table_area, &mut state);
 
     if let Some(title) = &app.detail {

@@ -1,0 +1,135 @@
+//! `logship console` end to end: the agent replays the sample logs through the root
+//! pipeline.conf's filters, the console runs inside tmux, and the screen it draws is
+//! read back with `capture-pane`: real title ids and figures appear, keys switch views,
+//! an unreachable agent is reported, and the terminal is restored on `q` and SIGTERM.
+
+mod common;
+
+use common::{http, pipeline_with, signal, temp_dir, wait_for, Agent};
+use std::process::Command;
+
+/// A detached tmux session running one command; killed when dropped.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(name: &str, command: &str) -> Tmux {
+        let name = format!("logship-{name}-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "100", "-y", "30", command])
+            .env("TERM", "xterm-256color")
+            .status()
+            .expect("tmux runs (scripts/test.sh installs it)");
+        assert!(status.success(), "tmux new-session failed");
+        // Keep the pane after the command exits, to inspect what it left behind.
+        let _ = Command::new("tmux").args(["set-option", "-t", &name, "remain-on-exit", "on"]).status();
+        Tmux { name }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.name]).output().expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", self.name.as_str()];
+        args.extend_from_slice(keys);
+        assert!(Command::new("tmux").args(&args).status().unwrap().success());
+    }
+
+    fn display(&self, format: &str) -> String {
+        let out = Command::new("tmux").args(["display-message", "-p", "-t", &self.name, format]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn wait_screen(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        wait_for(what, || {
+            last = self.screen();
+            cond(&last)
+        });
+        last
+    }
+
+    /// Waits for the command to end, and says whether it left the alternate screen.
+    fn wait_exit(&self) -> bool {
+        wait_for("the console to exit", || self.display("#{pane_dead}") == "1");
+        self.display("#{alternate_on}") == "0"
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
+    }
+}
+
+fn console_command(agent: &str) -> String {
+    format!("{} console --agent http://{agent}", env!("CARGO_BIN_EXE_logship"))
+}
+
+#[test]
+fn the_console_shows_live_streaming_health_and_switches_views() {
+    let dir = temp_dir("console-e2e");
+    let config = dir.join("replay.conf");
+    let input = r#"replay { path => ["sample-logs/*.log"] speed => 60 loop => true }"#;
+    std::fs::write(&config, pipeline_with(input, "null {}")).unwrap();
+    let agent = Agent::start(&config, &dir.join("data"), &[]);
+    let addr = agent.api_addr();
+    // The first windows close 10 s (one window) + 5 s (lateness) after the start.
+    wait_for("a closed window in the snapshot", || {
+        let (_, body) = http(&addr, "GET", "/api/v1/snapshot", "");
+        let s: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        s["aggregations"].as_array().is_some_and(|a| a.iter().all(|a| a["windows_closed"].as_u64() > Some(0)))
+    });
+
+    let tmux = Tmux::start("views", &console_command(&addr));
+    let screen = tmux.wait_screen("the overview with live figures", |s| s.contains("lines/s") && s.contains("· live"));
+    assert!(screen.contains("cache hit") && screen.contains("startup p95"), "{screen}");
+    assert!(screen.contains("output null"), "{screen}");
+
+    tmux.keys(&["2"]);
+    let screen = tmux.wait_screen("the titles view", |s| s.contains("req/s") && s.contains("t0001"));
+    // t0001, the most popular title, has a latency and a request rate on its line.
+    let line = screen.lines().find(|l| l.contains("t0001")).unwrap();
+    let figures: Vec<&str> = line.split_whitespace().collect();
+    assert!(figures.len() >= 6 && figures[2].parse::<f64>().is_ok(), "{line}");
+
+    tmux.keys(&["Enter"]);
+    tmux.wait_screen("a title's detail", |s| s.contains("latency (ms)") && s.contains("window     p50"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_screen("the detail closed", |s| !s.contains("latency (ms)"));
+
+    tmux.keys(&["3"]);
+    let screen = tmux.wait_screen("the POPs view", |s| s.contains("POPs: cache hit ratio"));
+    assert!(screen.contains(" %") && screen.contains("req/s"), "{screen}");
+    tmux.keys(&["Tab"]);
+    tmux.wait_screen("the pipeline view", |s| s.contains("plugins") && s.contains("replay-0"));
+    tmux.keys(&["?"]);
+    tmux.wait_screen("the help", |s| s.contains("any key closes this help"));
+    tmux.keys(&["x", "q"]);
+    assert!(tmux.wait_exit(), "the console left the alternate screen on q");
+    assert_eq!(tmux.display("#{pane_dead_status}"), "0");
+
+    // SIGTERM: the terminal is restored too.
+    let tmux = Tmux::start("sigterm", &console_command(&addr));
+    tmux.wait_screen("the overview", |s| s.contains("· live"));
+    let pid: u32 = tmux.display("#{pane_pid}").parse().unwrap();
+    signal(pid, "TERM");
+    assert!(tmux.wait_exit(), "the console left the alternate screen on SIGTERM");
+    assert!(agent.stop().success());
+}
+
+#[test]
+fn an_unreachable_agent_is_reported_and_retried() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let tmux = Tmux::start("down", &console_command(&format!("127.0.0.1:{port}")));
+    let screen = tmux.wait_screen("the unreachable notice", |s| s.contains("UNREACHABLE, retrying"));
+    assert!(screen.contains("Connection refused") || screen.contains("connecting"), "{screen}");
+    // Still running, and still answering keys.
+    tmux.keys(&["2"]);
+    tmux.wait_screen("the titles view without data", |s| s.contains("0 titles"));
+    tmux.keys(&["q"]);
+    assert!(tmux.wait_exit());
+}
