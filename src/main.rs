@@ -86,6 +86,13 @@ struct ConsoleArgs {
     /// The agent's control API.
     #[arg(long, value_name = "URL", env = "LOGSHIP_AGENT", default_value = "http://127.0.0.1:9898")]
     agent: String,
+    /// Fleet mode: read the metric documents of every agent from this cluster
+    /// (http://[user:password@]host:port) instead of one agent's API.
+    #[arg(long, value_name = "URL", conflicts_with = "agent")]
+    elasticsearch: Option<String>,
+    /// Fleet mode: index pattern of the metric documents.
+    #[arg(long, value_name = "PATTERN", default_value = "logship-metrics-*")]
+    index: String,
     /// Seconds between refreshes.
     #[arg(long, value_name = "S", default_value_t = 1.0)]
     interval: f64,
@@ -138,7 +145,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rebuffer: c.slo_rebuffer,
         };
         let interval = Duration::try_from_secs_f64(c.interval).context("--interval")?.max(Duration::from_millis(100));
-        console::run(console::Options { agent: c.agent, interval, slo })?;
+        let source = match c.elasticsearch {
+            Some(url) => console::Source::Elasticsearch(url, c.index),
+            None => console::Source::Agent(c.agent),
+        };
+        console::run(console::Options { source, interval, slo })?;
         return Ok(ExitCode::SUCCESS);
     }
     // One registry for every worker's copy of the pipeline: aggregating filters share

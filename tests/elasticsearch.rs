@@ -293,3 +293,79 @@ fn window_metrics_land_in_their_own_indices_through_their_template_once() {
         assert_eq!(a, b, "{ka}");
     }
 }
+
+#[test]
+fn the_console_fleet_view_merges_the_windows_of_several_agents() {
+    let osmem = Osmem::start("127.0.0.1:0");
+    let dir = temp_dir("es-fleet");
+    let config = dir.join("root.conf");
+    std::fs::write(
+        &config,
+        root_config_into(&osmem, r#"file { path => ["sample-logs/cdn-edge.log"] mode => "read" }"#),
+    )
+    .unwrap();
+    // Two agents ship the same edge log: every window of every key exists twice, under
+    // two agent names.
+    for agent in ["edge-a", "edge-b"] {
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_logship"))
+            .args(["--config", config.to_str().unwrap(), "--once", "--api-addr", "off", "--log", "warn", "--data-dir"])
+            .arg(dir.join(agent))
+            .env("LOGSHIP_AGENT_NAME", agent)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{agent}");
+    }
+    let single = common::metric_documents(
+        &logship(&["--config", "pipeline.conf", "--stdin", "--stdout"], &common::read("sample-logs/cdn-edge.log"))
+            .stdout,
+    );
+    assert_eq!(osmem.count("logship-metrics-*"), 2 * single.len() as u64, "one document per agent, window and key");
+
+    let fleet = console::fleet::Fleet {
+        endpoint: console::client::AgentUrl::parse(&format!("http://{}", osmem.addr)).unwrap(),
+        index: "logship-metrics-*".into(),
+        windows: 1000,
+    };
+    let snapshot = fleet.snapshot(std::time::Duration::from_secs(30)).unwrap();
+    assert_eq!(snapshot.version, "fleet of 2 agent(s)");
+    let titles = snapshot.aggregations.iter().find(|a| a.name == "cdn_title").expect("cdn_title");
+    assert_eq!(titles.group_by, ["event.dataset", "streaming.title.id"]);
+    let mut compared = 0;
+    for w in &titles.recent {
+        for k in &w.keys {
+            let start = w.start_ms;
+            let one = single
+                .iter()
+                .find(|d| {
+                    d["metric"]["name"] == "cdn_title"
+                        && d["metric"]["key"] == k.key.as_str()
+                        && chrono::DateTime::parse_from_rfc3339(d["metric"]["window"]["start"].as_str().unwrap())
+                            .unwrap()
+                            .timestamp_millis()
+                            == start
+                })
+                .unwrap_or_else(|| panic!("{} at {start} not in the single run", k.key));
+            let m = &one["metric"];
+            assert_eq!(k.count, 2 * m["count"].as_u64().unwrap(), "{}", k.key);
+            assert_eq!(k.errors, 2 * m["errors"].as_u64().unwrap());
+            assert_eq!(k.cache_hits, 2 * m["cache"]["hits"].as_u64().unwrap());
+            assert_eq!(k.error_rate, m["error_rate"].as_f64());
+            let v = k.value.as_ref().unwrap();
+            // A doubled distribution has the same percentiles (bucket midpoints from the
+            // merged histograms: within the 3 significant figures).
+            for (got, field) in [(v.p50, "p50"), (v.p95, "p95"), (v.p99, "p99")] {
+                let want = m["value"][field].as_u64().unwrap();
+                assert!(got.abs_diff(want) as f64 <= want as f64 / 1000.0 + 1.0, "{} {field}: {got} vs {want}", k.key);
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared > 1000, "{compared} fleet keys compared");
+
+    // The titles and POPs views show the merged figures.
+    let mut app = console::app::App::new("fleet".into(), console::app::Slo::default());
+    app.update(Ok(snapshot));
+    let rows = app.titles();
+    assert!(rows.iter().any(|r| r.title == "t0001" && r.rps > 0.0 && r.p95.is_some()), "{:?}", &rows[..3]);
+    assert!(app.pops().len() >= 5);
+}

@@ -1,7 +1,9 @@
-//! Reading the agent's control API: one `GET /api/v1/snapshot` over plain HTTP/1.1.
+//! Plain HTTP/1.1 requests: the agent's control API (`GET /api/v1/snapshot`) and, in
+//! fleet mode, an Elasticsearch search.
 //!
-//! The API listens on loopback by default and speaks plain HTTP, so a small blocking
-//! client on a `TcpStream` is all the console needs (no TLS, no async runtime).
+//! The control API listens on loopback by default and speaks plain HTTP, so a small
+//! blocking client on a `TcpStream` is all the console needs (no TLS, no async
+//! runtime). Basic credentials may be given in the URL (`http://user:pass@host:9200`).
 
 use anyhow::{anyhow, bail, Context};
 use pipeline_dsl::api::Snapshot;
@@ -9,36 +11,46 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-/// Where the agent's control API is.
+/// An HTTP server: the agent's control API, or Elasticsearch in fleet mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentUrl {
     /// `host:port`.
     pub authority: String,
+    /// `Basic …` credentials from the URL, if any.
+    authorization: Option<String>,
 }
 
 impl AgentUrl {
-    /// Parses `http://host:port`, `host:port` or `:port` (loopback).
+    /// Parses `http://[user:pass@]host:port`, `host:port` or `:port` (loopback).
     pub fn parse(text: &str) -> anyhow::Result<Self> {
+        use base64::Engine;
         let rest = text.strip_prefix("http://").unwrap_or(text);
         if rest.starts_with("https://") || text.starts_with("https://") {
-            bail!("the control API speaks plain HTTP (it listens on loopback by default): use http://");
+            bail!("only plain http:// is supported here (the control API listens on loopback); for a TLS cluster, reach it through a local proxy");
         }
+        let (authorization, rest) = match rest.rsplit_once('@') {
+            Some((user, host)) => {
+                (Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user))), host)
+            }
+            None => (None, rest),
+        };
         let authority = rest.trim_end_matches('/');
         let authority =
             if authority.starts_with(':') { format!("127.0.0.1{authority}") } else { authority.to_string() };
         if authority.is_empty() || authority.contains('/') {
             bail!("`{text}` is not an agent address (expected http://HOST:PORT)");
         }
-        Ok(Self { authority })
+        Ok(Self { authority, authorization })
     }
 
     /// The snapshot, or why it could not be had.
     pub fn snapshot(&self, timeout: Duration) -> anyhow::Result<Snapshot> {
-        let body = self.get("/api/v1/snapshot", timeout)?;
+        let body = self.request("GET", "/api/v1/snapshot", None, timeout)?;
         serde_json::from_slice(&body).context("the agent's snapshot is not the JSON this console understands")
     }
 
-    fn get(&self, path: &str, timeout: Duration) -> anyhow::Result<Vec<u8>> {
+    /// Sends a request (with a JSON body, if any) and returns the body of a 200 reply.
+    pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>, timeout: Duration) -> anyhow::Result<Vec<u8>> {
         let addr = self
             .authority
             .to_socket_addrs()
@@ -48,18 +60,32 @@ impl AgentUrl {
         let mut stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))?;
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n\r\n",
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n",
             self.authority
-        )?;
+        );
+        if let Some(auth) = &self.authorization {
+            head.push_str(&format!("Authorization: {auth}\r\n"));
+        }
+        if let Some(b) = body {
+            head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes())?;
+        if let Some(b) = body {
+            stream.write_all(b)?;
+        }
         let mut reply = Vec::new();
         stream.read_to_end(&mut reply).context("reading the reply")?;
         let split = reply.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| anyhow!("malformed HTTP reply"))?;
         let head = String::from_utf8_lossy(&reply[..split]).to_string();
         let status = head.split_whitespace().nth(1).and_then(|s| s.parse::<u16>().ok()).unwrap_or(0);
+        if status == 401 || status == 403 {
+            bail!("{path} answered HTTP {status}: wrong or missing credentials (http://user:password@host:port)");
+        }
         if status != 200 {
-            bail!("{path} answered HTTP {status}");
+            let text = String::from_utf8_lossy(&reply[split + 4..]);
+            bail!("{path} answered HTTP {status}: {}", text.chars().take(200).collect::<String>());
         }
         let body = reply[split + 4..].to_vec();
         if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
@@ -100,6 +126,9 @@ mod tests {
         assert_eq!(AgentUrl::parse(":9000").unwrap().authority, "127.0.0.1:9000");
         assert!(AgentUrl::parse("https://x:1").is_err());
         assert!(AgentUrl::parse("http://x:1/api").is_err());
+        let with_user = AgentUrl::parse("http://elastic:secret@127.0.0.1:9200").unwrap();
+        assert_eq!(with_user.authority, "127.0.0.1:9200");
+        assert_eq!(with_user.authorization.as_deref(), Some("Basic ZWxhc3RpYzpzZWNyZXQ="));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod client;
+pub mod fleet;
 pub mod views;
 
 use anyhow::Context;
@@ -21,11 +22,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+/// Where the figures come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// One agent's control API (`http://127.0.0.1:9898`).
+    Agent(String),
+    /// The metric documents of every agent in a cluster: URL and index pattern.
+    Elasticsearch(String, String),
+}
+
 /// What `logship console` was asked for.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The agent's control API (`http://127.0.0.1:9898`).
-    pub agent: String,
+    /// Where the figures come from.
+    pub source: Source,
     /// Time between refreshes.
     pub interval: Duration,
     /// SLO thresholds for colouring.
@@ -34,7 +44,16 @@ pub struct Options {
 
 /// Runs the console until the user quits or a SIGTERM/SIGINT/SIGHUP arrives.
 pub fn run(options: Options) -> anyhow::Result<()> {
-    let url = AgentUrl::parse(&options.agent)?;
+    let fetch: Box<dyn Fn(Duration) -> anyhow::Result<pipeline_dsl::api::Snapshot> + Send> = match &options.source {
+        Source::Agent(url) => {
+            let url = AgentUrl::parse(url)?;
+            Box::new(move |timeout| url.snapshot(timeout))
+        }
+        Source::Elasticsearch(url, index) => {
+            let fleet = fleet::Fleet { endpoint: AgentUrl::parse(url)?, index: index.clone(), windows: 18 };
+            Box::new(move |timeout| fleet.snapshot(timeout))
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
         signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
@@ -49,7 +68,7 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     let result = (|| {
         execute!(std::io::stdout(), EnterAlternateScreen).context("entering the alternate screen")?;
         let mut terminal = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
-        event_loop(&mut terminal, url, &options, &stop)
+        event_loop(&mut terminal, fetch, &options, &stop)
     })();
     restore_terminal();
     result
@@ -62,21 +81,25 @@ fn restore_terminal() {
 
 fn event_loop<B: ratatui::backend::Backend>(
     terminal: &mut ratatui::Terminal<B>,
-    url: AgentUrl,
+    fetch: Box<dyn Fn(Duration) -> anyhow::Result<pipeline_dsl::api::Snapshot> + Send>,
     options: &Options,
     stop: &AtomicBool,
 ) -> anyhow::Result<()>
 where
     B::Error: Send + Sync + 'static,
 {
-    let mut app = App::new(options.agent.clone(), options.slo);
+    let label = match &options.source {
+        Source::Agent(url) => url.clone(),
+        Source::Elasticsearch(url, index) => format!("fleet {url}/{index}"),
+    };
+    let mut app = App::new(label, options.slo);
     // Snapshots are fetched on a thread of their own, so a slow or unreachable agent
     // never freezes the keys.
     let (tx, rx) = mpsc::channel();
     let interval = options.interval;
     std::thread::Builder::new().name("console-poll".into()).spawn(move || loop {
         let started = Instant::now();
-        let result = url.snapshot(interval.max(Duration::from_millis(500))).map_err(|e| format!("{e:#}"));
+        let result = fetch(interval.max(Duration::from_millis(500)) * 5).map_err(|e| format!("{e:#}"));
         if tx.send(result).is_err() {
             return;
         }

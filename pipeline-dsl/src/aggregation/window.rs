@@ -67,6 +67,9 @@ pub struct AggregationConfig {
     pub ratios: Vec<(String, RatioTerm, RatioTerm)>,
     /// Tags of the emitted metric events.
     pub tags: Vec<String>,
+    /// Which agent made the documents (`agent.name`, part of their ids): windows of the
+    /// same key from several agents are separate documents, merged when read.
+    pub agent: String,
     /// Closed windows kept for the snapshot.
     pub history: usize,
     /// Keys per window shown in the snapshot.
@@ -538,11 +541,22 @@ impl Aggregator {
             let ratios: JsonMap<String, Json> =
                 c.ratios.iter().map(|(n, a, b)| (n.clone(), json!(ratio(s.term(*a, c), s.term(*b, c))))).collect();
             metric.insert("ratio".into(), Json::Object(ratios));
+            // Numerator and denominator, so that readers can merge windows of several
+            // agents (the console's fleet mode) exactly.
+            let parts: JsonMap<String, Json> = c
+                .ratios
+                .iter()
+                .map(|(n, a, b)| {
+                    (n.clone(), json!({ "numerator": number(s.term(*a, c)), "denominator": number(s.term(*b, c)) }))
+                })
+                .collect();
+            metric.insert("ratio_parts".into(), Json::Object(parts));
         }
         let doc = json!({
             "@timestamp": time_text(start),
             "tags": c.tags,
             "event": { "kind": "metric", "module": "logship", "start": time_text(start), "end": time_text(end) },
+            "agent": { "name": c.agent, "type": "logship" },
             "metric": Json::Object(metric),
         });
         let Value::Object(fields) = Value::from_json(doc) else { return Event::default() };
@@ -554,7 +568,7 @@ impl Aggregator {
                 event.set(field, Value::from(v));
             }
         }
-        let id = format!("{}-{start}-{:016x}", c.name, fnv1a(key.as_bytes()));
+        let id = format!("{}-{}-{start}-{:016x}", c.name, c.agent, fnv1a(key.as_bytes()));
         event.set(&FieldRef::from_segments(["@metadata", "id"]), Value::from(id));
         event
     }
@@ -718,6 +732,7 @@ mod tests {
             counts: vec![],
             ratios: vec![],
             tags: vec!["metric".into()],
+            agent: "test".into(),
             history: 3,
             snapshot_keys: 10,
         }

@@ -36,10 +36,11 @@
 //! | `max_keys` | 100,000 | keys per window; further keys' events go to the key `_other` |
 //! | `metric_tags` | `["metric"]` | tags of the metric events, for routing them in outputs |
 //! | `history` / `snapshot_keys` | 18 / 50 | closed windows and keys per window kept for the control API |
+//! | `agent` | `LOGSHIP_AGENT_NAME`, else the host name | `agent.name` of the metric events and part of their ids, so agents sharing a cluster never overwrite each other's windows |
 //!
 //! A metric event has `@timestamp` = window start, the group fields at their own paths,
-//! `event.kind: metric`, `[@metadata][id]` (stable per name, window and key: use it as
-//! `document_id`) and `metric.*`: `name`, `key`, `window.{start,end,seconds}`, `count`,
+//! `event.kind: metric`, `agent.name`, `[@metadata][id]` (stable per name, agent, window
+//! and key: use it as `document_id`) and `metric.*`: `name`, `key`, `window.{start,end,seconds}`, `count`,
 //! `errors`, `error_rate`, `late_events`, `cache.{hits,misses,hit_ratio}`, `bytes`,
 //! `value.{count,min,max,mean,sum,p50,p90,p95,p99,p99_9,clamped,histogram}` (the
 //! histogram as `{values, counts}`, Elasticsearch's `histogram` field format),
@@ -158,6 +159,7 @@ impl WindowStats {
         let history = s.int("history").unwrap_or(18).max(0) as usize;
         let snapshot_keys = s.int("snapshot_keys").unwrap_or(50).max(0) as usize;
         let name = s.string("name").map_or_else(|| id.to_string(), |n| n.node);
+        let agent = s.string("agent").map(|a| a.node).filter(|a| !a.is_empty()).unwrap_or_else(agent_name);
         let config = AggregationConfig {
             id: id.to_string(),
             name,
@@ -175,6 +177,7 @@ impl WindowStats {
             counts: count_names,
             ratios,
             tags,
+            agent,
             history,
             snapshot_keys,
         };
@@ -207,6 +210,16 @@ impl WindowStats {
         }
         self.last_time.1
     }
+}
+
+/// This agent's name in metric documents: `LOGSHIP_AGENT_NAME`, else the host name.
+fn agent_name() -> String {
+    std::env::var("LOGSHIP_AGENT_NAME")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// A duration setting that must be above zero.
