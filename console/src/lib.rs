@@ -90,7 +90,10 @@ where
 {
     let label = match &options.source {
         Source::Agent(url) => url.clone(),
-        Source::Elasticsearch(url, index) => format!("fleet {url}/{index}"),
+        // Never the credentials a URL may carry.
+        Source::Elasticsearch(url, index) => {
+            format!("fleet http://{}/{index}", AgentUrl::parse(url).map(|u| u.authority).unwrap_or_default())
+        }
     };
     let mut app = App::new(label, options.slo);
     // Snapshots are fetched on a thread of their own, so a slow or unreachable agent
