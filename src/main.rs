@@ -78,6 +78,44 @@ enum Command {
     Check,
     /// Live streaming-health terminal UI of a running agent (q quits, ? lists the keys).
     Console(ConsoleArgs),
+    /// Install the index templates and a lifecycle policy into Elasticsearch, and import
+    /// the dashboards into Kibana; reports each step and exits 1 if any failed.
+    Setup(SetupArgs),
+}
+
+/// `logship setup` options.
+#[derive(clap::Args, Debug)]
+struct SetupArgs {
+    /// Elasticsearch URL(s), comma-separated.
+    #[arg(long, value_name = "URL", env = "ELASTICSEARCH_HOSTS")]
+    elasticsearch: Option<String>,
+    /// Kibana URL.
+    #[arg(long, value_name = "URL", env = "KIBANA_URL")]
+    kibana: Option<String>,
+    /// Kibana space to import into (default: the default space).
+    #[arg(long, value_name = "ID")]
+    space: Option<String>,
+    /// User for basic authentication (Elasticsearch and Kibana).
+    #[arg(long, env = "ELASTICSEARCH_USER")]
+    user: Option<String>,
+    /// Password for basic authentication.
+    #[arg(long, env = "ELASTICSEARCH_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// API key (`id:key` or its base64 form) instead of user and password.
+    #[arg(long, env = "ELASTICSEARCH_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// CA certificate (PEM) to trust.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+    /// Do not verify server certificates (testing only).
+    #[arg(long)]
+    insecure: bool,
+    /// Only the index templates and lifecycle policy.
+    #[arg(long, conflicts_with = "dashboards_only")]
+    templates_only: bool,
+    /// Only the Kibana dashboards.
+    #[arg(long)]
+    dashboards_only: bool,
 }
 
 /// `logship console` options.
@@ -136,6 +174,9 @@ fn compile_sources(
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Setup(a)) = cli.command {
+        return setup(a);
+    }
     if let Some(Command::Console(c)) = cli.command {
         let slo = console::app::Slo {
             p95_ms: c.slo_p95_ms,
@@ -217,6 +258,71 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Err(e);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `logship setup`: prints one line per step; exit 1 when anything failed.
+fn setup(a: SetupArgs) -> anyhow::Result<ExitCode> {
+    use agent::outputs::elasticsearch::Auth;
+    use agent::setup::{Outcome, Target};
+    let parse_url = |text: &str| -> anyhow::Result<url::Url> {
+        let text = if text.contains("://") { text.to_string() } else { format!("http://{text}") };
+        let url = url::Url::parse(&text).with_context(|| format!("`{text}` is not a URL"))?;
+        anyhow::ensure!(matches!(url.scheme(), "http" | "https"), "`{text}` is not an http(s) URL");
+        Ok(url)
+    };
+    let empty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let auth = match (empty(a.user), empty(a.password), empty(a.api_key)) {
+        (Some(u), Some(p), None) => Auth::Basic(u, p),
+        (None, None, Some(k)) => match k.split_once(':') {
+            Some((id, key)) => Auth::ApiKey(id.to_string(), key.to_string()),
+            None => Auth::EncodedApiKey(k),
+        },
+        (None, None, None) => Auth::None,
+        (_, _, Some(_)) => anyhow::bail!("use either --api-key or --user/--password, not both"),
+        _ => anyhow::bail!("--user and --password go together"),
+    };
+    let templates = !a.dashboards_only;
+    let dashboards = !a.templates_only;
+    let elasticsearch = match (&a.elasticsearch, templates) {
+        (Some(list), _) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(parse_url)
+            .collect::<anyhow::Result<Vec<_>>>()?,
+        (None, true) => anyhow::bail!("--elasticsearch URL is needed for the index templates (or --dashboards-only)"),
+        (None, false) => Vec::new(),
+    };
+    let kibana = match (&a.kibana, dashboards) {
+        (Some(k), _) => Some(parse_url(k)?),
+        (None, true) => anyhow::bail!("--kibana URL is needed for the dashboards (or --templates-only)"),
+        (None, false) => None,
+    };
+    let target = Target { elasticsearch, kibana, space: a.space, auth, ca_file: a.ca_cert, verify: !a.insecure };
+    let mut failed = false;
+    for (part, result) in agent::setup::run(&target, templates, dashboards)? {
+        match result {
+            Ok(steps) => {
+                for step in steps {
+                    let (label, detail) = match &step.outcome {
+                        Outcome::Done(d) => ("ok", d.clone()),
+                        Outcome::Skipped(d) => ("skipped", d.clone()),
+                        Outcome::Failed(d) => {
+                            failed = true;
+                            ("FAILED", d.clone())
+                        }
+                    };
+                    let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
+                    println!("{label:<8} {part}: {}{detail}", step.what);
+                }
+            }
+            Err(e) => {
+                failed = true;
+                println!("FAILED   {part}: {e:#}");
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn main() -> ExitCode {

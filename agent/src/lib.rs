@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod multiline;
 pub mod outputs;
 pub mod runtime;
+pub mod setup;
 pub mod shutdown;
 pub mod worker;
 

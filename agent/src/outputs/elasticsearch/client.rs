@@ -75,6 +75,31 @@ impl Client {
         Ok(Self { hosts, next: AtomicUsize::new(0), compression: config.compression, timeout: config.timeout })
     }
 
+    /// Sends one uncompressed request with extra headers and query parameters to a
+    /// healthy host (used by `logship setup`, also towards Kibana).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: HeaderMap,
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Reply> {
+        let host = self.pick();
+        let query = (!query.is_empty()).then_some(query);
+        let sent = host
+            .transport
+            .send::<Bytes, [(&str, &str)]>(method, path, headers, query, body.map(Bytes::from), Some(self.timeout))
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", host.url, with_causes(&e)))?;
+        let status = sent.status_code().as_u16();
+        let body = sent
+            .bytes()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: reading the response: {}", host.url, with_causes(&e)))?;
+        Ok(Reply { status, body, host: host.url.to_string() })
+    }
+
     /// Whether any host is up.
     pub fn any_up(&self) -> bool {
         self.hosts.iter().any(|h| h.up.load(Ordering::Relaxed))

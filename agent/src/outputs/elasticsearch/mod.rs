@@ -25,9 +25,9 @@
 //! Credentials are never logged.
 
 mod bulk;
-mod client;
+pub mod client;
 mod sink;
-mod templates;
+pub mod templates;
 
 pub use sink::ElasticsearchSink;
 
@@ -40,6 +40,31 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+impl EsConfig {
+    /// Settings for talking to a cluster outside an output (`logship setup`): its hosts,
+    /// credentials and TLS; the delivery settings keep their defaults.
+    pub fn connection(id: &str, hosts: Vec<url::Url>, auth: Auth, ca_file: Option<PathBuf>, verify: bool) -> Self {
+        Self {
+            id: id.to_string(),
+            hosts,
+            auth,
+            ca_file,
+            verify,
+            compression: false,
+            bulk_max_events: 1000,
+            bulk_max_bytes: 5 * 1024 * 1024,
+            flush_interval: Duration::from_secs(1),
+            max_in_flight: 1,
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(64),
+            timeout: Duration::from_secs(30),
+            dead_letter_path: None,
+            action: Action::Create,
+            manage_template: false,
+        }
+    }
+}
 
 /// The bulk action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

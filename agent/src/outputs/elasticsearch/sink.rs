@@ -241,8 +241,18 @@ async fn install_templates(d: &Delivery, shutdown: &Shutdown) -> bool {
     };
     let root: serde_json::Value = serde_json::from_slice(&root.body).unwrap_or_default();
     let histogram = templates::supports_histogram(&root);
+    // Name the lifecycle policy only where `logship setup` installed it (Elasticsearch
+    // ILM; OpenSearch's ISM policy attaches itself by index pattern).
+    let policy_path = format!("/_ilm/policy/{}", templates::LIFECYCLE_POLICY);
+    let lifecycle = match templates::is_opensearch(&root) {
+        true => None,
+        false => match d.client.request(Method::Get, &policy_path, None, false, &d.buffers).await {
+            Ok(r) if (200..300).contains(&r.status) => Some(templates::LIFECYCLE_POLICY),
+            _ => None,
+        },
+    };
     for name in templates::NAMES {
-        let body = templates::body(name, histogram);
+        let body = templates::body(name, histogram, lifecycle);
         let path = format!("/_index_template/{name}");
         if request_until_ok(d, shutdown, Method::Put, &path, Some(&body), "install the index template").await.is_none()
         {

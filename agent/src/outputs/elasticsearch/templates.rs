@@ -16,11 +16,20 @@ const METRICS: &str = include_str!("../../../../dashboards/templates/logship-met
 /// The templates' names, in installation order.
 pub const NAMES: [&str; 2] = ["logship-events", "logship-metrics"];
 
+/// The lifecycle policy `logship setup` installs (ILM on Elasticsearch, ISM on
+/// OpenSearch); templates name it on Elasticsearch when it exists.
+pub const LIFECYCLE_POLICY: &str = "logship";
+
+/// Whether the server described by its root endpoint (`GET /`) is OpenSearch.
+pub fn is_opensearch(root: &Json) -> bool {
+    root["version"]["distribution"].as_str() == Some("opensearch")
+}
+
 /// Whether the server described by its root endpoint (`GET /`) has the `histogram`
 /// field type: Elasticsearch 7.6 and later; not OpenSearch.
 pub fn supports_histogram(root: &Json) -> bool {
     let version = &root["version"];
-    if version["distribution"].as_str() == Some("opensearch") {
+    if is_opensearch(root) {
         return false;
     }
     let mut parts = version["number"].as_str().unwrap_or("").split('.').map(|p| p.parse::<u32>().unwrap_or(0));
@@ -28,19 +37,20 @@ pub fn supports_histogram(root: &Json) -> bool {
     (major, minor) >= (7, 6)
 }
 
-/// The body of template `name` for a server with or without the histogram type.
-pub fn body(name: &str, histogram: bool) -> Vec<u8> {
-    match name {
-        "logship-metrics" if !histogram => {
-            let Ok(mut t) = serde_json::from_str::<Json>(METRICS) else { return METRICS.as_bytes().to_vec() };
-            let field = &mut t["template"]["mappings"]["properties"]["metric"]["properties"]["value"]["properties"]
-                ["histogram"];
-            *field = serde_json::json!({ "type": "object", "enabled": false });
-            serde_json::to_vec(&t).unwrap_or_else(|_| METRICS.as_bytes().to_vec())
-        }
-        "logship-metrics" => METRICS.as_bytes().to_vec(),
-        _ => EVENTS.as_bytes().to_vec(),
+/// The body of template `name` for a server with or without the histogram type, naming
+/// the Elasticsearch lifecycle policy `lifecycle` when given.
+pub fn body(name: &str, histogram: bool, lifecycle: Option<&str>) -> Vec<u8> {
+    let text = if name == "logship-metrics" { METRICS } else { EVENTS };
+    let Ok(mut t) = serde_json::from_str::<Json>(text) else { return text.as_bytes().to_vec() };
+    if name == "logship-metrics" && !histogram {
+        let field =
+            &mut t["template"]["mappings"]["properties"]["metric"]["properties"]["value"]["properties"]["histogram"];
+        *field = serde_json::json!({ "type": "object", "enabled": false });
     }
+    if let Some(policy) = lifecycle {
+        t["template"]["settings"]["index"]["lifecycle"] = serde_json::json!({ "name": policy });
+    }
+    serde_json::to_vec(&t).unwrap_or_else(|_| text.as_bytes().to_vec())
 }
 
 #[cfg(test)]
@@ -60,13 +70,16 @@ mod tests {
     #[test]
     fn metric_template_swaps_the_histogram_mapping_only_where_unsupported() {
         let value = |histogram| -> Json {
-            let t: Json = serde_json::from_slice(&body("logship-metrics", histogram)).unwrap();
+            let t: Json = serde_json::from_slice(&body("logship-metrics", histogram, None)).unwrap();
             t["template"]["mappings"]["properties"]["metric"]["properties"]["value"]["properties"].clone()
         };
         assert_eq!(value(true)["histogram"], json!({"type": "histogram"}));
         assert_eq!(value(false)["histogram"], json!({"type": "object", "enabled": false}));
         assert_eq!(value(false)["p99"], json!({"type": "long"}));
-        let events: Json = serde_json::from_slice(&body("logship-events", false)).unwrap();
+        let events: Json = serde_json::from_slice(&body("logship-events", false, None)).unwrap();
         assert_eq!(events["index_patterns"], json!(["logship-*"]));
+        assert!(events["template"]["settings"]["index"]["lifecycle"].is_null());
+        let managed: Json = serde_json::from_slice(&body("logship-events", true, Some("logship"))).unwrap();
+        assert_eq!(managed["template"]["settings"]["index"]["lifecycle"]["name"], "logship");
     }
 }
