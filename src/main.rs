@@ -270,17 +270,8 @@ fn setup(a: SetupArgs) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(matches!(url.scheme(), "http" | "https"), "`{text}` is not an http(s) URL");
         Ok(url)
     };
-    let empty = |v: Option<String>| v.filter(|s| !s.is_empty());
-    let auth = match (empty(a.user), empty(a.password), empty(a.api_key)) {
-        (Some(u), Some(p), None) => Auth::Basic(u, p),
-        (None, None, Some(k)) => match k.split_once(':') {
-            Some((id, key)) => Auth::ApiKey(id.to_string(), key.to_string()),
-            None => Auth::EncodedApiKey(k),
-        },
-        (None, None, None) => Auth::None,
-        (_, _, Some(_)) => anyhow::bail!("use either --api-key or --user/--password, not both"),
-        _ => anyhow::bail!("--user and --password go together"),
-    };
+    let auth = Auth::from_parts(a.user, a.password, a.api_key)
+        .map_err(|problem| anyhow::anyhow!("credentials: {problem} (flags --user, --password, --api-key)"))?;
     let templates = !a.dashboards_only;
     let dashboards = !a.templates_only;
     let elasticsearch = match (&a.elasticsearch, templates) {

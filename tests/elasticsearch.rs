@@ -322,7 +322,7 @@ fn the_console_fleet_view_merges_the_windows_of_several_agents() {
     assert_eq!(osmem.count("logship-metrics-*"), 2 * single.len() as u64, "one document per agent, window and key");
 
     let fleet = console::fleet::Fleet {
-        endpoint: console::client::AgentUrl::parse(&format!("http://{}", osmem.addr)).unwrap(),
+        endpoint: console::client::Endpoint::parse(&format!("http://{}", osmem.addr)).unwrap(),
         index: "logship-metrics-*".into(),
         windows: 1000,
     };

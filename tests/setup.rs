@@ -196,6 +196,8 @@ fn unreachable_servers_and_missing_urls_are_clear_errors() {
     let (ok, out) = setup(&["--kibana", &format!("http://127.0.0.1:{port}"), "--dashboards-only"]);
     assert!(!ok);
     assert!(out.contains("FAILED   Kibana: cannot reach Kibana"), "{out}");
+    let (ok, out) = setup(&["--kibana", "http://127.0.0.1:1", "--dashboards-only", "--user", "elastic"]);
+    assert!(!ok && out.contains("credentials: `user` and `password` go together"), "{out}");
     let (ok, out) = setup(&["--templates-only"]);
     assert!(!ok && out.contains("--elasticsearch URL is needed"), "{out}");
     let (ok, out) = setup(&["--elasticsearch", "http://127.0.0.1:1"]);

@@ -13,14 +13,14 @@ use std::time::Duration;
 
 /// An HTTP server: the agent's control API, or Elasticsearch in fleet mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentUrl {
+pub struct Endpoint {
     /// `host:port`.
     pub authority: String,
     /// `Basic …` credentials from the URL, if any.
     authorization: Option<String>,
 }
 
-impl AgentUrl {
+impl Endpoint {
     /// Parses `http://[user:pass@]host:port`, `host:port` or `:port` (loopback).
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         use base64::Engine;
@@ -121,12 +121,12 @@ mod tests {
 
     #[test]
     fn agent_addresses() {
-        assert_eq!(AgentUrl::parse("http://127.0.0.1:9898/").unwrap().authority, "127.0.0.1:9898");
-        assert_eq!(AgentUrl::parse("localhost:9000").unwrap().authority, "localhost:9000");
-        assert_eq!(AgentUrl::parse(":9000").unwrap().authority, "127.0.0.1:9000");
-        assert!(AgentUrl::parse("https://x:1").is_err());
-        assert!(AgentUrl::parse("http://x:1/api").is_err());
-        let with_user = AgentUrl::parse("http://elastic:secret@127.0.0.1:9200").unwrap();
+        assert_eq!(Endpoint::parse("http://127.0.0.1:9898/").unwrap().authority, "127.0.0.1:9898");
+        assert_eq!(Endpoint::parse("localhost:9000").unwrap().authority, "localhost:9000");
+        assert_eq!(Endpoint::parse(":9000").unwrap().authority, "127.0.0.1:9000");
+        assert!(Endpoint::parse("https://x:1").is_err());
+        assert!(Endpoint::parse("http://x:1/api").is_err());
+        let with_user = Endpoint::parse("http://elastic:secret@127.0.0.1:9200").unwrap();
         assert_eq!(with_user.authority, "127.0.0.1:9200");
         assert_eq!(with_user.authorization.as_deref(), Some("Basic ZWxhc3RpYzpzZWNyZXQ="));
     }
@@ -141,7 +141,7 @@ mod tests {
     fn an_unreachable_agent_is_an_error_not_a_panic() {
         // A port nothing listens on: bind one, then free it.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let err = AgentUrl::parse(&format!(":{port}")).unwrap().snapshot(Duration::from_millis(500)).unwrap_err();
+        let err = Endpoint::parse(&format!(":{port}")).unwrap().snapshot(Duration::from_millis(500)).unwrap_err();
         assert!(format!("{err:#}").contains("connecting"), "{err:#}");
     }
 }

@@ -6,7 +6,7 @@
 //! every server, also those without the `histogram` field type (the histogram stays in
 //! `_source`).
 
-use crate::client::AgentUrl;
+use crate::client::Endpoint;
 use anyhow::Context;
 use pipeline_dsl::api::{AggregationSnapshot, KeyStats, Snapshot, ValueStats, WindowSnapshot};
 use serde_json::{json, Value};
@@ -22,7 +22,7 @@ const DOCUMENTS: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct Fleet {
     /// The cluster.
-    pub endpoint: AgentUrl,
+    pub endpoint: Endpoint,
     /// Index pattern of the metric documents.
     pub index: String,
     /// Windows kept per metric.

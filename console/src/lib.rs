@@ -14,7 +14,7 @@ pub mod views;
 
 use anyhow::Context;
 use app::{App, Slo};
-use client::AgentUrl;
+use client::Endpoint;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
@@ -46,11 +46,11 @@ pub struct Options {
 pub fn run(options: Options) -> anyhow::Result<()> {
     let fetch: Box<dyn Fn(Duration) -> anyhow::Result<pipeline_dsl::api::Snapshot> + Send> = match &options.source {
         Source::Agent(url) => {
-            let url = AgentUrl::parse(url)?;
+            let url = Endpoint::parse(url)?;
             Box::new(move |timeout| url.snapshot(timeout))
         }
         Source::Elasticsearch(url, index) => {
-            let fleet = fleet::Fleet { endpoint: AgentUrl::parse(url)?, index: index.clone(), windows: 18 };
+            let fleet = fleet::Fleet { endpoint: Endpoint::parse(url)?, index: index.clone(), windows: 18 };
             Box::new(move |timeout| fleet.snapshot(timeout))
         }
     };
@@ -92,7 +92,7 @@ where
         Source::Agent(url) => url.clone(),
         // Never the credentials a URL may carry.
         Source::Elasticsearch(url, index) => {
-            format!("fleet http://{}/{index}", AgentUrl::parse(url).map(|u| u.authority).unwrap_or_default())
+            format!("fleet http://{}/{index}", Endpoint::parse(url).map(|u| u.authority).unwrap_or_default())
         }
     };
     let mut app = App::new(label, options.slo);

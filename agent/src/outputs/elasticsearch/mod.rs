@@ -97,6 +97,29 @@ pub enum Auth {
     EncodedApiKey(String),
 }
 
+impl Auth {
+    /// Credentials from a user and password, or an API key (`id:key` or its base64
+    /// form). Empty values count as unset, so `${ELASTICSEARCH_USER:}` can default to
+    /// nothing.
+    pub fn from_parts(
+        user: Option<String>,
+        password: Option<String>,
+        api_key: Option<String>,
+    ) -> Result<Auth, &'static str> {
+        let set = |v: Option<String>| v.filter(|s| !s.is_empty());
+        match (set(user), set(password), set(api_key)) {
+            (Some(u), Some(p), None) => Ok(Auth::Basic(u, p)),
+            (None, None, Some(k)) => Ok(match k.split_once(':') {
+                Some((id, key)) => Auth::ApiKey(id.to_string(), key.to_string()),
+                None => Auth::EncodedApiKey(k),
+            }),
+            (None, None, None) => Ok(Auth::None),
+            (_, _, Some(_)) => Err("use either `api_key` or `user`/`password`, not both"),
+            _ => Err("`user` and `password` go together"),
+        }
+    }
+}
+
 /// Validated settings of one `elasticsearch` output.
 pub struct EsConfig {
     /// Plugin id.
@@ -200,23 +223,14 @@ pub fn build(s: &mut Settings, id: &str) -> Option<(Arc<dyn Encoder>, Sink)> {
     if hosts.is_empty() {
         hosts.push(url::Url::parse("http://127.0.0.1:9200").ok()?);
     }
-    // Empty values count as unset, so `${ELASTICSEARCH_USER:}` can default to nothing.
-    let user = s.string("user").map(|u| u.node).filter(|u| !u.is_empty());
-    let password = s.string("password").map(|p| p.node).filter(|p| !p.is_empty());
-    let api_key = s.string("api_key").filter(|k| !k.node.is_empty());
-    let auth = match (user, password, api_key) {
-        (Some(u), Some(p), None) => Auth::Basic(u, p),
-        (None, None, Some(k)) => match k.node.split_once(':') {
-            Some((id, key)) => Auth::ApiKey(id.to_string(), key.to_string()),
-            None => Auth::EncodedApiKey(k.node),
-        },
-        (None, None, None) => Auth::None,
-        (_, _, Some(k)) => {
-            s.error("use either `api_key` or `user`/`password`, not both", k.span, "conflicting credentials");
-            Auth::None
-        }
-        _ => {
-            s.error("`user` and `password` go together", s.plugin_span(), "set both");
+    let user = s.string("user").map(|u| u.node);
+    let password = s.string("password").map(|p| p.node);
+    let api_key = s.string("api_key");
+    let key_span = api_key.as_ref().map_or_else(|| s.plugin_span(), |k| k.span.clone());
+    let auth = match Auth::from_parts(user, password, api_key.map(|k| k.node)) {
+        Ok(auth) => auth,
+        Err(problem) => {
+            s.error(problem, key_span, "conflicting or incomplete credentials");
             Auth::None
         }
     };
@@ -279,4 +293,20 @@ pub fn build(s: &mut Settings, id: &str) -> Option<(Arc<dyn Encoder>, Sink)> {
         }),
     };
     Some((Arc::new(encoder), Sink::Elasticsearch(Box::new(ElasticsearchSink::new(config)))))
+}
+
+#[cfg(test)]
+mod auth_tests {
+    use super::Auth;
+
+    #[test]
+    fn credentials_from_their_parts() {
+        let s = |v: &str| Some(v.to_string());
+        assert!(matches!(Auth::from_parts(s("u"), s("p"), None), Ok(Auth::Basic(u, p)) if u == "u" && p == "p"));
+        assert!(matches!(Auth::from_parts(None, None, s("id:key")), Ok(Auth::ApiKey(i, k)) if i == "id" && k == "key"));
+        assert!(matches!(Auth::from_parts(None, None, s("aWQ6a2V5")), Ok(Auth::EncodedApiKey(_))));
+        assert!(matches!(Auth::from_parts(s(""), s(""), s("")), Ok(Auth::None)), "empty values are unset");
+        assert!(Auth::from_parts(s("u"), None, None).is_err());
+        assert!(Auth::from_parts(s("u"), s("p"), s("k")).is_err());
+    }
 }
