@@ -284,6 +284,10 @@ fn setup(a: SetupArgs) -> anyhow::Result<ExitCode> {
         (None, true) => anyhow::bail!("--elasticsearch URL is needed for the index templates (or --dashboards-only)"),
         (None, false) => Vec::new(),
     };
+    anyhow::ensure!(
+        !templates || !elasticsearch.is_empty(),
+        "--elasticsearch URL is needed for the index templates (or --dashboards-only)"
+    );
     let kibana = match (&a.kibana, dashboards) {
         (Some(k), _) => Some(parse_url(k)?),
         (None, true) => anyhow::bail!("--kibana URL is needed for the dashboards (or --templates-only)"),

@@ -198,8 +198,10 @@ fn unreachable_servers_and_missing_urls_are_clear_errors() {
     assert!(out.contains("FAILED   Kibana: cannot reach Kibana"), "{out}");
     let (ok, out) = setup(&["--kibana", "http://127.0.0.1:1", "--dashboards-only", "--user", "elastic"]);
     assert!(!ok && out.contains("credentials: `user` and `password` go together"), "{out}");
-    let (ok, out) = setup(&["--templates-only"]);
-    assert!(!ok && out.contains("--elasticsearch URL is needed"), "{out}");
+    for args in [&["--templates-only"][..], &["--templates-only", "--elasticsearch", " , "][..]] {
+        let (ok, out) = setup(args);
+        assert!(!ok && out.contains("--elasticsearch URL is needed"), "{out}");
+    }
     let (ok, out) = setup(&["--elasticsearch", "http://127.0.0.1:1"]);
     assert!(!ok && out.contains("--kibana URL is needed"), "{out}");
 }
