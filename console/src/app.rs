@@ -2,6 +2,7 @@
 //! (view, sort, filter, selection), and the rows each view shows, derived from the
 //! snapshots. Pure: no terminal and no network, so it is tested directly.
 
+use crate::histogram::Merged;
 use pipeline_dsl::api::{AggregationSnapshot, KeyStats, Snapshot, WindowSnapshot};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::{BTreeMap, VecDeque};
@@ -502,9 +503,7 @@ struct Merge {
     hits: u64,
     misses: u64,
     seconds: f64,
-    /// Histogram counts by bucket value (the bits of the f64, which orders like the
-    /// value for the non-negative bucket values).
-    histogram: BTreeMap<u64, u64>,
+    histogram: Merged,
     /// Percentiles of the busiest source, for keys without a histogram.
     fallback: Option<(u64, u64, u64, u64)>,
     startup_p95: Option<u64>,
@@ -521,7 +520,7 @@ impl Merge {
         self.seconds = self.seconds.max(((w.end_ms - w.start_ms) as f64 / 1000.0).max(a.window_seconds));
         if let Some(v) = &k.value {
             for (value, count) in v.histogram_values.iter().zip(&v.histogram_counts) {
-                *self.histogram.entry(value.to_bits()).or_default() += count;
+                self.histogram.add(*value, *count);
             }
             if self.fallback.is_none_or(|f| f.0 < v.count) {
                 self.fallback = Some((v.count, v.p50, v.p95, v.p99));
@@ -529,27 +528,11 @@ impl Merge {
         }
     }
 
-    fn percentile(&self, q: f64) -> Option<u64> {
-        let total: u64 = self.histogram.values().sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((q * total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (bits, count) in &self.histogram {
-            seen += count;
-            if seen >= rank {
-                return Some(f64::from_bits(*bits).round() as u64);
-            }
-        }
-        None
-    }
-
     fn row(self, title: String) -> TitleRow {
         let from_histogram = !self.histogram.is_empty();
         let pick = |q: f64, i: usize| {
             if from_histogram {
-                self.percentile(q)
+                self.histogram.percentile(q)
             } else {
                 self.fallback.map(|f| [f.1, f.2, f.3][i])
             }
@@ -563,7 +546,7 @@ impl Merge {
             cache_hit: ratio(self.hits as f64, (self.hits + self.misses) as f64),
             startup_p95: self.startup_p95,
             rebuffer: self.rebuffer,
-            histogram: self.histogram.iter().map(|(b, c)| (f64::from_bits(*b), *c)).collect(),
+            histogram: self.histogram.buckets(),
             history: {
                 let mut h = self.history;
                 h.sort_by(|a, b| b.start_ms.cmp(&a.start_ms).then_with(|| a.source.cmp(&b.source)));

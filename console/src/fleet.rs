@@ -7,6 +7,7 @@
 //! `_source`).
 
 use crate::client::Endpoint;
+use crate::histogram::Merged;
 use anyhow::Context;
 use pipeline_dsl::api::{AggregationSnapshot, KeyStats, Snapshot, ValueStats, WindowSnapshot};
 use serde_json::{json, Value};
@@ -73,7 +74,7 @@ struct Acc {
     value_sum: f64,
     min: Option<u64>,
     max: u64,
-    histogram: BTreeMap<u64, u64>,
+    histogram: Merged,
     sums: BTreeMap<String, f64>,
     counts: BTreeMap<String, u64>,
     ratios: BTreeMap<String, (f64, f64)>,
@@ -98,7 +99,7 @@ impl Acc {
             let values = v["histogram"]["values"].as_array().cloned().unwrap_or_default();
             let counts = v["histogram"]["counts"].as_array().cloned().unwrap_or_default();
             for (value, count) in values.iter().zip(&counts) {
-                *self.histogram.entry(value.as_f64().unwrap_or(0.0).to_bits()).or_default() += u(count);
+                self.histogram.add(value.as_f64().unwrap_or(0.0), u(count));
             }
         }
         for (name, x) in m["sum"].as_object().into_iter().flatten() {
@@ -127,9 +128,7 @@ impl Acc {
             self.min = Some(self.min.map_or(m, |s| s.min(m)));
         }
         self.max = self.max.max(other.max);
-        for (b, c) in &other.histogram {
-            *self.histogram.entry(*b).or_default() += c;
-        }
+        self.histogram.merge(&other.histogram);
         for (n, x) in &other.sums {
             *self.sums.entry(n.clone()).or_default() += x;
         }
@@ -143,17 +142,9 @@ impl Acc {
         }
     }
 
+    /// A percentile of the merged histogram, within the exact extremes.
     fn percentile(&self, q: f64) -> u64 {
-        let total: u64 = self.histogram.values().sum();
-        let rank = ((q * total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (bits, n) in &self.histogram {
-            seen += n;
-            if seen >= rank {
-                return (f64::from_bits(*bits).round() as u64).clamp(self.min.unwrap_or(0), self.max);
-            }
-        }
-        self.max
+        self.histogram.percentile(q).map_or(self.max, |p| p.clamp(self.min.unwrap_or(0), self.max))
     }
 
     fn stats(&self, key: String) -> KeyStats {
@@ -178,8 +169,8 @@ impl Acc {
                 p95: self.percentile(0.95),
                 p99: self.percentile(0.99),
                 p99_9: self.percentile(0.999),
-                histogram_values: self.histogram.keys().map(|b| f64::from_bits(*b)).collect(),
-                histogram_counts: self.histogram.values().copied().collect(),
+                histogram_values: self.histogram.buckets().iter().map(|b| b.0).collect(),
+                histogram_counts: self.histogram.buckets().iter().map(|b| b.1).collect(),
             }),
             sums: self.sums.iter().map(|(n, x)| (n.clone(), *x)).collect(),
             counts: self.counts.iter().map(|(n, x)| (n.clone(), *x)).collect(),

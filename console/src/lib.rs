@@ -10,6 +10,7 @@
 pub mod app;
 pub mod client;
 pub mod fleet;
+pub mod histogram;
 pub mod views;
 
 use anyhow::Context;
