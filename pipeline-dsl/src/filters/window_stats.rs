@@ -92,8 +92,10 @@ impl WindowStats {
     /// the config, so every worker's copy shares one aggregator.
     pub fn from_settings(s: &mut Settings, ctx: &BuildContext, id: &str) -> Self {
         let group_refs: Vec<_> = s.strings("group_by");
-        let group_names = group_refs.iter().map(|g| dotted(&g.node)).collect();
         let group_by: Vec<FieldRef> = group_refs.iter().filter_map(|g| s.parse_field_ref(g)).collect();
+        // `[streaming][title][id]` → `streaming.title.id`, for display.
+        let group_names =
+            group_by.iter().map(|f| f.segments().iter().map(|k| &**k).collect::<Vec<&str>>().join(".")).collect();
         let value = s.field_ref("value");
         let value_scale = s.number("value_scale").unwrap_or(1.0);
         let window = positive(s, "window", Duration::from_secs(10));
@@ -232,16 +234,6 @@ fn positive(s: &mut Settings, key: &str, default: Duration) -> Duration {
         }
         Some(d) => d,
         None => default,
-    }
-}
-
-/// `[a][b]` → `a.b`, for display.
-fn dotted(field: &str) -> String {
-    let t = field.trim();
-    if t.starts_with('[') {
-        t.trim_start_matches('[').trim_end_matches(']').replace("][", ".")
-    } else {
-        t.to_string()
     }
 }
 
