@@ -9,7 +9,7 @@
 use crate::client::Endpoint;
 use crate::histogram::Merged;
 use anyhow::Context;
-use pipeline_dsl::api::{AggregationSnapshot, KeyStats, Snapshot, ValueStats, WindowSnapshot};
+use pipeline_dsl::api::{AggregationSnapshot, KeyStats, Snapshot, ValueStats, WindowCounters, WindowSnapshot};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -261,7 +261,7 @@ pub fn from_documents(docs: &[Value], windows: usize, now_ms: i64) -> Snapshot {
                 id: name.clone(),
                 group_by: groups.remove(&name).unwrap_or_default(),
                 window_seconds,
-                windows_closed: recent.len() as u64,
+                counters: WindowCounters { windows_closed: recent.len() as u64, ..WindowCounters::default() },
                 recent,
                 name,
                 ..AggregationSnapshot::default()

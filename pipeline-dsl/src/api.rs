@@ -111,7 +111,19 @@ pub struct AggregationSnapshot {
     pub window_seconds: f64,
     /// Allowed lateness in seconds.
     pub allowed_lateness_seconds: f64,
-    /// Windows open now.
+    /// Counters and size of its windows.
+    #[serde(flatten)]
+    pub counters: WindowCounters,
+    /// The newest open window, computed now (its figures still grow).
+    pub current: Option<WindowSnapshot>,
+    /// Closed windows, newest first.
+    pub recent: Vec<WindowSnapshot>,
+}
+
+/// Counters of one `window_stats` filter and the size of its open windows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowCounters {
+    /// Windows open now (closed windows still being emitted included).
     pub open_windows: u64,
     /// Keys held across the open windows.
     pub open_keys: u64,
@@ -127,10 +139,6 @@ pub struct AggregationSnapshot {
     pub windows_closed: u64,
     /// Metric events emitted so far.
     pub metric_events: u64,
-    /// The newest open window, computed now (its figures still grow).
-    pub current: Option<WindowSnapshot>,
-    /// Closed windows, newest first.
-    pub recent: Vec<WindowSnapshot>,
 }
 
 /// One window: totals, the busiest keys and top lists.

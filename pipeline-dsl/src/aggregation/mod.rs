@@ -12,8 +12,7 @@ mod window;
 
 pub use recorder::{Precision, Recorder, Summary, EXACT_LIMIT, QUANTILES};
 pub use window::{
-    AggregationConfig, Aggregator, Counters, Observation, Observations, RatioTerm, CACHE_HIT, CACHE_MISS, ERROR,
-    KEY_SEPARATOR,
+    AggregationConfig, Aggregator, Observation, Observations, RatioTerm, CACHE_HIT, CACHE_MISS, ERROR, KEY_SEPARATOR,
 };
 
 use std::sync::{Arc, Mutex};

@@ -205,11 +205,8 @@ struct State {
     /// Every window ending at or before this has closed.
     closed_until: i64,
     last_event: Instant,
-    late_events: u64,
-    overflow_events: u64,
-    future_events: u64,
-    windows_closed: u64,
-    metric_events: u64,
+    /// The event counters (the sizes are measured when asked for).
+    counts: api::WindowCounters,
     history: VecDeque<api::WindowSnapshot>,
     /// The next turn to fold, and turns that arrived before it.
     next_seq: u64,
@@ -235,27 +232,6 @@ struct Rank {
     p95: u64,
 }
 
-/// Counters of one aggregator, for metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Windows open.
-    pub open_windows: u64,
-    /// Keys across the open windows.
-    pub open_keys: u64,
-    /// Approximate heap bytes of the open windows.
-    pub memory_bytes: u64,
-    /// Events that came after their window closed.
-    pub late_events: u64,
-    /// Events aggregated under `_other` for lack of room.
-    pub overflow_events: u64,
-    /// Events stamped too far ahead of the wall clock.
-    pub future_events: u64,
-    /// Windows closed.
-    pub windows_closed: u64,
-    /// Metric events emitted.
-    pub metric_events: u64,
-}
-
 /// The shared state of one `window_stats` block.
 pub struct Aggregator {
     /// Its settings.
@@ -275,11 +251,7 @@ impl Aggregator {
             max_time: None,
             closed_until: i64::MIN,
             last_event: Instant::now(),
-            late_events: 0,
-            overflow_events: 0,
-            future_events: 0,
-            windows_closed: 0,
-            metric_events: 0,
+            counts: api::WindowCounters::default(),
             history: VecDeque::new(),
             next_seq: 0,
             pending: BTreeMap::new(),
@@ -334,12 +306,12 @@ impl Aggregator {
         for (i, o) in obs.list.iter().enumerate() {
             let extras = obs.extras.get(i * stride..(i + 1) * stride).unwrap_or(&[]);
             if o.time_ms > future_limit {
-                state.future_events += 1;
+                state.counts.future_events += 1;
                 continue;
             }
             let start = o.time_ms.div_euclid(c.window_ms) * c.window_ms;
             if start.saturating_add(c.window_ms) <= state.closed_until {
-                state.late_events += 1;
+                state.counts.late_events += 1;
                 // Shown on the key in the oldest open window, if there is one.
                 if let Some((_, w)) = state.windows.iter_mut().next() {
                     if let Some(k) = w.keys.get_mut(&o.key) {
@@ -357,7 +329,7 @@ impl Aggregator {
             } else if window.keys.len() < c.max_keys {
                 window.keys.entry(o.key.clone()).or_default()
             } else {
-                state.overflow_events += 1;
+                state.counts.overflow_events += 1;
                 window.keys.entry(Str::from(OTHER)).or_default()
             };
             stats.add(o, extras, &c.precision);
@@ -392,7 +364,7 @@ impl Aggregator {
                 let (key, stats) = &closing.keys[closing.ranks.len()];
                 let summary = stats.value.summarise(&c.precision);
                 emit(self.metric_event(closing.start, end, key, stats, summary.as_ref()));
-                state.metric_events += 1;
+                state.counts.metric_events += 1;
                 closing.ranks.push(Rank {
                     count: stats.count,
                     errors: stats.errors,
@@ -405,7 +377,7 @@ impl Aggregator {
             }
             let Some(done) = state.closing.pop_front() else { break };
             let snapshot = self.window_snapshot(done);
-            state.windows_closed += 1;
+            state.counts.windows_closed += 1;
             state.history.push_front(snapshot);
             // Histograms are kept for the newest closed window only (the console's detail
             // view); older windows keep their percentiles.
@@ -574,38 +546,19 @@ impl Aggregator {
     }
 
     /// Its counters and the size of its open windows (cheap: no percentiles).
-    pub fn counters(&self) -> Counters {
+    pub fn counters(&self) -> api::WindowCounters {
         let state = self.lock();
-        let closing_keys: usize = state.closing.iter().map(|c| c.keys.len() - c.ranks.len()).sum();
-        Counters {
+        let open = state.windows.values().map(|w| (w.keys.len(), w.totals.heap_bytes() + keys_bytes(w.keys.iter())));
+        let closing = state
+            .closing
+            .iter()
+            .map(|c| (c.keys.len() - c.ranks.len(), keys_bytes(c.keys.iter().map(|(k, s)| (k, s)))));
+        let (keys, bytes) = open.chain(closing).fold((0, 0), |(k, b), (keys, bytes)| (k + keys, b + bytes));
+        api::WindowCounters {
             open_windows: (state.windows.len() + state.closing.len()) as u64,
-            open_keys: state.windows.values().map(|w| w.keys.len() as u64).sum::<u64>() + closing_keys as u64,
-            memory_bytes: state
-                .windows
-                .values()
-                .map(|w| {
-                    w.totals.heap_bytes()
-                        + w.keys
-                            .iter()
-                            .map(|(k, s)| k.len() + s.heap_bytes() + std::mem::size_of::<(Str, KeyStats)>())
-                            .sum::<usize>()
-                })
-                .sum::<usize>() as u64
-                + state
-                    .closing
-                    .iter()
-                    .map(|c| {
-                        c.keys
-                            .iter()
-                            .map(|(k, s)| k.len() + s.heap_bytes() + std::mem::size_of::<(Str, KeyStats)>())
-                            .sum::<usize>()
-                    })
-                    .sum::<usize>() as u64,
-            late_events: state.late_events,
-            overflow_events: state.overflow_events,
-            future_events: state.future_events,
-            windows_closed: state.windows_closed,
-            metric_events: state.metric_events,
+            open_keys: keys as u64,
+            memory_bytes: bytes as u64,
+            ..state.counts
         }
     }
 
@@ -641,18 +594,16 @@ impl Aggregator {
             group_by: c.group_names.clone(),
             window_seconds: c.window_ms as f64 / 1000.0,
             allowed_lateness_seconds: c.lateness_ms as f64 / 1000.0,
-            open_windows: counters.open_windows,
-            open_keys: counters.open_keys,
-            memory_bytes: counters.memory_bytes,
-            late_events: counters.late_events,
-            overflow_events: counters.overflow_events,
-            future_events: counters.future_events,
-            windows_closed: counters.windows_closed,
-            metric_events: counters.metric_events,
+            counters,
             current,
             recent: state.history.iter().cloned().collect(),
         }
     }
+}
+
+/// Approximate heap bytes of keys and their figures.
+fn keys_bytes<'a>(keys: impl Iterator<Item = (&'a Str, &'a KeyStats)>) -> usize {
+    keys.map(|(k, s)| k.len() + s.heap_bytes() + std::mem::size_of::<(Str, KeyStats)>()).sum()
 }
 
 /// A window's snapshot from the views of all its keys: the busiest `keep` keys and
@@ -787,7 +738,7 @@ mod tests {
         // the oldest open window, and not aggregated.
         a.submit(Flush::Batch(3), turn(&[("a", 3, 100)]), NOW, &mut |e| out.push(e));
         let snap = a.snapshot();
-        assert_eq!(snap.late_events, 1);
+        assert_eq!(snap.counters.late_events, 1);
         assert_eq!(snap.recent[0].totals.count, 3);
         a.submit(Flush::Final(4), Observations::default(), NOW, &mut |e| out.push(e));
         assert_eq!(counts(&out), [("a".into(), 2)]);
@@ -850,7 +801,7 @@ mod tests {
         a.submit(Flush::Idle(1), Observations::default(), NOW, &mut |e| out.push(e));
         assert_eq!(counts(&out), [("a".into(), 1)]);
         let snap = a.snapshot();
-        assert_eq!((snap.open_windows, snap.windows_closed, snap.metric_events), (0, 1, 1));
+        assert_eq!((snap.counters.open_windows, snap.counters.windows_closed, snap.counters.metric_events), (0, 1, 1));
         assert!(snap.current.is_none());
     }
 
@@ -890,7 +841,7 @@ mod tests {
         assert!(!more);
         assert_eq!(out.len(), EMIT_PER_TURN + 10);
         let snap = a.snapshot();
-        assert_eq!((snap.recent.len(), snap.recent[0].key_count, snap.open_keys), (1, keys.len() as u64, 0));
+        assert_eq!((snap.recent.len(), snap.recent[0].key_count, snap.counters.open_keys), (1, keys.len() as u64, 0));
         assert_eq!(snap.recent[0].keys.len(), 10, "snapshot_keys");
     }
 }
