@@ -43,24 +43,6 @@ text = open("pipeline.conf").read()
 filters = text[text.index("\nfilter {"):text.index("\noutput {")]
 open(conf, "w").write(f'input {{ file {{ path => "{data}" mode => "read" }} }}\n{filters}\noutput {{ {out} }}\n')
 PY
-python3 - "$data" "$dir" "$workers" "$output" <<'PY'
-import os, resource, subprocess, sys, time
-data, tmp, workers, output = sys.argv[1:]
-n = sum(1 for _ in open(data, "rb"))
-size = os.path.getsize(data)
-start = time.monotonic()
-proc = subprocess.run(["target/release/logship", "--config", f"{tmp}/bench.conf", "--once", "--data-dir", f"{tmp}/data",
-                       "--workers", workers, "--api-addr", "off", "--log", "warn"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-wall = time.monotonic() - start
-if proc.returncode != 0:
-    sys.exit(proc.stderr.decode())
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-cpu = ru.ru_utime + ru.ru_stime
-print(f"input        {data} ({n} lines, {size / 1e6:.1f} MB)")
-print(f"output       {output}, {workers} filter workers")
-print(f"wall         {wall:.2f} s")
-print(f"cpu          {cpu:.2f} s (user {ru.ru_utime:.2f}, system {ru.ru_stime:.2f})")
-print(f"lines/s      {n / wall:,.0f} (wall), {n / cpu:,.0f} per CPU second")
-print(f"peak RSS     {ru.ru_maxrss / 1024:.1f} MiB")
-sys.stderr.write(proc.stderr.decode()[-300:])
-PY
+echo "output       $output, $workers filter workers"
+scripts/measure.py "$data" -- target/release/logship --config "$dir/bench.conf" --once --data-dir "$dir/data" \
+    --workers "$workers" --api-addr off --log warn

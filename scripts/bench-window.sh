@@ -4,9 +4,9 @@
 #   scripts/bench-window.sh memory [LINES]   # 100,000 distinct titles in one 10 s window
 #   scripts/bench-window.sh cost [LINES]     # pipeline.conf with and without its window_stats blocks
 #
-# Each run is `logship --config CONFIG --stdin --stdout --workers $WORKERS (default 2)
-# > /dev/null`; the script prints lines/s, CPU seconds and peak RSS of the logship
-# process, and the metric documents it emitted.
+# Each run is `logship --config CONFIG --stdin --stdout --workers $WORKERS (default 2)`;
+# scripts/measure.py prints lines/s, CPU seconds and peak RSS of the logship process,
+# and the metric documents it emitted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-memory}
@@ -14,28 +14,9 @@ cargo build --release -p logship -p loggen --bins
 tmp=${TMPDIR:-/tmp}
 
 measure() { # measure CONFIG DATA LABEL
-    python3 - "$1" "$2" "$3" "${WORKERS:-2}" <<'PY'
-import resource, subprocess, sys, time
-config, data, label, workers = sys.argv[1:5]
-n = sum(1 for _ in open(data, "rb"))
-metric_docs = 0
-with open(data, "rb") as src:
-    start = time.monotonic()
-    proc = subprocess.Popen(["target/release/logship", "--config", config, "--stdin", "--stdout", "--workers", workers,
-                             "--api-addr", "off", "--log", "warn"], stdin=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    for line in proc.stdout:
-        if line.startswith(b'{"@timestamp"') and b'"kind":"metric"' in line:
-            metric_docs += 1
-    err = proc.stderr.read()
-    proc.wait()
-    wall = time.monotonic() - start
-if proc.returncode != 0:
-    sys.exit(err.decode())
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-cpu = ru.ru_utime + ru.ru_stime
-print(f"{label}: {n} lines, {workers} worker(s): {n / wall:,.0f} lines/s, {cpu:.2f} CPU s "
-      f"({n / cpu:,.0f} lines per CPU s), peak RSS {ru.ru_maxrss / 1024:.1f} MiB, {metric_docs} metric documents")
-PY
+    echo "== $3 (${WORKERS:-2} workers)"
+    scripts/measure.py "$2" --stdin --count-metrics -- target/release/logship --config "$1" --stdin --stdout \
+        --workers "${WORKERS:-2}" --api-addr off --log warn
 }
 
 case "$what" in
