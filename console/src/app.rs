@@ -3,6 +3,7 @@
 //! snapshots. Pure: no terminal and no network, so it is tested directly.
 
 use crate::histogram::Merged;
+use pipeline_dsl::aggregation::ratio;
 use pipeline_dsl::api::{AggregationSnapshot, KeyStats, Snapshot, WindowSnapshot};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::{BTreeMap, VecDeque};
@@ -489,10 +490,6 @@ fn is_playback(a: &AggregationSnapshot) -> bool {
 
 fn ratio_named(k: &KeyStats, name: &str) -> Option<f64> {
     k.ratios.iter().find(|(n, _)| n == name).and_then(|(_, r)| *r)
-}
-
-fn ratio(num: f64, den: f64) -> Option<f64> {
-    (den > 0.0).then(|| num / den)
 }
 
 /// Figures of one title or POP gathered from several aggregations.

@@ -9,6 +9,7 @@
 use crate::client::Endpoint;
 use crate::histogram::Merged;
 use anyhow::Context;
+use pipeline_dsl::aggregation::ratio;
 use pipeline_dsl::api::{AggregationSnapshot, KeyStats, Snapshot, ValueStats, WindowCounters, WindowSnapshot};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -148,7 +149,6 @@ impl Acc {
     }
 
     fn stats(&self, key: String) -> KeyStats {
-        let ratio = |a: f64, b: f64| (b > 0.0).then(|| a / b);
         KeyStats {
             key,
             count: self.count,

@@ -12,7 +12,8 @@ mod window;
 
 pub use recorder::{Precision, Recorder, Summary, EXACT_LIMIT, QUANTILES};
 pub use window::{
-    AggregationConfig, Aggregator, Observation, Observations, RatioTerm, CACHE_HIT, CACHE_MISS, ERROR, KEY_SEPARATOR,
+    ratio, AggregationConfig, Aggregator, Observation, Observations, RatioTerm, CACHE_HIT, CACHE_MISS, ERROR,
+    KEY_SEPARATOR,
 };
 
 use std::sync::{Arc, Mutex};

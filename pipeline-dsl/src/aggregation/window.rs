@@ -239,7 +239,8 @@ pub struct Aggregator {
     state: Mutex<State>,
 }
 
-fn ratio(num: f64, den: f64) -> Option<f64> {
+/// `num / den`, or `None` when there is nothing to divide by.
+pub fn ratio(num: f64, den: f64) -> Option<f64> {
     (den > 0.0).then(|| num / den)
 }
 
