@@ -295,22 +295,6 @@ impl Pipeline {
     /// with the outputs it is routed to. Such events skip the filters. True when some
     /// filter has more waiting for the next turn.
     pub fn flush(&mut self, when: Flush, emit: &mut dyn FnMut(&Event, &[usize])) -> bool {
-        fn walk(nodes: &mut [Node<FilterNode>], when: Flush, each: &mut dyn FnMut(Event)) -> bool {
-            let mut more = false;
-            for n in nodes {
-                more |= match n {
-                    Node::Plugin(f) => f.flush(when, each),
-                    Node::Branch { arms, otherwise } => {
-                        let mut more = false;
-                        for (_, body) in arms.iter_mut() {
-                            more |= walk(body, when, each);
-                        }
-                        more | walk(otherwise, when, each)
-                    }
-                };
-            }
-            more
-        }
         let output_routes = &self.output_routes;
         let mut routes = Vec::new();
         let mut each = |event: Event| {
@@ -318,7 +302,9 @@ impl Pipeline {
             route_nodes(output_routes, &event, &mut routes);
             emit(&event, &routes);
         };
-        walk(&mut self.filters, when, &mut each)
+        let mut more = false;
+        for_each_filter(&mut self.filters, &mut |f| more |= f.flush(when, &mut each));
+        more
     }
 
     /// Indices of the outputs `event` is routed to, in declaration order.
@@ -350,25 +336,28 @@ impl Pipeline {
     /// Adds every filter's counts since the last call to `out` (in [`Self::filter_ids`]
     /// order, which `out` must match in length) and resets them.
     pub fn drain_counts(&mut self, out: &mut [NodeCounts]) {
-        fn walk<'a>(nodes: &mut [Node<FilterNode>], out: &mut impl Iterator<Item = &'a mut NodeCounts>) {
-            for n in nodes {
-                match n {
-                    Node::Plugin(f) => {
-                        let counts = f.take_counts();
-                        if let Some(slot) = out.next() {
-                            slot.add(counts);
-                        }
-                    }
-                    Node::Branch { arms, otherwise } => {
-                        for (_, body) in arms.iter_mut() {
-                            walk(body, out);
-                        }
-                        walk(otherwise, out);
-                    }
+        let mut slots = out.iter_mut();
+        for_each_filter(&mut self.filters, &mut |f| {
+            let counts = f.take_counts();
+            if let Some(slot) = slots.next() {
+                slot.add(counts);
+            }
+        });
+    }
+}
+
+/// Calls `f` on every filter of the tree, in config order (every branch included).
+fn for_each_filter(nodes: &mut [Node<FilterNode>], f: &mut dyn FnMut(&mut FilterNode)) {
+    for n in nodes {
+        match n {
+            Node::Plugin(filter) => f(filter),
+            Node::Branch { arms, otherwise } => {
+                for (_, body) in arms.iter_mut() {
+                    for_each_filter(body, f);
                 }
+                for_each_filter(otherwise, f);
             }
         }
-        walk(&mut self.filters, &mut out.iter_mut());
     }
 }
 
