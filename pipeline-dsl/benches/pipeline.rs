@@ -135,7 +135,7 @@ fn bench_chain(c: &mut Criterion) {
                 let mut e = template.clone();
                 assert!(pipeline.filter(&mut e));
                 out.clear();
-                serde_json::to_writer(&mut out, e.fields()).unwrap();
+                pipeline_dsl::json_writer::write_map(&mut out, e.fields());
                 turn += 1;
                 if turn.is_multiple_of(1024) {
                     pipeline.flush(Flush::Batch(turn / 1024 - 1), &mut |_, _| {});

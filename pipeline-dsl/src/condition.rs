@@ -38,7 +38,7 @@ pub enum Condition {
 #[derive(Debug, Clone)]
 pub enum Matcher {
     /// The text contains this literal.
-    Contains(String),
+    Contains(crate::literal::Finder),
     /// The text starts with this literal.
     StartsWith(String),
     /// Anything else.
@@ -55,7 +55,7 @@ impl Matcher {
         };
         let Ok(hir) = regex_syntax::parse(pattern) else { return Ok(Matcher::Regex(regex)) };
         let simple = match hir.kind() {
-            HirKind::Literal(_) => literal(&hir).map(Matcher::Contains),
+            HirKind::Literal(_) => literal(&hir).map(|l| Matcher::Contains(crate::literal::Finder::new(&l))),
             HirKind::Concat(items) => match items.as_slice() {
                 [start, lit] if matches!(start.kind(), HirKind::Look(Look::Start)) => {
                     literal(lit).map(Matcher::StartsWith)
@@ -69,8 +69,8 @@ impl Matcher {
 
     fn is_match(&self, text: &str) -> bool {
         match self {
-            Matcher::Contains(l) => memchr::memmem::find(text.as_bytes(), l.as_bytes()).is_some(),
-            Matcher::StartsWith(l) => text.starts_with(l.as_str()),
+            Matcher::Contains(l) => l.is_in(text.as_bytes()),
+            Matcher::StartsWith(l) => crate::literal::starts_with(text.as_bytes(), l.as_bytes()),
             Matcher::Regex(r) => r.is_match(text),
         }
     }

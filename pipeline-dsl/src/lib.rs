@@ -15,6 +15,8 @@ pub mod event;
 pub mod field_ref;
 pub mod filters;
 pub mod joda;
+pub mod json_writer;
+pub mod literal;
 pub mod parser;
 pub mod pipeline;
 pub mod regex_engine;

@@ -144,6 +144,7 @@ impl Map {
     /// Finds `key`. Keys from compiled field references are interned, so a pointer
     /// match settles most lookups; the text comparison is needed only when the lookup
     /// key or some key of this object is not interned.
+    #[inline]
     fn find(&self, key: &str, interned: bool) -> Option<usize> {
         let p = key.as_ptr();
         if let Some(i) = self.entries.iter().position(|(k, _)| k.as_ptr() == p && k.len() == key.len()) {
@@ -180,6 +181,7 @@ impl Map {
         }
     }
 
+    #[inline]
     fn push(&mut self, key: Key, interned: bool, value: Value) {
         if self.entries.capacity() == 0 {
             self.entries.reserve_exact(4);
@@ -410,10 +412,9 @@ impl From<Map> for Value {
 /// Compact JSON, as Logstash renders objects in sprintf.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match serde_json::to_string(self) {
-            Ok(s) => f.write_str(&s),
-            Err(_) => Err(fmt::Error),
-        }
+        let mut out = Vec::new();
+        crate::json_writer::write_value(&mut out, self);
+        f.write_str(&String::from_utf8_lossy(&out))
     }
 }
 

@@ -63,8 +63,7 @@ impl Codec {
     pub fn encode(&self, event: &Event, out: &mut Vec<u8>) {
         match self {
             Codec::JsonLines => {
-                // Writing our own value type into memory cannot fail.
-                let _ = serde_json::to_writer(&mut *out, event.fields());
+                pipeline_dsl::json_writer::write_map(out, event.fields());
                 out.push(b'\n');
             }
             Codec::Line(t) => {

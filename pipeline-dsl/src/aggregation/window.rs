@@ -6,10 +6,10 @@ use crate::api;
 use crate::event::{format_timestamp, Event};
 use crate::field_ref::FieldRef;
 use crate::filters::Flush;
-use crate::value::{Str, Value};
+use crate::value::{intern_checked, Key, Map, Str, Value};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Observation flag: the event matched `error_if`.
@@ -463,76 +463,120 @@ impl Aggregator {
     }
 
     /// The metric event of one key: see the `window_stats` filter's documentation.
+    /// Built straight into the event's own value type with interned keys: there is one
+    /// per key and window, so a busy aggregation makes many.
     fn metric_event(&self, start: i64, end: i64, key: &str, s: &KeyStats, summary: Option<&Summary>) -> Event {
-        use serde_json::{json, Map as JsonMap, Value as Json};
         let c = &self.config;
-        let mut metric = JsonMap::new();
-        metric.insert("name".into(), json!(c.name));
-        metric.insert("key".into(), json!(display_key(key)));
-        metric.insert(
-            "window".into(),
-            json!({ "start": time_text(start), "end": time_text(end), "seconds": c.window_ms as f64 / 1000.0 }),
-        );
-        metric.insert("count".into(), json!(s.count));
-        metric.insert("errors".into(), json!(s.errors));
-        metric.insert("error_rate".into(), json!(ratio(s.errors as f64, s.count as f64)));
-        metric.insert("late_events".into(), json!(s.late));
+        let k = DocKeys::get();
+        let obj = |entries: Vec<(&(Key, bool), Value)>| {
+            let mut map = Map::with_capacity(entries.len());
+            for ((name, interned), value) in entries {
+                map.insert_key(name, *interned, value);
+            }
+            Value::Object(map)
+        };
+        let named = |names: &mut dyn Iterator<Item = (&String, Value)>| {
+            Value::Object(names.map(|(n, v)| (Key::from(n.as_str()), v)).collect())
+        };
+        let float = |x: Option<f64>| x.map_or(Value::Null, Value::Float);
+        let start_text = time_text(start);
+        let end_text = time_text(end);
+        let mut metric = vec![
+            (&k.name, Value::from(c.name.as_str())),
+            (&k.key, Value::from(display_key(key))),
+            (
+                &k.window,
+                obj(vec![
+                    (&k.start, Value::from(start_text.as_str())),
+                    (&k.end, Value::from(end_text.as_str())),
+                    (&k.seconds, Value::Float(c.window_ms as f64 / 1000.0)),
+                ]),
+            ),
+            (&k.count, Value::from(s.count)),
+            (&k.errors, Value::from(s.errors)),
+            (&k.error_rate, float(ratio(s.errors as f64, s.count as f64))),
+            (&k.late_events, Value::from(s.late)),
+        ];
         if c.has_cache {
-            metric.insert(
-                "cache".into(),
-                json!({ "hits": s.hits, "misses": s.misses, "hit_ratio": ratio(s.hits as f64, (s.hits + s.misses) as f64) }),
-            );
+            metric.push((
+                &k.cache,
+                obj(vec![
+                    (&k.hits, Value::from(s.hits)),
+                    (&k.misses, Value::from(s.misses)),
+                    (&k.hit_ratio, float(ratio(s.hits as f64, (s.hits + s.misses) as f64))),
+                ]),
+            ));
         }
         if c.has_bytes {
-            metric.insert("bytes".into(), number(s.bytes));
+            metric.push((&k.bytes, number(s.bytes)));
         }
         if let Some(m) = summary {
-            metric.insert(
-                "value".into(),
-                json!({
-                    "count": m.count, "min": m.min, "max": m.max, "mean": m.mean, "sum": m.sum,
-                    "p50": m.percentiles[0], "p90": m.percentiles[1], "p95": m.percentiles[2],
-                    "p99": m.percentiles[3], "p99_9": m.percentiles[4], "clamped": m.clamped,
-                    "histogram": { "values": m.values, "counts": m.counts },
-                }),
-            );
+            let p = |i: usize| Value::from(m.percentiles[i]);
+            metric.push((
+                &k.value,
+                obj(vec![
+                    (&k.count, Value::from(m.count)),
+                    (&k.min, Value::from(m.min)),
+                    (&k.max, Value::from(m.max)),
+                    (&k.mean, Value::Float(m.mean)),
+                    (&k.sum, Value::Float(m.sum)),
+                    (&k.p50, p(0)),
+                    (&k.p90, p(1)),
+                    (&k.p95, p(2)),
+                    (&k.p99, p(3)),
+                    (&k.p99_9, p(4)),
+                    (&k.clamped, Value::from(m.clamped)),
+                    (
+                        &k.histogram,
+                        obj(vec![
+                            (&k.values, Value::Array(m.values.iter().map(|&v| Value::Float(v)).collect())),
+                            (&k.counts, Value::Array(m.counts.iter().map(|&n| Value::from(n)).collect())),
+                        ]),
+                    ),
+                ]),
+            ));
         } else if c.has_value {
-            metric.insert("value".into(), json!({ "count": 0 }));
+            metric.push((&k.value, obj(vec![(&k.count, Value::Int(0))])));
         }
         let extra = |i: usize| s.extras.get(i).copied().unwrap_or(0.0);
         if !c.sums.is_empty() {
-            let sums: JsonMap<String, Json> =
-                c.sums.iter().enumerate().map(|(i, n)| (n.clone(), number(extra(i)))).collect();
-            metric.insert("sum".into(), Json::Object(sums));
+            metric.push((&k.sum, named(&mut c.sums.iter().enumerate().map(|(i, n)| (n, number(extra(i)))))));
         }
         if !c.counts.is_empty() {
-            let counts: JsonMap<String, Json> =
-                c.counts.iter().enumerate().map(|(i, n)| (n.clone(), json!(extra(c.sums.len() + i) as u64))).collect();
-            metric.insert("count_if".into(), Json::Object(counts));
+            let counts =
+                &mut c.counts.iter().enumerate().map(|(i, n)| (n, Value::from(extra(c.sums.len() + i) as u64)));
+            metric.push((&k.count_if, named(counts)));
         }
         if !c.ratios.is_empty() {
-            let ratios: JsonMap<String, Json> =
-                c.ratios.iter().map(|(n, a, b)| (n.clone(), json!(ratio(s.term(*a, c), s.term(*b, c))))).collect();
-            metric.insert("ratio".into(), Json::Object(ratios));
+            let ratios = &mut c.ratios.iter().map(|(n, a, b)| (n, float(ratio(s.term(*a, c), s.term(*b, c)))));
+            metric.push((&k.ratio, named(ratios)));
             // Numerator and denominator, so that readers can merge windows of several
             // agents (the console's fleet mode) exactly.
-            let parts: JsonMap<String, Json> = c
-                .ratios
-                .iter()
-                .map(|(n, a, b)| {
-                    (n.clone(), json!({ "numerator": number(s.term(*a, c)), "denominator": number(s.term(*b, c)) }))
-                })
-                .collect();
-            metric.insert("ratio_parts".into(), Json::Object(parts));
+            let parts = &mut c.ratios.iter().map(|(n, a, b)| {
+                let part = obj(vec![(&k.numerator, number(s.term(*a, c))), (&k.denominator, number(s.term(*b, c)))]);
+                (n, part)
+            });
+            metric.push((&k.ratio_parts, named(parts)));
         }
-        let doc = json!({
-            "@timestamp": time_text(start),
-            "tags": c.tags,
-            "event": { "kind": "metric", "module": "logship", "start": time_text(start), "end": time_text(end) },
-            "agent": { "name": c.agent, "type": "logship" },
-            "metric": Json::Object(metric),
-        });
-        let Value::Object(fields) = Value::from_json(doc) else { return Event::default() };
+        let id = format!("{}-{}-{start}-{:016x}", c.name, c.agent, fnv1a(key.as_bytes()));
+        let Value::Object(fields) = obj(vec![
+            (&k.timestamp, Value::from(start_text.as_str())),
+            (&k.tags, Value::Array(c.tags.iter().map(|t| Value::from(t.as_str())).collect())),
+            (
+                &k.event,
+                obj(vec![
+                    (&k.kind, Value::from("metric")),
+                    (&k.module, Value::from("logship")),
+                    (&k.start, Value::from(start_text.as_str())),
+                    (&k.end, Value::from(end_text.as_str())),
+                ]),
+            ),
+            (&k.agent, obj(vec![(&k.name, Value::from(c.agent.as_str())), (&k.type_, Value::from("logship"))])),
+            (&k.metric, obj(metric)),
+            (&k.metadata, obj(vec![(&k.id, Value::from(id))])),
+        ]) else {
+            return Event::default();
+        };
         let mut event = Event::from_fields(fields);
         if !c.group_by.is_empty() {
             let values: Vec<&str> =
@@ -541,8 +585,6 @@ impl Aggregator {
                 event.set(field, Value::from(v));
             }
         }
-        let id = format!("{}-{}-{start}-{:016x}", c.name, c.agent, fnv1a(key.as_bytes()));
-        event.set(&FieldRef::from_segments(["@metadata", "id"]), Value::from(id));
         event
     }
 
@@ -644,14 +686,44 @@ fn display_key(key: &str) -> String {
     key.replace(KEY_SEPARATOR, "|")
 }
 
-/// A sum as JSON: whole numbers (byte and millisecond totals) without a fraction.
-fn number(x: f64) -> serde_json::Value {
+/// A sum as a value: whole numbers (byte and millisecond totals) without a fraction.
+fn number(x: f64) -> Value {
     const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     if x.fract() == 0.0 && x.abs() < EXACT {
-        serde_json::Value::from(x as i64)
+        Value::Int(x as i64)
     } else {
-        serde_json::Value::from(x)
+        Value::Float(x)
     }
+}
+
+/// Declares [`DocKeys`]: the field names of metric documents, interned once.
+macro_rules! doc_keys {
+    ($($field:ident = $name:literal),* $(,)?) => {
+        /// The interned field names of metric documents (with whether each really is
+        /// interned), looked up once rather than per document.
+        struct DocKeys {
+            $($field: (Key, bool),)*
+        }
+
+        impl DocKeys {
+            fn get() -> &'static DocKeys {
+                static KEYS: OnceLock<DocKeys> = OnceLock::new();
+                KEYS.get_or_init(|| DocKeys { $($field: intern_checked($name),)* })
+            }
+        }
+    };
+}
+
+doc_keys! {
+    timestamp = "@timestamp", tags = "tags", event = "event", kind = "kind", module = "module",
+    start = "start", end = "end", agent = "agent", name = "name", type_ = "type", metric = "metric",
+    key = "key", window = "window", seconds = "seconds", count = "count", errors = "errors",
+    error_rate = "error_rate", late_events = "late_events", cache = "cache", hits = "hits",
+    misses = "misses", hit_ratio = "hit_ratio", bytes = "bytes", value = "value", min = "min",
+    max = "max", mean = "mean", sum = "sum", p50 = "p50", p90 = "p90", p95 = "p95", p99 = "p99",
+    p99_9 = "p99_9", clamped = "clamped", histogram = "histogram", values = "values",
+    counts = "counts", count_if = "count_if", ratio = "ratio", ratio_parts = "ratio_parts",
+    numerator = "numerator", denominator = "denominator", metadata = "@metadata", id = "id",
 }
 
 fn time_text(ms: i64) -> String {

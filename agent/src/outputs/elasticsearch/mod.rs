@@ -171,13 +171,13 @@ impl Encoder for BulkEncoder {
         data.extend_from_slice(b"{\"");
         data.extend_from_slice(self.action.name().as_bytes());
         data.extend_from_slice(b"\":{\"_index\":");
-        let _ = serde_json::to_writer(&mut *data, self.index.render(event).as_ref());
+        pipeline_dsl::json_writer::write_str(data, &self.index.render(event));
         match (&self.document_id, source.origin.fingerprint) {
             (Some(t), _) => {
                 let id = t.render(event);
                 if !id.is_empty() {
                     data.extend_from_slice(b",\"_id\":");
-                    let _ = serde_json::to_writer(&mut *data, id.as_ref());
+                    pipeline_dsl::json_writer::write_str(data, &id);
                 }
             }
             // Hex digits, a dash and decimal digits: nothing to escape.
@@ -187,7 +187,7 @@ impl Encoder for BulkEncoder {
             (None, None) => {}
         }
         data.extend_from_slice(b"}}\n");
-        let _ = serde_json::to_writer(&mut *data, event.fields());
+        pipeline_dsl::json_writer::write_map(data, event.fields());
         if let Some(ds) = &self.data_stream {
             if event.fields().get("data_stream").is_none() && data.last() == Some(&b'}') {
                 data.pop();

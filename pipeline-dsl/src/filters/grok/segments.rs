@@ -329,7 +329,9 @@ impl SegmentMatcher {
         }
         spans.clear();
         spans.resize(self.groups, None);
-        let Some(mut rest_start) = text.starts_with(self.prefix.as_str()).then_some(self.prefix.len()) else {
+        let Some(mut rest_start) =
+            crate::literal::starts_with(text.as_bytes(), self.prefix.as_bytes()).then_some(self.prefix.len())
+        else {
             return Some(false);
         };
         for step in &self.steps {
@@ -339,7 +341,7 @@ impl SegmentMatcher {
             } else {
                 let first = step.literal.as_bytes()[0];
                 let Some(i) = memchr::memchr(first, rest.as_bytes()) else { return Some(false) };
-                if !rest[i..].starts_with(step.literal.as_str()) {
+                if !crate::literal::starts_with(&rest.as_bytes()[i..], step.literal.as_bytes()) {
                     return Some(false);
                 }
                 (i, rest_start + i + step.literal.len())
