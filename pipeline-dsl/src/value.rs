@@ -181,7 +181,7 @@ impl Map {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, key: Key, interned: bool, value: Value) {
         if self.entries.capacity() == 0 {
             self.entries.reserve_exact(4);
@@ -218,6 +218,7 @@ impl Map {
     }
 
     /// Mutable access to `key`, inserting `default()` first when absent.
+    #[inline(always)]
     pub fn entry_or_insert_with(&mut self, key: &Key, interned: bool, default: impl FnOnce() -> Value) -> &mut Value {
         let i = match self.find(key, interned) {
             Some(i) => i,

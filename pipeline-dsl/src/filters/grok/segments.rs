@@ -171,14 +171,31 @@ impl Validator {
         if let Some(decided) = self.classes.as_ref().and_then(|c| c.check(token.as_bytes())) {
             return decided;
         }
-        if let Some(dfa) = &self.dfa {
-            let input = Input::new(token).anchored(Anchored::Yes);
-            if let Ok(m) = dfa.try_search_fwd(&input) {
-                return m.is_some();
-            }
+        if let Some(decided) = self.dfa.as_ref().and_then(|dfa| dfa_full_match(dfa, token.as_bytes())) {
+            return decided;
         }
         self.regex.is_match(token)
     }
+}
+
+/// Runs the anchored DFA over the whole token by hand: one table step per byte, and
+/// the end-of-input step decides (the pattern ends in `\z`, so only a match at the end
+/// counts). `None` when the DFA gives up (a quit byte), for the regex to judge.
+fn dfa_full_match(dfa: &dense::DFA<Vec<u32>>, token: &[u8]) -> Option<bool> {
+    let input = Input::new(token).anchored(Anchored::Yes);
+    let mut state = dfa.start_state_forward(&input).ok()?;
+    for &b in token {
+        state = dfa.next_state(state, b);
+        if dfa.is_special_state(state) {
+            if dfa.is_dead_state(state) {
+                return Some(false);
+            }
+            if dfa.is_quit_state(state) {
+                return None;
+            }
+        }
+    }
+    Some(dfa.is_match_state(dfa.next_eoi_state(state)))
 }
 
 /// How a piece is checked.
