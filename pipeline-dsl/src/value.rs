@@ -183,11 +183,27 @@ impl Map {
 
     #[inline(always)]
     fn push(&mut self, key: Key, interned: bool, value: Value) {
+        self.push_with(interned, || (key, value));
+    }
+
+    /// Appends the entry `make` builds, returning its index. Room is made first and
+    /// the entry is then built straight into it: with a plain `Vec::push` the entry
+    /// was built before the possible reallocation, so it went through a stack copy
+    /// whose wide reloads stalled on store forwarding (a quarter of grok's time).
+    #[inline(always)]
+    fn push_with(&mut self, interned: bool, make: impl FnOnce() -> (Key, Value)) -> usize {
         if self.entries.capacity() == 0 {
             self.entries.reserve_exact(4);
+        } else {
+            self.entries.reserve(1);
         }
         self.foreign |= !interned;
-        self.entries.push((key, value));
+        let len = self.entries.len();
+        self.entries.spare_capacity_mut()[0].write(make());
+        // SAFETY: the entry at `len` is within the capacity reserved above and was
+        // initialised by the write just before.
+        unsafe { self.entries.set_len(len + 1) };
+        len
     }
 
     /// The value under `key`.
@@ -222,10 +238,7 @@ impl Map {
     pub fn entry_or_insert_with(&mut self, key: &Key, interned: bool, default: impl FnOnce() -> Value) -> &mut Value {
         let i = match self.find(key, interned) {
             Some(i) => i,
-            None => {
-                self.push(key.clone(), interned, default());
-                self.entries.len() - 1
-            }
+            None => self.push_with(interned, || (key.clone(), default())),
         };
         &mut self.entries[i].1
     }
