@@ -24,7 +24,7 @@ fn well_known(name: &'static str) -> (Key, bool) {
 /// Sets a well-known top-level field.
 fn set_well_known(map: &mut Map, name: &'static str, value: Value) {
     let (key, interned) = well_known(name);
-    map.insert_key(&key, interned, value);
+    map.insert_key(&key, interned, None, value);
 }
 
 /// One log event travelling through the pipeline.
@@ -85,12 +85,12 @@ impl Event {
     pub fn get(&self, r: &FieldRef) -> Option<&Value> {
         let (root, skip) = self.root(r);
         let interned = r.is_interned();
-        let segs = &r.segments()[skip..];
-        let (first, rest) = segs.split_first()?;
-        let mut cur = root.get_interned(first, interned)?;
-        for s in rest {
+        let mut path = r.segments()[skip..].iter().zip(&r.hints()[skip..]);
+        let (first, hint) = path.next()?;
+        let mut cur = root.get_interned(first, interned, Some(hint))?;
+        for (s, hint) in path {
             cur = match cur {
-                Value::Object(m) => m.get_interned(s, interned)?,
+                Value::Object(m) => m.get_interned(s, interned, Some(hint))?,
                 Value::Array(a) => a.get(s.parse::<usize>().ok()?)?,
                 _ => return None,
             };
@@ -102,12 +102,12 @@ impl Event {
     pub fn get_mut(&mut self, r: &FieldRef) -> Option<&mut Value> {
         let (root, skip) = self.root_mut(r);
         let interned = r.is_interned();
-        let segs = &r.segments()[skip..];
-        let (first, rest) = segs.split_first()?;
-        let mut cur = root.get_interned_mut(first, interned)?;
-        for s in rest {
+        let mut path = r.segments()[skip..].iter().zip(&r.hints()[skip..]);
+        let (first, hint) = path.next()?;
+        let mut cur = root.get_interned_mut(first, interned, Some(hint))?;
+        for (s, hint) in path {
             cur = match cur {
-                Value::Object(m) => m.get_interned_mut(s, interned)?,
+                Value::Object(m) => m.get_interned_mut(s, interned, Some(hint))?,
                 Value::Array(a) => a.get_mut(s.parse::<usize>().ok()?)?,
                 _ => return None,
             };
@@ -124,40 +124,40 @@ impl Event {
     /// not an object is replaced by one, as the new value must have somewhere to live.
     pub fn set(&mut self, r: &FieldRef, value: Value) {
         let (root, skip) = self.root_mut(r);
-        let segs = &r.segments()[skip..];
-        let Some((last, parents)) = segs.split_last() else {
+        let (segs, hints) = (&r.segments()[skip..], &r.hints()[skip..]);
+        let (Some((last, parents)), Some((last_hint, parent_hints))) = (segs.split_last(), hints.split_last()) else {
             return;
         };
         let interned = r.is_interned();
         let mut cur = root;
-        for s in parents {
-            let slot = cur.entry_or_insert_with(s, interned, || Value::Object(Map::new()));
+        for (s, hint) in parents.iter().zip(parent_hints) {
+            let slot = cur.entry_or_insert_with(s, interned, Some(hint), || Value::Object(Map::new()));
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }
             let Value::Object(m) = slot else { return };
             cur = m;
         }
-        cur.insert_key(last, interned, value);
+        cur.insert_key(last, interned, Some(last_hint), value);
     }
 
     /// The slot at `r`, created as `null` (with any missing parents) when absent: one walk
     /// for the common "set if absent, else append" updates of grok and `add_field`.
     pub fn slot(&mut self, r: &FieldRef) -> Option<&mut Value> {
         let (root, skip) = self.root_mut(r);
-        let segs = &r.segments()[skip..];
-        let (last, parents) = segs.split_last()?;
+        let (segs, hints) = (&r.segments()[skip..], &r.hints()[skip..]);
+        let ((last, parents), (last_hint, parent_hints)) = (segs.split_last()?, hints.split_last()?);
         let interned = r.is_interned();
         let mut cur = root;
-        for s in parents {
-            let slot = cur.entry_or_insert_with(s, interned, || Value::Object(Map::new()));
+        for (s, hint) in parents.iter().zip(parent_hints) {
+            let slot = cur.entry_or_insert_with(s, interned, Some(hint), || Value::Object(Map::new()));
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }
             let Value::Object(m) = slot else { return None };
             cur = m;
         }
-        Some(cur.entry_or_insert_with(last, interned, || Value::Null))
+        Some(cur.entry_or_insert_with(last, interned, Some(last_hint), || Value::Null))
     }
 
     /// Removes and returns the value at `r`. Empty parent objects are kept, as in Logstash.

@@ -4,7 +4,7 @@
 //! event model then walks those segments. Dots are never separators: `host.name` is one
 //! top-level key, exactly as in Logstash.
 
-use crate::value::{intern_checked, Key};
+use crate::value::{intern_checked, Hint, Key};
 use std::fmt;
 
 /// Error for a string that is not a legal field reference.
@@ -22,6 +22,8 @@ pub struct FieldRef {
     /// Whether the first segment is `@metadata` (decided once: it is asked on every
     /// field access).
     metadata: bool,
+    /// Per segment, where it was found last time in its object.
+    hints: Box<[Hint]>,
 }
 
 impl FieldRef {
@@ -107,6 +109,11 @@ impl FieldRef {
         self.interned
     }
 
+    /// Per segment, where each was found last time (see [`Hint`]).
+    pub fn hints(&self) -> &[Hint] {
+        &self.hints
+    }
+
     /// Whether the reference addresses event metadata (`[@metadata]...`).
     pub fn is_metadata(&self) -> bool {
         self.metadata
@@ -114,7 +121,8 @@ impl FieldRef {
 
     fn new(segments: Vec<Key>, interned: bool) -> Self {
         let metadata = segments.first().is_some_and(|s| &**s == "@metadata");
-        Self { segments, interned, metadata }
+        let hints = segments.iter().map(|_| Hint::default()).collect();
+        Self { segments, interned, metadata, hints }
     }
 
     /// This reference under `target` when there is one (the `target` option of filters).

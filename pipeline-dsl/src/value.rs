@@ -13,6 +13,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// An object key. Keys named by the config are interned for the life of the process
@@ -121,6 +122,29 @@ pub enum Value {
     Object(Map),
 }
 
+/// Where a field reference's key was found last time in its object. Events from one
+/// source share a shape, so a lookup usually succeeds on the first try instead of
+/// scanning the object. It is only a guess, checked on use. Atomic so that references
+/// shared between threads stay `Sync`; relaxed loads and stores are plain moves.
+#[derive(Debug, Default)]
+pub struct Hint(AtomicU8);
+
+impl Hint {
+    fn get(&self) -> usize {
+        usize::from(self.0.load(Ordering::Relaxed))
+    }
+
+    fn set(&self, i: usize) {
+        self.0.store(u8::try_from(i).unwrap_or(u8::MAX), Ordering::Relaxed);
+    }
+}
+
+impl Clone for Hint {
+    fn clone(&self) -> Self {
+        Self(AtomicU8::new(self.0.load(Ordering::Relaxed)))
+    }
+}
+
 /// An insertion-ordered object. Equality ignores order, as JSON objects do.
 #[derive(Debug, Clone, Default)]
 pub struct Map {
@@ -143,39 +167,52 @@ impl Map {
 
     /// Finds `key`. Keys from compiled field references are interned, so a pointer
     /// match settles most lookups; the text comparison is needed only when the lookup
-    /// key or some key of this object is not interned.
+    /// key or some key of this object is not interned. A `hint` (where the key was
+    /// last found) is tried first, and updated.
     #[inline]
-    fn find(&self, key: &str, interned: bool) -> Option<usize> {
+    fn find(&self, key: &str, interned: bool, hint: Option<&Hint>) -> Option<usize> {
         let p = key.as_ptr();
-        if let Some(i) = self.entries.iter().position(|(k, _)| k.as_ptr() == p && k.len() == key.len()) {
-            return Some(i);
+        let same = |k: &Key| k.as_ptr() == p && k.len() == key.len();
+        if let Some(h) = hint {
+            let i = h.get();
+            if self.entries.get(i).is_some_and(|(k, _)| same(k)) {
+                return Some(i);
+            }
         }
-        if interned && !self.foreign {
-            return None;
+        let found = match self.entries.iter().position(|(k, _)| same(k)) {
+            Some(i) => Some(i),
+            None if interned && !self.foreign => None,
+            None => self.entries.iter().position(|(k, _)| &**k == key),
+        };
+        if let (Some(h), Some(i)) = (hint, found) {
+            h.set(i);
         }
-        self.entries.iter().position(|(k, _)| &**k == key)
+        found
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.find(key, false)
+        self.find(key, false, None)
     }
 
     /// The value under an interned key (see [`intern_checked`]).
-    pub fn get_interned(&self, key: &Key, interned: bool) -> Option<&Value> {
-        self.find(key, interned).map(|i| &self.entries[i].1)
+    pub fn get_interned(&self, key: &Key, interned: bool, hint: Option<&Hint>) -> Option<&Value> {
+        self.find(key, interned, hint).map(|i| &self.entries[i].1)
     }
 
     /// Mutable access under an interned key.
-    pub fn get_interned_mut(&mut self, key: &Key, interned: bool) -> Option<&mut Value> {
-        self.find(key, interned).map(|i| &mut self.entries[i].1)
+    pub fn get_interned_mut(&mut self, key: &Key, interned: bool, hint: Option<&Hint>) -> Option<&mut Value> {
+        self.find(key, interned, hint).map(|i| &mut self.entries[i].1)
     }
 
     /// Sets `key` (interned or not, as told), returning the previous value.
-    pub fn insert_key(&mut self, key: &Key, interned: bool, value: Value) -> Option<Value> {
-        match self.find(key, interned) {
+    pub fn insert_key(&mut self, key: &Key, interned: bool, hint: Option<&Hint>, value: Value) -> Option<Value> {
+        match self.find(key, interned, hint) {
             Some(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
             None => {
-                self.push(key.clone(), interned, value);
+                let i = self.push_with(interned, || (key.clone(), value));
+                if let Some(h) = hint {
+                    h.set(i);
+                }
                 None
             }
         }
@@ -235,10 +272,22 @@ impl Map {
 
     /// Mutable access to `key`, inserting `default()` first when absent.
     #[inline(always)]
-    pub fn entry_or_insert_with(&mut self, key: &Key, interned: bool, default: impl FnOnce() -> Value) -> &mut Value {
-        let i = match self.find(key, interned) {
+    pub fn entry_or_insert_with(
+        &mut self,
+        key: &Key,
+        interned: bool,
+        hint: Option<&Hint>,
+        default: impl FnOnce() -> Value,
+    ) -> &mut Value {
+        let i = match self.find(key, interned, hint) {
             Some(i) => i,
-            None => self.push_with(interned, || (key.clone(), default())),
+            None => {
+                let i = self.push_with(interned, || (key.clone(), default()));
+                if let Some(h) = hint {
+                    h.set(i);
+                }
+                i
+            }
         };
         &mut self.entries[i].1
     }
@@ -272,7 +321,7 @@ impl Map {
     pub fn extend(&mut self, other: Map) {
         let interned = !other.foreign;
         for (k, v) in other.entries {
-            self.insert_key(&k, interned, v);
+            self.insert_key(&k, interned, None, v);
         }
     }
 }

@@ -471,7 +471,7 @@ impl Aggregator {
         let obj = |entries: Vec<(&(Key, bool), Value)>| {
             let mut map = Map::with_capacity(entries.len());
             for ((name, interned), value) in entries {
-                map.insert_key(name, *interned, value);
+                map.insert_key(name, *interned, None, value);
             }
             Value::Object(map)
         };
