@@ -29,6 +29,10 @@ use std::collections::HashMap;
 /// search set-up), with the regex as fallback for inputs the DFA gives up on (Unicode
 /// word boundaries on non-ASCII text).
 struct Validator {
+    /// For `C*` / `C+` where `C` rules out nothing a token can hold (see
+    /// [`trivial_class_repetition`]): the least token length; the token then matches
+    /// without being looked at.
+    min_len_only: Option<usize>,
     classes: Option<ClassSequence>,
     dfa: Option<dense::DFA<Vec<u32>>>,
     regex: regex::Regex,
@@ -120,6 +124,25 @@ impl ClassSequence {
     }
 }
 
+/// `C*` or `C+` (unbounded) where the only characters `C` excludes are the token's
+/// delimiter and newline, e.g. CloudFront's `[^\t]*` between tabs or `[^"]*` inside
+/// quotes: a token never holds its delimiter, and lines with a newline go to the regex,
+/// so any token of at least the minimum length matches. Returns that length in bytes
+/// (0 or 1: one character is at least one byte).
+fn trivial_class_repetition(hir: &Hir, delimiter: Option<char>) -> Option<usize> {
+    let HirKind::Repetition(rep) = hir.kind() else { return None };
+    if rep.max.is_some() || rep.min > 1 {
+        return None;
+    }
+    let HirKind::Class(Class::Unicode(class)) = rep.sub.kind() else { return None };
+    let mut excluded = class.clone();
+    excluded.negate();
+    // Stops at the first excluded character that a token could hold.
+    let only_delimiters =
+        excluded.ranges().iter().all(|r| (r.start()..=r.end()).all(|c| c == '\n' || Some(c) == delimiter));
+    only_delimiters.then_some(rep.min as usize)
+}
+
 fn is_word_boundary(look: Look) -> bool {
     matches!(look, Look::WordAscii | Look::WordUnicode)
 }
@@ -150,24 +173,26 @@ fn ascii_class(h: &Hir) -> Option<[bool; 256]> {
 }
 
 impl Validator {
-    fn new(body: &str) -> Option<Self> {
-        let classes = regex_syntax::ParserBuilder::new()
-            .dot_matches_new_line(true)
-            .multi_line(true)
-            .build()
-            .parse(body)
-            .ok()
-            .and_then(|h| ClassSequence::from_hir(&h));
+    /// A check of `body` on tokens that never contain `delimiter` (the splitter cuts
+    /// each token at the delimiter's first occurrence).
+    fn new(body: &str, delimiter: Option<char>) -> Option<Self> {
+        let hir =
+            regex_syntax::ParserBuilder::new().dot_matches_new_line(true).multi_line(true).build().parse(body).ok();
+        let min_len_only = hir.as_ref().and_then(|h| trivial_class_repetition(h, delimiter));
+        let classes = hir.as_ref().and_then(ClassSequence::from_hir);
         let regex = regex::Regex::new(&format!(r"(?ms)\A(?:{body})\z")).ok()?;
         let dfa = dense::Builder::new()
             .configure(dense::Config::new().start_kind(StartKind::Anchored).unicode_word_boundary(true))
             .syntax(regex_automata::util::syntax::Config::new().dot_matches_new_line(true).multi_line(true))
             .build(&format!(r"(?:{body})\z"))
             .ok();
-        Some(Self { classes, dfa, regex })
+        Some(Self { min_len_only, classes, dfa, regex })
     }
 
     fn is_full_match(&self, token: &str) -> bool {
+        if let Some(min) = self.min_len_only {
+            return token.len() >= min;
+        }
         if let Some(decided) = self.classes.as_ref().and_then(|c| c.check(token.as_bytes())) {
             return decided;
         }
@@ -333,7 +358,10 @@ impl SegmentMatcher {
         }
         let steps = merged
             .into_iter()
-            .map(|(piece, literal)| Some(Step { check: compile_check(&piece, &names)?, literal }))
+            .map(|(piece, literal)| {
+                let delimiter = literal.chars().next().filter(char::is_ascii);
+                Some(Step { check: compile_check(&piece, &names, delimiter)?, literal })
+            })
             .collect::<Option<Vec<_>>>()?;
         Some(Self { prefix, steps, anchored_end, groups: groups.len() })
     }
@@ -410,22 +438,23 @@ impl SegmentMatcher {
 }
 
 /// Compiles the anchored check for one piece.
-fn compile_check(piece: &str, names: &HashMap<String, usize>) -> Option<Check> {
+fn compile_check(piece: &str, names: &HashMap<String, usize>, delimiter: Option<char>) -> Option<Check> {
     let parsed = ast::parse::Parser::new().parse(piece).ok()?;
     // One named group spanning the whole piece, with no groups inside it.
     if let Ast::Group(g) = &parsed {
         if let ast::GroupKind::CaptureName { name, .. } = &g.kind {
             let inner = &piece[g.ast.span().start.offset..g.ast.span().end.offset];
             if group_count(inner)? == 0 {
-                return Some(Check::Whole { check: Validator::new(inner)?, group: *names.get(&name.name)? });
+                let check = Validator::new(inner, delimiter)?;
+                return Some(Check::Whole { check, group: *names.get(&name.name)? });
             }
         }
     }
-    if let Some(check) = literal_or_group(&parsed, piece, names) {
+    if let Some(check) = literal_or_group(&parsed, piece, names, delimiter) {
         return Some(check);
     }
     if group_count(piece)? == 0 {
-        return Some(Check::Plain(Validator::new(piece)?));
+        return Some(Check::Plain(Validator::new(piece, delimiter)?));
     }
     let regex = regex::Regex::new(&format!(r"(?ms)\A(?:{piece})\z")).ok()?;
     let map =
@@ -439,7 +468,12 @@ fn group_count(pattern: &str) -> Option<usize> {
 }
 
 /// Recognises `(?:LIT|(?<g>X))` where `X` has no groups of its own.
-fn literal_or_group(parsed: &Ast, piece: &str, names: &HashMap<String, usize>) -> Option<Check> {
+fn literal_or_group(
+    parsed: &Ast,
+    piece: &str,
+    names: &HashMap<String, usize>,
+    delimiter: Option<char>,
+) -> Option<Check> {
     let Ast::Group(outer) = parsed else { return None };
     if !matches!(outer.kind, ast::GroupKind::NonCapturing(_)) {
         return None;
@@ -459,7 +493,7 @@ fn literal_or_group(parsed: &Ast, piece: &str, names: &HashMap<String, usize>) -
     if group_count(inner)? != 0 {
         return None;
     }
-    Some(Check::LiteralOr { literal, check: Validator::new(inner)?, group: *names.get(&name.name)? })
+    Some(Check::LiteralOr { literal, check: Validator::new(inner, delimiter)?, group: *names.get(&name.name)? })
 }
 
 fn is_word(c: char) -> bool {
@@ -554,6 +588,26 @@ mod tests {
             r"^%{INT:a} (?<b>[^ ]*) %{WORD:c} (?:-|%{NOTSPACE:d})$",
             &["-12 x abc -", "+7  é_1 q", "7 x a-b y", "x y z w", "1 ü ä ö"],
         );
+        // Classes that exclude nothing but their delimiter accept a token unseen; one
+        // that excludes more (`[^ x]`) is still checked.
+        agree(
+            r#"^"(?<a>[^"]*)" (?<b>[^ x]+) (?<c>[^\t]+)\t(?<d>.*)$"#,
+            &["\"é q\" yy z\tw", "\"\" yy z\t", "\"q\" yxy z\tw", "\"q\" yy \tw", "\"q\" yy z\tw\tv", "\"q\" yy z"],
+        );
+    }
+
+    #[test]
+    fn recognises_classes_that_exclude_only_the_delimiter() {
+        let hir = |p: &str| regex_syntax::ParserBuilder::new().dot_matches_new_line(true).build().parse(p).unwrap();
+        let trivial = super::trivial_class_repetition;
+        assert_eq!(trivial(&hir(r#"[^"]*"#), Some('"')), Some(0));
+        assert_eq!(trivial(&hir(r"[^\t]+"), Some('\t')), Some(1));
+        assert_eq!(trivial(&hir(r"[^\n\t]*"), Some('\t')), Some(0));
+        assert_eq!(trivial(&hir(".*"), None), Some(0));
+        assert_eq!(trivial(&hir(r#"[^"]*"#), Some(' ')), None);
+        assert_eq!(trivial(&hir("[^ x]+"), Some(' ')), None);
+        assert_eq!(trivial(&hir("[^ ]{2,}"), Some(' ')), None);
+        assert_eq!(trivial(&hir("[^ ]{0,9}"), Some(' ')), None);
     }
 
     #[test]
