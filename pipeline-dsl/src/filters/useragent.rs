@@ -16,8 +16,11 @@ pub struct UserAgent {
     source: FieldRef,
     target: Option<FieldRef>,
     ecs: bool,
-    /// Parsed agents by exact string, with their destination fields resolved.
-    cache: HashMap<String, Vec<(FieldRef, Value)>>,
+    /// Parsed agents by exact string, with their destination fields resolved. Hashed
+    /// with foldhash (randomly seeded): SipHash over a 100-byte agent string cost more
+    /// than the rest of a cache hit, and the cache is bounded, so colliding keys
+    /// cannot pile up.
+    cache: HashMap<String, Vec<(FieldRef, Value)>, foldhash::fast::RandomState>,
     cache_size: usize,
 }
 
@@ -37,7 +40,7 @@ impl UserAgent {
             source,
             target: s.field_ref("target").or(default_target),
             ecs,
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             cache_size: s.int("lru_cache_size").unwrap_or(100_000).max(1) as usize,
         }
     }
