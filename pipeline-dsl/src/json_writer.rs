@@ -2,10 +2,11 @@
 //! every document.
 //!
 //! The bytes are exactly what `serde_json::to_writer` produces for the same [`Value`]
-//! (same escapes, `zmij` for floats, as serde_json uses, `null` for NaN and infinities); the tests check
-//! that on every kind of value. It is faster because it skips serde's generic
-//! serializer state and scans strings for characters to escape eight bytes at a time,
-//! copying clean strings (nearly all of them) with one `memcpy`.
+//! (the same escapes; floats formatted by `zmij`, as serde_json does; `null` for NaN
+//! and infinities); the tests check that on every kind of value. It is faster because
+//! it skips serde's generic serializer state and scans strings for characters to
+//! escape eight bytes at a time, copying clean strings (nearly all of them) with one
+//! `memcpy`.
 
 use crate::value::{Map, Value};
 
