@@ -8,6 +8,7 @@
 //! every sub-expression that needs no backtracking back to the `regex` crate, so only
 //! the patterns that truly need it pay for backtracking.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A compiled regular expression on whichever engine could compile it.
@@ -100,12 +101,12 @@ impl Regex {
         }
     }
 
-    /// Replaces every match with `replacement` (`\1`-style group references allowed).
-    pub fn replace_all(&self, s: &str, replacement: &str) -> String {
-        let rep = ruby_replacement(replacement);
+    /// Replaces every match with `replacement`; `s` itself, borrowed, when nothing
+    /// matches.
+    pub fn replace_all<'t>(&self, s: &'t str, replacement: &Replacement) -> Cow<'t, str> {
         match self {
-            Regex::Linear(r) => r.replace_all(s, rep.as_str()).into_owned(),
-            Regex::Backtracking(r) => r.replace_all(s, rep.as_str()).into_owned(),
+            Regex::Linear(r) => r.replace_all(s, replacement.0.as_str()),
+            Regex::Backtracking(r) => r.replace_all(s, replacement.0.as_str()),
         }
     }
 
@@ -115,6 +116,18 @@ impl Regex {
             Regex::Linear(r) => r.split(s).collect(),
             Regex::Backtracking(r) => r.split(s).filter_map(Result::ok).collect(),
         }
+    }
+}
+
+/// A replacement text for [`Regex::replace_all`], converted once when the config is
+/// compiled.
+#[derive(Debug, Clone)]
+pub struct Replacement(String);
+
+impl Replacement {
+    /// From Ruby's syntax (`\1`-style group references, a literal `$`).
+    pub fn ruby(text: &str) -> Self {
+        Self(ruby_replacement(text))
     }
 }
 
@@ -155,6 +168,7 @@ mod tests {
     #[test]
     fn ruby_group_references_in_replacements() {
         let r = Regex::new(r"(\w+)@(\w+)").unwrap();
-        assert_eq!(r.replace_all("a@b costs $5", r"\2 at \1"), "b at a costs $5");
+        assert_eq!(r.replace_all("a@b costs $5", &Replacement::ruby(r"\2 at \1")), "b at a costs $5");
+        assert!(matches!(r.replace_all("no match", &Replacement::ruby("x")), Cow::Borrowed("no match")));
     }
 }

@@ -4,10 +4,11 @@
 use super::{failure_tags, Filter, Outcome};
 use crate::event::{value_to_string, Event};
 use crate::field_ref::FieldRef;
-use crate::regex_engine::Regex;
+use crate::regex_engine::{Regex, Replacement};
 use crate::settings::Settings;
 use crate::sprintf::Template;
-use crate::value::Value;
+use crate::value::{Str, Value};
+use std::borrow::Cow;
 
 /// Target type of a `convert` operation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -128,7 +129,7 @@ pub struct Mutate {
     update: Vec<(FieldRef, Template)>,
     replace: Vec<(FieldRef, Template)>,
     convert: Vec<(FieldRef, Conversion)>,
-    gsub: Vec<(FieldRef, Regex, String)>,
+    gsub: Vec<(FieldRef, Regex, Replacement)>,
     uppercase: Vec<FieldRef>,
     capitalize: Vec<FieldRef>,
     lowercase: Vec<FieldRef>,
@@ -186,7 +187,7 @@ impl Mutate {
         for t in gsub.chunks_exact(3) {
             let Some(field) = s.parse_field_ref(&t[0]) else { continue };
             match Regex::new(&t[1].node) {
-                Ok(re) => m.gsub.push((field, re, t[2].node.clone())),
+                Ok(re) => m.gsub.push((field, re, Replacement::ruby(&t[2].node))),
                 Err(e) => s.error(e.to_string(), t[1].span.clone(), "this regex does not compile"),
             }
         }
@@ -203,9 +204,19 @@ impl Mutate {
     }
 }
 
-fn map_strings(v: &mut Value, f: &dyn Fn(&str) -> String) {
+/// Applies `f` to every string of `v` (an array's too). A borrowed result as long as the
+/// input is the input itself: the string is left alone, not copied.
+fn map_strings(v: &mut Value, f: &dyn Fn(&str) -> Cow<'_, str>) {
     match v {
-        Value::String(s) => *s = f(s).into(),
+        Value::String(s) => {
+            let changed = match f(s) {
+                Cow::Borrowed(same) if same.len() == s.len() => None,
+                new => Some(Str::from(new.as_ref())),
+            };
+            if let Some(new) = changed {
+                *s = new;
+            }
+        }
         Value::Array(items) => items.iter_mut().for_each(|i| map_strings(i, f)),
         _ => {}
     }
@@ -250,7 +261,7 @@ impl Filter for Mutate {
         }
         for f in &self.uppercase {
             if let Some(v) = event.get_mut(f) {
-                map_strings(v, &|s| s.to_uppercase());
+                map_strings(v, &|s| Cow::Owned(s.to_uppercase()));
             }
         }
         for f in &self.capitalize {
@@ -258,18 +269,18 @@ impl Filter for Mutate {
                 map_strings(v, &|s| {
                     let lower = s.to_lowercase();
                     let mut c = lower.chars();
-                    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+                    Cow::Owned(c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default())
                 });
             }
         }
         for f in &self.lowercase {
             if let Some(v) = event.get_mut(f) {
-                map_strings(v, &|s| s.to_lowercase());
+                map_strings(v, &|s| Cow::Owned(s.to_lowercase()));
             }
         }
         for f in &self.strip {
             if let Some(v) = event.get_mut(f) {
-                map_strings(v, &|s| s.trim().to_string());
+                map_strings(v, &|s| Cow::Borrowed(s.trim()));
             }
         }
         for (f, sep) in &self.split {

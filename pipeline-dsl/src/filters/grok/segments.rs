@@ -249,9 +249,17 @@ struct Step {
 pub struct SegmentMatcher {
     prefix: String,
     steps: Vec<Step>,
+    /// Whether the pattern starts with `^`. Otherwise it starts with the literal
+    /// `prefix` and ends with `$`, and each occurrence of the prefix, from the left, is
+    /// tried as a start (the leftmost start that matches is the regex's match).
+    anchored_start: bool,
     anchored_end: bool,
     groups: usize,
 }
+
+/// Most starts tried for a pattern that is not anchored at the start; a line with more
+/// occurrences of its leading literal goes to the regex engine, which stays linear.
+const MAX_STARTS: usize = 16;
 
 /// A top-level element of the pattern.
 enum Element {
@@ -274,9 +282,12 @@ impl SegmentMatcher {
                 }) => {}
             _ => return None,
         }
-        match items.next()? {
-            Ast::Assertion(a) if matches!(a.kind, ast::AssertionKind::StartLine | ast::AssertionKind::StartText) => {}
-            _ => return None,
+        let anchored_start = matches!(
+            items.peek(),
+            Some(Ast::Assertion(a)) if matches!(a.kind, ast::AssertionKind::StartLine | ast::AssertionKind::StartText)
+        );
+        if anchored_start {
+            items.next();
         }
         let mut elements = Vec::new();
         let mut anchored_end = false;
@@ -308,7 +319,7 @@ impl SegmentMatcher {
                 (Element::Other(text), _) => pieces.push((text, String::new())),
             }
         }
-        if pieces.is_empty() {
+        if pieces.is_empty() || (!anchored_start && (prefix.is_empty() || !anchored_end)) {
             return None;
         }
         // A piece that can contain its delimiter absorbs the delimiter and the next piece.
@@ -363,7 +374,7 @@ impl SegmentMatcher {
                 Some(Step { check: compile_check(&piece, &names, delimiter)?, literal })
             })
             .collect::<Option<Vec<_>>>()?;
-        Some(Self { prefix, steps, anchored_end, groups: groups.len() })
+        Some(Self { prefix, steps, anchored_start, anchored_end, groups: groups.len() })
     }
 
     /// Matches `text` (a single line), filling group spans like a regex match would.
@@ -372,12 +383,29 @@ impl SegmentMatcher {
         if memchr::memchr(b'\n', text.as_bytes()).is_some() {
             return None;
         }
+        if self.anchored_start {
+            return Some(self.match_at(text, 0, spans));
+        }
+        let first = self.prefix.as_bytes()[0];
+        let mut from = 0;
+        for _ in 0..MAX_STARTS {
+            let Some(i) = memchr::memchr(first, &text.as_bytes()[from..]) else { return Some(false) };
+            if self.match_at(text, from + i, spans) {
+                return Some(true);
+            }
+            from += i + 1;
+        }
+        None
+    }
+
+    /// Matches the pattern starting exactly at `start`.
+    fn match_at(&self, text: &str, start: usize, spans: &mut Spans) -> bool {
         spans.clear();
         spans.resize(self.groups, None);
-        let Some(mut rest_start) =
-            crate::literal::starts_with(text.as_bytes(), self.prefix.as_bytes()).then_some(self.prefix.len())
+        let Some(mut rest_start) = crate::literal::starts_with(&text.as_bytes()[start..], self.prefix.as_bytes())
+            .then_some(start + self.prefix.len())
         else {
-            return Some(false);
+            return false;
         };
         for step in &self.steps {
             let rest = &text[rest_start..];
@@ -385,9 +413,9 @@ impl SegmentMatcher {
                 (rest.len(), text.len())
             } else {
                 let first = step.literal.as_bytes()[0];
-                let Some(i) = memchr::memchr(first, rest.as_bytes()) else { return Some(false) };
+                let Some(i) = memchr::memchr(first, rest.as_bytes()) else { return false };
                 if !crate::literal::starts_with(&rest.as_bytes()[i..], step.literal.as_bytes()) {
-                    return Some(false);
+                    return false;
                 }
                 (i, rest_start + i + step.literal.len())
             };
@@ -425,15 +453,15 @@ impl SegmentMatcher {
                 },
             };
             if !ok {
-                return Some(false);
+                return false;
             }
             rest_start = next;
         }
         if self.anchored_end && rest_start != text.len() {
-            return Some(false);
+            return false;
         }
-        spans[0] = Some((0, rest_start));
-        Some(true)
+        spans[0] = Some((start, rest_start));
+        true
     }
 }
 
@@ -588,6 +616,14 @@ mod tests {
             r"^%{INT:a} (?<b>[^ ]*) %{WORD:c} (?:-|%{NOTSPACE:d})$",
             &["-12 x abc -", "+7  é_1 q", "7 x a-b y", "x y z w", "1 ü ä ö"],
         );
+        // Not anchored at the start: each occurrence of the leading literal, from the
+        // left, is tried as a start; past MAX_STARTS the regex decides.
+        let many_dots = format!("{}x.m4s", "a.".repeat(40));
+        agree(
+            r"\.(?<ext>[A-Za-z0-9]+)$",
+            &["/a/b.c/seg.m4s", "/a/b.c/seg", "noext", ".x", "a.b.", "é.ü", "..a", &many_dots],
+        );
+        agree(r" (?<a>\w+)=(?<b>[^ ]*)$", &["x k=v", "x k=v y=", "x k= y=z", "x =v", "x k=v w"]);
         // Classes that exclude nothing but their delimiter accept a token unseen; one
         // that excludes more (`[^ x]`) is still checked.
         agree(
@@ -613,7 +649,8 @@ mod tests {
     #[test]
     fn declines_patterns_it_cannot_split_exactly() {
         let lib = Library::builtin(Flavour::EcsV1);
-        for pattern in ["%{WORD:a} %{WORD:b}", "^a|b$", "^%{WORD:a} %{GREEDYDATA:b}"] {
+        for pattern in ["%{WORD:a} %{WORD:b}", "^a|b$", "^%{WORD:a} %{GREEDYDATA:b}", r"\.(?<e>\w+)", r"(?<e>\w+)\.x$"]
+        {
             let p = GrokPattern::compile(pattern, &lib, true).unwrap();
             assert!(!p.uses_segments(), "{pattern} must not use the fast path");
         }
