@@ -41,8 +41,55 @@ pub enum Matcher {
     Contains(crate::literal::Finder),
     /// The text starts with this literal.
     StartsWith(String),
+    /// A small pattern the linear engine accepts: a dense DFA walked by hand, which
+    /// stops at the first match, with the regex for texts the DFA gives up on.
+    Dfa(Box<(DenseDfa, Regex)>),
     /// Anything else.
     Regex(Regex),
+}
+
+/// A prebuilt dense DFA (unanchored search).
+type DenseDfa = regex_automata::dfa::dense::DFA<Vec<u32>>;
+
+/// Largest dense DFA built for a condition; bigger patterns run on the regex engine.
+const DFA_SIZE_LIMIT: usize = 256 * 1024;
+
+/// A dense DFA for `pattern`, when it is small and needs no look-around beyond ASCII
+/// word boundaries (Unicode ones make it give up on non-ASCII text, see [`dfa_is_match`]).
+fn dense_dfa(pattern: &str) -> Option<DenseDfa> {
+    use regex_automata::dfa::dense;
+    dense::Builder::new()
+        .configure(
+            dense::Config::new()
+                .unicode_word_boundary(true)
+                .dfa_size_limit(Some(DFA_SIZE_LIMIT))
+                .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
+        )
+        .build(pattern)
+        .ok()
+}
+
+/// Whether `dfa` matches anywhere in `text`: one table step per byte, stopping at the
+/// first match state. `None` when the DFA gives up (a quit byte).
+fn dfa_is_match(dfa: &DenseDfa, text: &[u8]) -> Option<bool> {
+    use regex_automata::dfa::Automaton;
+    let input = regex_automata::Input::new(text);
+    let mut state = dfa.start_state_forward(&input).ok()?;
+    for &b in text {
+        state = dfa.next_state(state, b);
+        if dfa.is_special_state(state) {
+            if dfa.is_match_state(state) {
+                return Some(true);
+            }
+            if dfa.is_dead_state(state) {
+                return Some(false);
+            }
+            if dfa.is_quit_state(state) {
+                return None;
+            }
+        }
+    }
+    Some(dfa.is_match_state(dfa.next_eoi_state(state)))
 }
 
 impl Matcher {
@@ -64,13 +111,21 @@ impl Matcher {
             },
             _ => None,
         };
-        Ok(simple.unwrap_or(Matcher::Regex(regex)))
+        if let Some(simple) = simple {
+            return Ok(simple);
+        }
+        let dfa = matches!(regex, Regex::Linear(_)).then(|| dense_dfa(pattern)).flatten();
+        Ok(match dfa {
+            Some(dfa) => Matcher::Dfa(Box::new((dfa, regex))),
+            None => Matcher::Regex(regex),
+        })
     }
 
     fn is_match(&self, text: &str) -> bool {
         match self {
             Matcher::Contains(l) => l.is_in(text.as_bytes()),
             Matcher::StartsWith(l) => crate::literal::starts_with(text.as_bytes(), l.as_bytes()),
+            Matcher::Dfa(both) => dfa_is_match(&both.0, text.as_bytes()).unwrap_or_else(|| both.1.is_match(text)),
             Matcher::Regex(r) => r.is_match(text),
         }
     }
@@ -254,7 +309,18 @@ mod tests {
             (":", "2001:db8::1", true),
             ("^#", "no # at start", false),
             (r"^[0-9.]+$|:", "10.0.0.1", true),
+            (r"^[0-9.]+$|:", "10.0.0.x", false),
+            (r"^[0-9.]+$|:", "fe80::1", true),
+            (r"^[0-9.]+$|:", "", false),
             ("(?i)ERROR", "an error", true),
+            ("(?i)ERROR", "an érror", false),
+            (r"\bfail\b", "did fail.", true),
+            (r"\bfail\b", "éfail", false),
+            (r"\bfail\b", "failure", false),
+            (r"^$", "", true),
+            ("x*", "abc", true),
+            (r"[^\x00-\x7f]", "abc", false),
+            (r"[^\x00-\x7f]", "abé", true),
         ];
         for (pattern, text, want) in cases {
             let m = Matcher::new(pattern).unwrap();
@@ -263,6 +329,7 @@ mod tests {
         }
         assert!(matches!(Matcher::new(r"\t").unwrap(), Matcher::Contains(_)));
         assert!(matches!(Matcher::new(r"^\{").unwrap(), Matcher::StartsWith(_)));
-        assert!(matches!(Matcher::new(r"^[0-9.]+$|:").unwrap(), Matcher::Regex(_)));
+        assert!(matches!(Matcher::new(r"^[0-9.]+$|:").unwrap(), Matcher::Dfa(_)));
+        assert!(matches!(Matcher::new(r"(?<=a)b").unwrap(), Matcher::Regex(_)));
     }
 }
