@@ -93,7 +93,8 @@ fn dfa_is_match(dfa: &DenseDfa, text: &[u8]) -> Option<bool> {
 }
 
 impl Matcher {
-    fn new(pattern: &str) -> Result<Self, crate::regex_engine::RegexError> {
+    /// The fastest test that answers like the regex `pattern` does.
+    pub fn new(pattern: &str) -> Result<Self, crate::regex_engine::RegexError> {
         use regex_syntax::hir::{HirKind, Look};
         let regex = Regex::new(pattern)?;
         let literal = |h: &regex_syntax::hir::Hir| match h.kind() {
@@ -121,7 +122,8 @@ impl Matcher {
         })
     }
 
-    fn is_match(&self, text: &str) -> bool {
+    /// Whether the pattern matches anywhere in `text`.
+    pub fn is_match(&self, text: &str) -> bool {
         match self {
             Matcher::Contains(l) => l.is_in(text.as_bytes()),
             Matcher::StartsWith(l) => crate::literal::starts_with(text.as_bytes(), l.as_bytes()),

@@ -2,6 +2,7 @@
 //! merge — applied in Logstash's fixed order regardless of how the config lists them.
 
 use super::{failure_tags, Filter, Outcome};
+use crate::condition::Matcher;
 use crate::event::{value_to_string, Event};
 use crate::field_ref::FieldRef;
 use crate::regex_engine::{Regex, Replacement};
@@ -129,7 +130,8 @@ pub struct Mutate {
     update: Vec<(FieldRef, Template)>,
     replace: Vec<(FieldRef, Template)>,
     convert: Vec<(FieldRef, Conversion)>,
-    gsub: Vec<(FieldRef, Regex, Replacement)>,
+    /// Field, regex, replacement, and a quick test that skips strings with no match.
+    gsub: Vec<(FieldRef, Regex, Replacement, Matcher)>,
     uppercase: Vec<FieldRef>,
     capitalize: Vec<FieldRef>,
     lowercase: Vec<FieldRef>,
@@ -186,8 +188,8 @@ impl Mutate {
         }
         for t in gsub.chunks_exact(3) {
             let Some(field) = s.parse_field_ref(&t[0]) else { continue };
-            match Regex::new(&t[1].node) {
-                Ok(re) => m.gsub.push((field, re, Replacement::ruby(&t[2].node))),
+            match Regex::new(&t[1].node).and_then(|re| Ok((re, Matcher::new(&t[1].node)?))) {
+                Ok((re, quick)) => m.gsub.push((field, re, Replacement::ruby(&t[2].node), quick)),
                 Err(e) => s.error(e.to_string(), t[1].span.clone(), "this regex does not compile"),
             }
         }
@@ -254,9 +256,9 @@ impl Filter for Mutate {
                 }
             }
         }
-        for (field, re, rep) in &self.gsub {
+        for (field, re, rep, quick) in &self.gsub {
             if let Some(v) = event.get_mut(field) {
-                map_strings(v, &|s| re.replace_all(s, rep));
+                map_strings(v, &|s| if quick.is_match(s) { re.replace_all(s, rep) } else { Cow::Borrowed(s) });
             }
         }
         for f in &self.uppercase {
@@ -353,5 +355,28 @@ mod tests {
         assert_eq!(convert_value(&j(json!("-42x")), Conversion::Integer), Some(j(json!(-42))));
         assert_eq!(convert_value(&j(json!("yes")), Conversion::Boolean), Some(j(json!(true))));
         assert_eq!(convert_value(&j(json!(["1", "2"])), Conversion::Integer), Some(j(json!([1, 2]))));
+    }
+
+    #[test]
+    fn gsub_and_strip_change_only_what_they_match() {
+        let mut m = crate::filters::from_config(
+            "mutate",
+            r#"gsub => ["a", "[\", ]+", ",", "b", "(\w+)@(\w+)", "\2 at \1", "c", "x", "y"] strip => ["d"]"#,
+            Mutate::from_settings,
+        );
+        let mut e = Event::from_fields(
+            match j(json!({
+                "a": "1.2.3.4, \"5.6.7.8\"", "b": ["u@h", "none"], "c": "no match here", "d": ["  p ", "q"]
+            })) {
+                Value::Object(m) => m,
+                _ => unreachable!(),
+            },
+        );
+        assert!(matches!(m.apply(&mut e), Outcome::Applied));
+        let got = serde_json::to_value(e.fields()).unwrap();
+        assert_eq!(
+            got,
+            json!({"a": "1.2.3.4,5.6.7.8,", "b": ["h at u", "none"], "c": "no match here", "d": ["p", "q"]})
+        );
     }
 }
