@@ -6,6 +6,7 @@
 use crate::event::{value_to_string, Event};
 use crate::field_ref::FieldRef;
 use crate::joda::JodaPattern;
+use crate::value::Value;
 use chrono::Utc;
 use std::borrow::Cow;
 
@@ -82,6 +83,7 @@ impl Template {
             match p {
                 Part::Literal(s) => out.push_str(s),
                 Part::Field(r, raw) => match event.get(r) {
+                    Some(Value::String(s)) => out.push_str(s),
                     Some(v) if !v.is_null() => out.push_str(&value_to_string(v)),
                     _ => {
                         out.push_str("%{");

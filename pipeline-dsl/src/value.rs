@@ -195,11 +195,13 @@ impl Map {
     }
 
     /// The value under an interned key (see [`intern_checked`]).
+    #[inline]
     pub fn get_interned(&self, key: &Key, interned: bool, hint: Option<&Hint>) -> Option<&Value> {
         self.find(key, interned, hint).map(|i| &self.entries[i].1)
     }
 
     /// Mutable access under an interned key.
+    #[inline]
     pub fn get_interned_mut(&mut self, key: &Key, interned: bool, hint: Option<&Hint>) -> Option<&mut Value> {
         self.find(key, interned, hint).map(|i| &mut self.entries[i].1)
     }
