@@ -238,6 +238,7 @@ fn number(n: f64) -> Value {
     }
 }
 
+#[inline]
 fn resolve<'a>(o: &'a Operand, event: &'a Event) -> Option<Cow<'a, Value>> {
     match o {
         Operand::Const(v) => Some(Cow::Borrowed(v)),
@@ -260,27 +261,28 @@ fn equal(a: &Value, b: &Value) -> bool {
 }
 
 fn compare(op: CompareOp, a: Option<&Value>, b: Option<&Value>) -> bool {
-    let eq = match (a, b) {
+    use std::cmp::Ordering::*;
+    let eq = || match (a, b) {
         (Some(x), Some(y)) => equal(x, y),
         (None, None) => true,
         (None, Some(Value::Null)) | (Some(Value::Null), None) => true,
         _ => false,
     };
-    let ordering = match (a, b) {
+    let ordering = || match (a, b) {
         (Some(x @ (Value::Int(_) | Value::Float(_))), Some(y @ (Value::Int(_) | Value::Float(_)))) => {
             x.as_f64().partial_cmp(&y.as_f64())
         }
         (Some(Value::String(x)), Some(Value::String(y))) => Some(x.cmp(y)),
         _ => None,
     };
-    use std::cmp::Ordering::*;
+    // Only what the operator needs is computed.
     match op {
-        CompareOp::Eq => eq,
-        CompareOp::Ne => !eq,
-        CompareOp::Lt => ordering == Some(Less),
-        CompareOp::Gt => ordering == Some(Greater),
-        CompareOp::Le => matches!(ordering, Some(Less | Equal)),
-        CompareOp::Ge => matches!(ordering, Some(Greater | Equal)),
+        CompareOp::Eq => eq(),
+        CompareOp::Ne => !eq(),
+        CompareOp::Lt => ordering() == Some(Less),
+        CompareOp::Gt => ordering() == Some(Greater),
+        CompareOp::Le => matches!(ordering(), Some(Less | Equal)),
+        CompareOp::Ge => matches!(ordering(), Some(Greater | Equal)),
     }
 }
 
