@@ -54,8 +54,9 @@ type DenseDfa = regex_automata::dfa::dense::DFA<Vec<u32>>;
 /// Largest dense DFA built for a condition; bigger patterns run on the regex engine.
 const DFA_SIZE_LIMIT: usize = 256 * 1024;
 
-/// A dense DFA for `pattern`, when it is small and needs no look-around beyond ASCII
-/// word boundaries (Unicode ones make it give up on non-ASCII text, see [`dfa_is_match`]).
+/// A dense DFA for `pattern`, when one can be built within the size limit. Unicode word
+/// boundaries make it give up on non-ASCII bytes (see [`dfa_is_match`]); other
+/// look-around makes the build fail.
 fn dense_dfa(pattern: &str) -> Option<DenseDfa> {
     use regex_automata::dfa::dense;
     dense::Builder::new()

@@ -130,8 +130,9 @@ pub struct Mutate {
     update: Vec<(FieldRef, Template)>,
     replace: Vec<(FieldRef, Template)>,
     convert: Vec<(FieldRef, Conversion)>,
-    /// Field, regex, replacement, and a quick test that skips strings with no match.
-    gsub: Vec<(FieldRef, Regex, Replacement, Matcher)>,
+    /// Field, regex, replacement, and a quick test (a literal finder or a DFA, when the
+    /// pattern allows one) that skips strings with no match.
+    gsub: Vec<(FieldRef, Regex, Replacement, Option<Matcher>)>,
     uppercase: Vec<FieldRef>,
     capitalize: Vec<FieldRef>,
     lowercase: Vec<FieldRef>,
@@ -189,7 +190,11 @@ impl Mutate {
         for t in gsub.chunks_exact(3) {
             let Some(field) = s.parse_field_ref(&t[0]) else { continue };
             match Regex::new(&t[1].node).and_then(|re| Ok((re, Matcher::new(&t[1].node)?))) {
-                Ok((re, quick)) => m.gsub.push((field, re, Replacement::ruby(&t[2].node), quick)),
+                Ok((re, quick)) => {
+                    // A quick test that is the regex itself would only run it twice.
+                    let quick = (!matches!(quick, Matcher::Regex(_))).then_some(quick);
+                    m.gsub.push((field, re, Replacement::ruby(&t[2].node), quick));
+                }
                 Err(e) => s.error(e.to_string(), t[1].span.clone(), "this regex does not compile"),
             }
         }
@@ -258,7 +263,13 @@ impl Filter for Mutate {
         }
         for (field, re, rep, quick) in &self.gsub {
             if let Some(v) = event.get_mut(field) {
-                map_strings(v, &|s| if quick.is_match(s) { re.replace_all(s, rep) } else { Cow::Borrowed(s) });
+                map_strings(v, &|s| {
+                    if quick.as_ref().is_none_or(|q| q.is_match(s)) {
+                        re.replace_all(s, rep)
+                    } else {
+                        Cow::Borrowed(s)
+                    }
+                });
             }
         }
         for f in &self.uppercase {

@@ -10,12 +10,17 @@
 //! are only allowed where the neighbouring character is not a word character, so they
 //! too are decided by the piece alone; `^`/`$` inside a piece make the pattern fall
 //! back. A piece that may contain its delimiter is merged with what follows it.
-//! Patterns without this shape (unanchored, alternation at the top) run on the regex
-//! engine instead, and so does any line containing a newline.
+//! A pattern not anchored with `^` qualifies when it starts with a literal and ends
+//! with `$` (`\.(?<ext>\w+)$`): a match must start at an occurrence of that literal,
+//! so the occurrences are tried from the left as anchored starts, and the first that
+//! matches is the regex's leftmost match. Other shapes (no leading literal, alternation
+//! at the top) run on the regex engine instead, and so does any line containing a
+//! newline.
 //!
 //! The win is large because the regex crate has to fall back to a bounded backtracker
 //! or PikeVM to report capture positions of a long pattern, while here most pieces
-//! are checked by a greedy scan over byte classes or an anchored dense DFA.
+//! are checked by a greedy scan over byte classes or an anchored dense DFA, and a
+//! piece whose class excludes only its delimiter is not scanned at all.
 
 use super::expand::Capture;
 use crate::regex_engine::Spans;
