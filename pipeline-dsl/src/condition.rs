@@ -4,7 +4,7 @@ use crate::ast::{BoolOp, CompareOp, Condition as Ast, RValue, Spanned};
 use crate::diagnostics::Diagnostic;
 use crate::event::Event;
 use crate::field_ref::FieldRef;
-use crate::regex_engine::Regex;
+use crate::regex_engine::{dfa_is_match, DenseDfa, Regex};
 use crate::value::Value;
 use std::borrow::Cow;
 
@@ -48,9 +48,6 @@ pub enum Matcher {
     Regex(Regex),
 }
 
-/// A prebuilt dense DFA (unanchored search).
-type DenseDfa = regex_automata::dfa::dense::DFA<Vec<u32>>;
-
 /// Largest dense DFA built for a condition; bigger patterns run on the regex engine.
 const DFA_SIZE_LIMIT: usize = 256 * 1024;
 
@@ -68,29 +65,6 @@ fn dense_dfa(pattern: &str) -> Option<DenseDfa> {
         )
         .build(pattern)
         .ok()
-}
-
-/// Whether `dfa` matches anywhere in `text`: one table step per byte, stopping at the
-/// first match state. `None` when the DFA gives up (a quit byte).
-fn dfa_is_match(dfa: &DenseDfa, text: &[u8]) -> Option<bool> {
-    use regex_automata::dfa::Automaton;
-    let input = regex_automata::Input::new(text);
-    let mut state = dfa.start_state_forward(&input).ok()?;
-    for &b in text {
-        state = dfa.next_state(state, b);
-        if dfa.is_special_state(state) {
-            if dfa.is_match_state(state) {
-                return Some(true);
-            }
-            if dfa.is_dead_state(state) {
-                return Some(false);
-            }
-            if dfa.is_quit_state(state) {
-                return None;
-            }
-        }
-    }
-    Some(dfa.is_match_state(dfa.next_eoi_state(state)))
 }
 
 impl Matcher {
@@ -128,7 +102,9 @@ impl Matcher {
         match self {
             Matcher::Contains(l) => l.is_in(text.as_bytes()),
             Matcher::StartsWith(l) => crate::literal::starts_with(text.as_bytes(), l.as_bytes()),
-            Matcher::Dfa(both) => dfa_is_match(&both.0, text.as_bytes()).unwrap_or_else(|| both.1.is_match(text)),
+            Matcher::Dfa(both) => {
+                dfa_is_match(&both.0, &regex_automata::Input::new(text)).unwrap_or_else(|| both.1.is_match(text))
+            }
             Matcher::Regex(r) => r.is_match(text),
         }
     }

@@ -11,6 +11,34 @@
 use std::borrow::Cow;
 use std::fmt;
 
+/// A prebuilt dense DFA (regex-automata), for yes/no tests on the hot path.
+pub type DenseDfa = regex_automata::dfa::dense::DFA<Vec<u32>>;
+
+/// Whether `dfa` matches `input`, walking it by hand: one table step per byte, stopping
+/// at the first match state, else the end-of-input step decides. (A pattern ending in
+/// `\z` can only reach a match state on that last step, so the same walk is a
+/// whole-token test for it.) `None` when the DFA gives up (a quit byte), for the regex
+/// to judge.
+pub fn dfa_is_match(dfa: &DenseDfa, input: &regex_automata::Input<'_>) -> Option<bool> {
+    use regex_automata::dfa::Automaton;
+    let mut state = dfa.start_state_forward(input).ok()?;
+    for &b in input.haystack() {
+        state = dfa.next_state(state, b);
+        if dfa.is_special_state(state) {
+            if dfa.is_match_state(state) {
+                return Some(true);
+            }
+            if dfa.is_dead_state(state) {
+                return Some(false);
+            }
+            if dfa.is_quit_state(state) {
+                return None;
+            }
+        }
+    }
+    Some(dfa.is_match_state(dfa.next_eoi_state(state)))
+}
+
 /// A compiled regular expression on whichever engine could compile it.
 #[derive(Clone)]
 pub enum Regex {

@@ -23,8 +23,8 @@
 //! piece whose class excludes only its delimiter is not scanned at all.
 
 use super::expand::Capture;
-use crate::regex_engine::Spans;
-use regex_automata::dfa::{dense, Automaton, StartKind};
+use crate::regex_engine::{dfa_is_match, DenseDfa, Spans};
+use regex_automata::dfa::{dense, StartKind};
 use regex_automata::{Anchored, Input};
 use regex_syntax::ast::{self, Ast};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
@@ -39,7 +39,7 @@ struct Validator {
     /// without being looked at.
     min_len_only: Option<usize>,
     classes: Option<ClassSequence>,
-    dfa: Option<dense::DFA<Vec<u32>>>,
+    dfa: Option<DenseDfa>,
     regex: regex::Regex,
 }
 
@@ -201,31 +201,13 @@ impl Validator {
         if let Some(decided) = self.classes.as_ref().and_then(|c| c.check(token.as_bytes())) {
             return decided;
         }
-        if let Some(decided) = self.dfa.as_ref().and_then(|dfa| dfa_full_match(dfa, token.as_bytes())) {
+        // The DFA is anchored and ends in `\z`: only a match of the whole token counts.
+        let input = Input::new(token).anchored(Anchored::Yes);
+        if let Some(decided) = self.dfa.as_ref().and_then(|dfa| dfa_is_match(dfa, &input)) {
             return decided;
         }
         self.regex.is_match(token)
     }
-}
-
-/// Runs the anchored DFA over the whole token by hand: one table step per byte, and
-/// the end-of-input step decides (the pattern ends in `\z`, so only a match at the end
-/// counts). `None` when the DFA gives up (a quit byte), for the regex to judge.
-fn dfa_full_match(dfa: &dense::DFA<Vec<u32>>, token: &[u8]) -> Option<bool> {
-    let input = Input::new(token).anchored(Anchored::Yes);
-    let mut state = dfa.start_state_forward(&input).ok()?;
-    for &b in token {
-        state = dfa.next_state(state, b);
-        if dfa.is_special_state(state) {
-            if dfa.is_dead_state(state) {
-                return Some(false);
-            }
-            if dfa.is_quit_state(state) {
-                return None;
-            }
-        }
-    }
-    Some(dfa.is_match_state(dfa.next_eoi_state(state)))
 }
 
 /// How a piece is checked.
