@@ -171,8 +171,12 @@ impl Map {
     /// last found) is tried first, and updated.
     #[inline]
     fn find(&self, key: &str, interned: bool, hint: Option<&Hint>) -> Option<usize> {
-        let p = key.as_ptr();
-        let same = |k: &Key| k.as_ptr() == p && k.len() == key.len();
+        // Interned keys are the only ones compared by address: a run-time key is never
+        // at an interned key's address, and lookups by a run-time key (or in an object
+        // holding some) fall back to comparing text below. Matching on the variant
+        // spares the address computation of a shared key.
+        let (p, n) = (key.as_ptr(), key.len());
+        let same = |k: &Key| matches!(k, Key::Static(s) if s.as_ptr() == p && s.len() == n);
         if let Some(h) = hint {
             let i = h.get();
             if self.entries.get(i).is_some_and(|(k, _)| same(k)) {

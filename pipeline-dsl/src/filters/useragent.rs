@@ -124,26 +124,47 @@ fn ecs_os(os: &str, version: &str) -> Map {
 impl Filter for UserAgent {
     fn apply(&mut self, event: &mut Event) -> Outcome {
         let Some(ua) = event.get_str(&self.source) else { return Outcome::Skipped };
-        if !self.cache.contains_key(ua) {
-            let fields = self
-                .parse(ua)
-                .into_iter()
-                .map(|(k, v)| (FieldRef::from_segments([&*k]).within(self.target.as_ref()), v))
-                .collect();
-            if self.cache.len() >= self.cache_size {
-                self.cache.clear();
-            }
-            self.cache.insert(ua.to_string(), fields);
+        if let Some(fields) = self.cache.get(ua) {
+            store(event, self.target.as_ref(), fields);
+            return Outcome::Applied;
         }
-        let Some(fields) = event.get_str(&self.source).and_then(|ua| self.cache.get(ua)) else {
-            return Outcome::Skipped;
-        };
+        let ua = ua.to_string();
+        let fields: Vec<(FieldRef, Value)> = self
+            .parse(&ua)
+            .into_iter()
+            .map(|(k, v)| (FieldRef::from_segments([&*k]).within(self.target.as_ref()), v))
+            .collect();
+        store(event, self.target.as_ref(), &fields);
+        if self.cache.len() >= self.cache_size {
+            self.cache.clear();
+        }
+        self.cache.insert(ua, fields);
+        Outcome::Applied
+    }
+}
+
+/// Writes a parsed agent's fields: an object value is merged into an object already
+/// there, anything else replaces what the field held. With a target, the target object
+/// is found (or made) once and the fields are set inside it.
+fn store(event: &mut Event, target: Option<&FieldRef>, fields: &[(FieldRef, Value)]) {
+    let Some(slot) = target.and_then(|t| event.slot(t)) else {
         for (dest, v) in fields {
             match (event.get_mut(dest), v) {
                 (Some(Value::Object(existing)), Value::Object(new)) => existing.extend(new.clone()),
                 (_, v) => event.set(dest, v.clone()),
             }
         }
-        Outcome::Applied
+        return;
+    };
+    if !slot.is_object() {
+        *slot = Value::Object(Map::with_capacity(fields.len()));
+    }
+    let Value::Object(object) = slot else { return };
+    for (dest, v) in fields {
+        let (Some(key), Some(hint)) = (dest.segments().last(), dest.hints().last()) else { continue };
+        match (object.entry_or_insert_with(key, dest.is_interned(), Some(hint), || Value::Null), v) {
+            (Value::Object(existing), Value::Object(new)) => existing.extend(new.clone()),
+            (field, v) => *field = v.clone(),
+        }
     }
 }

@@ -57,27 +57,49 @@ impl GrokPattern {
         }
         self.regex.captures_into(text, spans)
     }
+}
 
-    /// Captured `(capture, value)` pairs of a match, in group order.
-    pub fn captures<'t>(
-        &'t self,
-        text: &'t str,
-        spans: &'t Spans,
-    ) -> impl Iterator<Item = (&'t Capture, Option<&'t str>)> {
-        self.by_group
+/// One capture of a pattern as the filter stores it.
+struct Destination {
+    /// The regex group holding the value.
+    group: usize,
+    /// The field, under `target` when there is one.
+    field: FieldRef,
+    coerce: Coerce,
+    /// Named in `overwrite`: replaces what the field holds.
+    overwrite: bool,
+}
+
+/// A pattern with where its captures go.
+struct PatternStore {
+    pattern: GrokPattern,
+    destinations: Vec<Destination>,
+}
+
+impl PatternStore {
+    fn new(pattern: GrokPattern, target: Option<&FieldRef>, overwrite: &[String]) -> Self {
+        let destinations: Vec<Destination> = pattern
+            .by_group
             .iter()
-            .zip(spans.iter())
-            .filter_map(move |(c, span)| c.as_ref().map(|c| (c, span.map(|(s, e)| &text[s..e]))))
+            .enumerate()
+            .filter_map(|(group, c)| {
+                c.as_ref().map(|c| Destination {
+                    group,
+                    field: c.field.clone().within(target),
+                    coerce: c.coerce,
+                    overwrite: overwrite.contains(&c.name),
+                })
+            })
+            .collect();
+        Self { pattern, destinations }
     }
 }
 
 /// The `grok` filter.
 pub struct Grok {
-    matches: Vec<(FieldRef, Vec<GrokPattern>)>,
+    matches: Vec<(FieldRef, Vec<PatternStore>)>,
     break_on_match: bool,
     keep_empty_captures: bool,
-    overwrite: Vec<String>,
-    target: Option<FieldRef>,
     tag_on_failure: Vec<String>,
     spans: Spans,
     input: String,
@@ -116,6 +138,8 @@ impl Grok {
             library.define(&name.node, &def.node);
         }
         let named_captures_only = s.bool_or("named_captures_only", true);
+        let target = s.field_ref("target");
+        let overwrite: Vec<String> = s.strings("overwrite").into_iter().map(|o| o.node).collect();
         let mut matches = Vec::new();
         for (field, patterns) in s.hash("match") {
             let Some(r) = s.parse_field_ref(&field) else { continue };
@@ -134,7 +158,7 @@ impl Grok {
             let mut compiled = Vec::new();
             for t in texts {
                 match GrokPattern::compile(&t.node, &library, named_captures_only) {
-                    Ok(p) => compiled.push(p),
+                    Ok(p) => compiled.push(PatternStore::new(p, target.as_ref(), &overwrite)),
                     Err(e) => s.error(format!("grok pattern does not compile: {e}"), t.span, "in this pattern"),
                 }
             }
@@ -148,8 +172,6 @@ impl Grok {
             matches,
             break_on_match: s.bool_or("break_on_match", true),
             keep_empty_captures: s.bool_or("keep_empty_captures", false),
-            overwrite: s.strings("overwrite").into_iter().map(|o| o.node).collect(),
-            target: s.field_ref("target"),
             tag_on_failure: failure_tags(s, "tag_on_failure", "_grokparsefailure"),
             spans: Vec::new(),
             input: String::new(),
@@ -161,50 +183,42 @@ impl Grok {
         let mut matched = false;
         let mut spans = std::mem::take(&mut self.spans);
         for p in &self.matches[field_idx].1 {
-            if p.match_into(input, &mut spans) {
-                for (capture, value) in p.captures(input, &spans) {
-                    self.handle(capture, value, event);
+            if !p.pattern.match_into(input, &mut spans) {
+                continue;
+            }
+            for d in &p.destinations {
+                let value = match spans.get(d.group).copied().flatten().map(|(start, end)| &input[start..end]) {
+                    None | Some("") if !self.keep_empty_captures => continue,
+                    None => Value::Null,
+                    Some(v) => coerce(v, d.coerce),
+                };
+                if let Some(field) = event.slot(&d.field) {
+                    merge_capture(field, value, d.overwrite);
                 }
-                matched = true;
-                if self.break_on_match {
-                    break;
-                }
+            }
+            matched = true;
+            if self.break_on_match {
+                break;
             }
         }
         self.spans = spans;
         matched
     }
+}
 
-    /// Stores one captured value the way Logstash's grok does: set when absent (or in
-    /// `overwrite`), append when the field already holds a string or an array.
-    fn handle(&self, capture: &Capture, value: Option<&str>, event: &mut Event) {
-        let value = match value {
-            None | Some("") if !self.keep_empty_captures => return,
-            None => Value::Null,
-            Some(v) => coerce(v, capture.coerce),
-        };
-        let under_target;
-        let dest = match &self.target {
-            Some(t) => {
-                under_target = capture.field.under(t);
-                &under_target
-            }
-            None => &capture.field,
-        };
-        if self.overwrite.contains(&capture.name) {
-            event.set(dest, value);
-            return;
+/// Stores a captured value into a field that already exists, the way Logstash's grok
+/// does: replace it under `overwrite` (or when it is null), else append when it holds a
+/// string or an array; any other value is kept.
+fn merge_capture(field: &mut Value, value: Value, overwrite: bool) {
+    match field {
+        _ if overwrite => *field = value,
+        Value::Null => *field = value,
+        Value::Array(a) => a.push(value),
+        existing @ Value::String(_) => {
+            let old = existing.take();
+            *existing = Value::Array(vec![old, value]);
         }
-        let Some(slot) = event.slot(dest) else { return };
-        match slot {
-            Value::Null => *slot = value,
-            Value::Array(a) => a.push(value),
-            existing @ Value::String(_) => {
-                let old = existing.take();
-                *existing = Value::Array(vec![old, value]);
-            }
-            _ => {}
-        }
+        _ => {}
     }
 }
 
