@@ -5,7 +5,7 @@
 //! but is never part of the shipped document.
 
 use crate::field_ref::FieldRef;
-use crate::value::{intern_checked, Key, Map, Value};
+use crate::value::{intern, Key, Map, Value};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::sync::OnceLock;
 
@@ -14,17 +14,16 @@ pub const TIMESTAMP: &str = "@timestamp";
 /// Name of the tags field.
 pub const TAGS: &str = "tags";
 
-/// The shared key of a field every event has, and whether it is interned.
-fn well_known(name: &'static str) -> (Key, bool) {
-    static KEYS: OnceLock<[(Key, bool); 3]> = OnceLock::new();
-    let keys = KEYS.get_or_init(|| [intern_checked(TIMESTAMP), intern_checked(TAGS), intern_checked("message")]);
-    keys.iter().find(|(k, _)| &**k == name).cloned().unwrap_or_else(|| intern_checked(name))
+/// The interned key of a field every event has.
+fn well_known(name: &'static str) -> Key {
+    static KEYS: OnceLock<[Key; 3]> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| [intern(TIMESTAMP), intern(TAGS), intern("message")]);
+    keys.iter().find(|k| &***k == name).cloned().unwrap_or_else(|| intern(name))
 }
 
 /// Sets a well-known top-level field.
 fn set_well_known(map: &mut Map, name: &'static str, value: Value) {
-    let (key, interned) = well_known(name);
-    map.insert_key(&key, interned, None, value);
+    map.insert_key(&well_known(name), None, value);
 }
 
 /// One log event travelling through the pipeline.
@@ -84,13 +83,12 @@ impl Event {
     /// The value at `r`; numeric segments index arrays.
     pub fn get(&self, r: &FieldRef) -> Option<&Value> {
         let (root, skip) = self.root(r);
-        let interned = r.is_interned();
         let mut path = r.segments()[skip..].iter().zip(&r.hints()[skip..]);
         let (first, hint) = path.next()?;
-        let mut cur = root.get_interned(first, interned, Some(hint))?;
+        let mut cur = root.get_key(first, Some(hint))?;
         for (s, hint) in path {
             cur = match cur {
-                Value::Object(m) => m.get_interned(s, interned, Some(hint))?,
+                Value::Object(m) => m.get_key(s, Some(hint))?,
                 Value::Array(a) => a.get(s.parse::<usize>().ok()?)?,
                 _ => return None,
             };
@@ -101,13 +99,12 @@ impl Event {
     /// Mutable access to the value at `r`.
     pub fn get_mut(&mut self, r: &FieldRef) -> Option<&mut Value> {
         let (root, skip) = self.root_mut(r);
-        let interned = r.is_interned();
         let mut path = r.segments()[skip..].iter().zip(&r.hints()[skip..]);
         let (first, hint) = path.next()?;
-        let mut cur = root.get_interned_mut(first, interned, Some(hint))?;
+        let mut cur = root.get_key_mut(first, Some(hint))?;
         for (s, hint) in path {
             cur = match cur {
-                Value::Object(m) => m.get_interned_mut(s, interned, Some(hint))?,
+                Value::Object(m) => m.get_key_mut(s, Some(hint))?,
                 Value::Array(a) => a.get_mut(s.parse::<usize>().ok()?)?,
                 _ => return None,
             };
@@ -128,17 +125,16 @@ impl Event {
         let (Some((last, parents)), Some((last_hint, parent_hints))) = (segs.split_last(), hints.split_last()) else {
             return;
         };
-        let interned = r.is_interned();
         let mut cur = root;
         for (s, hint) in parents.iter().zip(parent_hints) {
-            let slot = cur.entry_or_insert_with(s, interned, Some(hint), || Value::Object(Map::new()));
+            let slot = cur.entry_or_insert_with(s, Some(hint), || Value::Object(Map::new()));
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }
             let Value::Object(m) = slot else { return };
             cur = m;
         }
-        cur.insert_key(last, interned, Some(last_hint), value);
+        cur.insert_key(last, Some(last_hint), value);
     }
 
     /// The slot at `r`, created as `null` (with any missing parents) when absent: one walk
@@ -147,17 +143,16 @@ impl Event {
         let (root, skip) = self.root_mut(r);
         let (segs, hints) = (&r.segments()[skip..], &r.hints()[skip..]);
         let ((last, parents), (last_hint, parent_hints)) = (segs.split_last()?, hints.split_last()?);
-        let interned = r.is_interned();
         let mut cur = root;
         for (s, hint) in parents.iter().zip(parent_hints) {
-            let slot = cur.entry_or_insert_with(s, interned, Some(hint), || Value::Object(Map::new()));
+            let slot = cur.entry_or_insert_with(s, Some(hint), || Value::Object(Map::new()));
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }
             let Value::Object(m) = slot else { return None };
             cur = m;
         }
-        Some(cur.entry_or_insert_with(last, interned, Some(last_hint), || Value::Null))
+        Some(cur.entry_or_insert_with(last, Some(last_hint), || Value::Null))
     }
 
     /// Removes and returns the value at `r`. Empty parent objects are kept, as in Logstash.

@@ -4,7 +4,7 @@
 //! event model then walks those segments. Dots are never separators: `host.name` is one
 //! top-level key, exactly as in Logstash.
 
-use crate::value::{intern_checked, Hint, Key};
+use crate::value::{intern, Hint, Key};
 use std::fmt;
 
 /// Error for a string that is not a legal field reference.
@@ -17,8 +17,6 @@ pub struct InvalidFieldRef(pub String);
 #[derive(Debug, Clone)]
 pub struct FieldRef {
     segments: Vec<Key>,
-    /// Whether every segment is an interned key (lookups may compare pointers only).
-    interned: bool,
     /// Whether the first segment is `@metadata` (decided once: it is asked on every
     /// field access).
     metadata: bool,
@@ -29,17 +27,16 @@ pub struct FieldRef {
 impl FieldRef {
     /// Parses `name`, `[a][b]` or `[[a][b]]`; rejects empty segments and stray text.
     pub fn parse(text: &str) -> Result<Self, InvalidFieldRef> {
-        Self::parse_with(text, intern_checked)
+        Self::parse_with(text, intern)
     }
 
-    fn parse_with(text: &str, key: fn(&str) -> (Key, bool)) -> Result<Self, InvalidFieldRef> {
+    fn parse_with(text: &str, key: fn(&str) -> Key) -> Result<Self, InvalidFieldRef> {
         let invalid = || InvalidFieldRef(text.to_string());
         if text.is_empty() {
             return Err(invalid());
         }
         if !text.contains('[') && !text.contains(']') {
-            let (k, interned) = key(text);
-            return Ok(Self::new(vec![k], interned));
+            return Ok(Self::new(vec![key(text)]));
         }
         let mut inner = text;
         // `[[a][b]]` is accepted and flattened.
@@ -47,7 +44,6 @@ impl FieldRef {
             inner = &inner[1..inner.len() - 1];
         }
         let mut segments = Vec::new();
-        let mut interned = true;
         let mut rest = inner;
         while !rest.is_empty() {
             let body = rest.strip_prefix('[').ok_or_else(invalid)?;
@@ -56,27 +52,25 @@ impl FieldRef {
             if segment.is_empty() || segment.contains('[') || segment.contains(',') {
                 return Err(invalid());
             }
-            let (k, i) = key(segment);
-            interned &= i;
-            segments.push(k);
+            segments.push(key(segment));
             rest = &body[end + 1..];
         }
         if segments.is_empty() {
             return Err(invalid());
         }
-        Ok(Self::new(segments, interned))
+        Ok(Self::new(segments))
     }
 
     /// A one-segment reference to a top-level key named at run time (from event data),
     /// not interned.
     pub fn top_level(name: &str) -> Self {
-        Self::new(vec![Key::from(name)], false)
+        Self::new(vec![Key::from(name)])
     }
 
     /// Parses a reference computed at run time (a rendered sprintf template); its
     /// segments are not interned.
     pub fn parse_runtime(text: &str) -> Result<Self, InvalidFieldRef> {
-        let mut r = Self::parse_with(text, |s| (Key::from(s), false))?;
+        let mut r = Self::parse_with(text, |s| Key::from(s))?;
         r.segments.shrink_to_fit();
         Ok(r)
     }
@@ -87,26 +81,12 @@ impl FieldRef {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut interned = true;
-        let segments = segments
-            .into_iter()
-            .map(|s| {
-                let (k, i) = intern_checked(s.as_ref());
-                interned &= i;
-                k
-            })
-            .collect();
-        Self::new(segments, interned)
+        Self::new(segments.into_iter().map(|s| intern(s.as_ref())).collect())
     }
 
     /// The path segments, `@metadata` included when present.
     pub fn segments(&self) -> &[Key] {
         &self.segments
-    }
-
-    /// Whether every segment is an interned key.
-    pub fn is_interned(&self) -> bool {
-        self.interned
     }
 
     /// Per segment, where each was found last time (see [`Hint`]).
@@ -119,10 +99,10 @@ impl FieldRef {
         self.metadata
     }
 
-    fn new(segments: Vec<Key>, interned: bool) -> Self {
+    fn new(segments: Vec<Key>) -> Self {
         let metadata = segments.first().is_some_and(|s| &**s == "@metadata");
         let hints = segments.iter().map(|_| Hint::default()).collect();
-        Self { segments, interned, metadata, hints }
+        Self { segments, metadata, hints }
     }
 
     /// This reference under `target` when there is one (the `target` option of filters).
@@ -137,7 +117,7 @@ impl FieldRef {
     pub fn under(&self, prefix: &FieldRef) -> FieldRef {
         let mut segments = prefix.segments.clone();
         segments.extend(self.segments.iter().cloned());
-        FieldRef::new(segments, self.interned && prefix.interned)
+        FieldRef::new(segments)
     }
 }
 

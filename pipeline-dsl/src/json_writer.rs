@@ -19,8 +19,13 @@ pub fn write_map(out: &mut Vec<u8>, map: &Map) {
             out.push(b',');
         }
         first = false;
-        write_str(out, k);
-        out.push(b':');
+        match k.json_prefix() {
+            Some(encoded) => out.extend_from_slice(encoded),
+            None => {
+                write_str(out, k);
+                out.push(b':');
+            }
+        }
         write_value(out, v);
     }
     out.push(b'}');
@@ -194,5 +199,19 @@ mod tests {
         for i in [i64::MIN, -1, 0, 42, i64::MAX] {
             assert_eq!(ours(&Value::Int(i)), i.to_string());
         }
+    }
+
+    #[test]
+    fn interned_keys_are_written_from_their_encoding() {
+        // Interned keys (config names) are written from the encoding made when they
+        // were interned; keys from event data are escaped as they are written.
+        let mut m = crate::value::Map::new();
+        for name in ["plain", "k\"ey", "tab\there", "é", "@timestamp"] {
+            m.insert(crate::value::intern(name), Value::from(name));
+            m.insert(format!("shared {name}"), Value::Int(1));
+        }
+        let expected = serde_json::to_string(&Value::Object(m.clone())).unwrap();
+        assert_eq!(ours(&Value::Object(m)), expected);
+        assert!(expected.starts_with(r#"{"plain":"plain","shared plain":1,"k\"ey":"k\"ey""#), "{expected}");
     }
 }

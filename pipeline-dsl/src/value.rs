@@ -11,7 +11,7 @@ use compact_str::CompactString;
 use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -22,16 +22,34 @@ use std::sync::{Arc, Mutex, OnceLock};
 #[derive(Clone, Debug)]
 pub enum Key {
     /// An interned key.
-    Static(&'static str),
+    Static(&'static Interned),
     /// A key made at run time.
     Shared(Arc<str>),
+}
+
+/// An interned key's text, with the same key encoded once as JSON (`"name":`), so that
+/// documents are written without escaping their keys again and again.
+#[derive(Debug)]
+pub struct Interned {
+    name: Box<str>,
+    json: Box<[u8]>,
+}
+
+impl Key {
+    /// The key as JSON followed by a colon, when it was encoded in advance (interned).
+    pub fn json_prefix(&self) -> Option<&[u8]> {
+        match self {
+            Key::Static(i) => Some(&i.json),
+            Key::Shared(_) => None,
+        }
+    }
 }
 
 impl std::ops::Deref for Key {
     type Target = str;
     fn deref(&self) -> &str {
         match self {
-            Key::Static(s) => s,
+            Key::Static(i) => &i.name,
             Key::Shared(s) => s,
         }
     }
@@ -73,30 +91,28 @@ impl fmt::Display for Key {
 /// config generating names cannot grow the table without bound.
 const INTERN_LIMIT: usize = 65_536;
 
-/// The shared key for `name`, for field references compiled from a config: the same
-/// `Arc` for the same text makes key comparison on the hot path a pointer comparison.
-/// Names that come from event data (JSON keys, kv pairs) must not be interned; they
-/// use `Key::from` so that input cannot grow this table.
+/// The interned key for `name`, for field references compiled from a config: one
+/// shared record per text makes key comparison on the hot path an address comparison,
+/// and carries the key's JSON encoding. Names that come from event data (JSON keys, kv
+/// pairs) must not be interned; they use `Key::from` so that input cannot grow this
+/// table. Past [`INTERN_LIMIT`] names, keys are made at run time instead.
 pub fn intern(name: &str) -> Key {
-    intern_checked(name).0
-}
-
-/// [`intern`], also telling whether the key really is the shared one (false once the
-/// table is full).
-pub fn intern_checked(name: &str) -> (Key, bool) {
-    static KEYS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    static KEYS: OnceLock<Mutex<HashMap<&'static str, &'static Interned>>> = OnceLock::new();
     let mut keys = KEYS.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(k) = keys.get(name) {
-        return (Key::Static(k), true);
+        return Key::Static(k);
     }
-    if keys.len() < INTERN_LIMIT {
-        // Leaked on purpose: interned names live as long as the process, and the table
-        // is bounded by INTERN_LIMIT.
-        let k: &'static str = Box::leak(name.to_string().into_boxed_str());
-        keys.insert(k);
-        return (Key::Static(k), true);
+    if keys.len() >= INTERN_LIMIT {
+        return Key::from(name);
     }
-    (Key::from(name), false)
+    let mut json = Vec::with_capacity(name.len() + 3);
+    crate::json_writer::write_str(&mut json, name);
+    json.push(b':');
+    // Leaked on purpose: interned names live as long as the process, and the table is
+    // bounded by INTERN_LIMIT.
+    let k: &'static Interned = Box::leak(Box::new(Interned { name: name.into(), json: json.into() }));
+    keys.insert(&k.name, k);
+    Key::Static(k)
 }
 
 /// A string value (inline up to 24 bytes).
@@ -149,8 +165,8 @@ impl Clone for Hint {
 #[derive(Debug, Clone, Default)]
 pub struct Map {
     entries: Vec<(Key, Value)>,
-    /// Whether any key was not interned (it came from event data). While false, a
-    /// lookup by an interned key is settled by pointer comparison alone.
+    /// Whether any key was made at run time (it came from event data). While false, a
+    /// lookup by an interned key is settled by address comparison alone.
     foreign: bool,
 }
 
@@ -165,28 +181,26 @@ impl Map {
         Self { entries: Vec::with_capacity(n), foreign: false }
     }
 
-    /// Finds `key`. Keys from compiled field references are interned, so a pointer
-    /// match settles most lookups; the text comparison is needed only when the lookup
-    /// key or some key of this object is not interned. A `hint` (where the key was
-    /// last found) is tried first, and updated.
-    #[inline]
-    fn find(&self, key: &str, interned: bool, hint: Option<&Hint>) -> Option<usize> {
-        // Interned keys are the only ones compared by address: a run-time key is never
-        // at an interned key's address, and lookups by a run-time key (or in an object
-        // holding some) fall back to comparing text below. Matching on the variant
-        // spares the address computation of a shared key.
-        let (p, n) = (key.as_ptr(), key.len());
-        let same = |k: &Key| matches!(k, Key::Static(s) if s.as_ptr() == p && s.len() == n);
+    /// Finds `key`. Keys from compiled field references are interned, so comparing
+    /// addresses settles most lookups; text is compared only when the lookup key or
+    /// some key of this object is not interned. A `hint` (where the key was last found)
+    /// is tried first, and updated.
+    #[inline(always)]
+    fn find(&self, key: &Key, hint: Option<&Hint>) -> Option<usize> {
+        let Key::Static(target) = key else { return self.position(key) };
+        let same = |k: &Key| matches!(k, Key::Static(i) if std::ptr::eq(*i, *target));
         if let Some(h) = hint {
             let i = h.get();
             if self.entries.get(i).is_some_and(|(k, _)| same(k)) {
                 return Some(i);
             }
         }
+        // A key made at run time is never at an interned key's address, so only an
+        // object holding such keys needs the text comparison.
         let found = match self.entries.iter().position(|(k, _)| same(k)) {
             Some(i) => Some(i),
-            None if interned && !self.foreign => None,
-            None => self.entries.iter().position(|(k, _)| &**k == key),
+            None if !self.foreign => None,
+            None => self.position(key),
         };
         if let (Some(h), Some(i)) = (hint, found) {
             h.set(i);
@@ -195,27 +209,27 @@ impl Map {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.find(key, false, None)
+        self.entries.iter().position(|(k, _)| &**k == key)
     }
 
-    /// The value under an interned key (see [`intern_checked`]).
-    #[inline]
-    pub fn get_interned(&self, key: &Key, interned: bool, hint: Option<&Hint>) -> Option<&Value> {
-        self.find(key, interned, hint).map(|i| &self.entries[i].1)
+    /// The value under `key`, trying `hint` first.
+    #[inline(always)]
+    pub fn get_key(&self, key: &Key, hint: Option<&Hint>) -> Option<&Value> {
+        self.find(key, hint).map(|i| &self.entries[i].1)
     }
 
-    /// Mutable access under an interned key.
-    #[inline]
-    pub fn get_interned_mut(&mut self, key: &Key, interned: bool, hint: Option<&Hint>) -> Option<&mut Value> {
-        self.find(key, interned, hint).map(|i| &mut self.entries[i].1)
+    /// Mutable access under `key`, trying `hint` first.
+    #[inline(always)]
+    pub fn get_key_mut(&mut self, key: &Key, hint: Option<&Hint>) -> Option<&mut Value> {
+        self.find(key, hint).map(|i| &mut self.entries[i].1)
     }
 
-    /// Sets `key` (interned or not, as told), returning the previous value.
-    pub fn insert_key(&mut self, key: &Key, interned: bool, hint: Option<&Hint>, value: Value) -> Option<Value> {
-        match self.find(key, interned, hint) {
+    /// Sets `key`, returning the previous value.
+    pub fn insert_key(&mut self, key: &Key, hint: Option<&Hint>, value: Value) -> Option<Value> {
+        match self.find(key, hint) {
             Some(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
             None => {
-                let i = self.push_with(interned, || (key.clone(), value));
+                let i = self.push_with(key.clone(), || value);
                 if let Some(h) = hint {
                     h.set(i);
                 }
@@ -224,25 +238,21 @@ impl Map {
         }
     }
 
+    /// Appends `key` with the value `make` builds, returning its index. Room is made
+    /// first and the entry is then built straight into it: with a plain `Vec::push`
+    /// the entry was built before the possible reallocation, so it went through a
+    /// stack copy whose wide reloads stalled on store forwarding (a quarter of grok's
+    /// time).
     #[inline(always)]
-    fn push(&mut self, key: Key, interned: bool, value: Value) {
-        self.push_with(interned, || (key, value));
-    }
-
-    /// Appends the entry `make` builds, returning its index. Room is made first and
-    /// the entry is then built straight into it: with a plain `Vec::push` the entry
-    /// was built before the possible reallocation, so it went through a stack copy
-    /// whose wide reloads stalled on store forwarding (a quarter of grok's time).
-    #[inline(always)]
-    fn push_with(&mut self, interned: bool, make: impl FnOnce() -> (Key, Value)) -> usize {
+    fn push_with(&mut self, key: Key, make: impl FnOnce() -> Value) -> usize {
         if self.entries.capacity() == 0 {
             self.entries.reserve_exact(4);
         } else {
             self.entries.reserve(1);
         }
-        self.foreign |= !interned;
+        self.foreign |= matches!(key, Key::Shared(_));
         let len = self.entries.len();
-        self.entries.spare_capacity_mut()[0].write(make());
+        self.entries.spare_capacity_mut()[0].write((key, make()));
         // SAFETY: the entry at `len` is within the capacity reserved above and was
         // initialised by the write just before.
         unsafe { self.entries.set_len(len + 1) };
@@ -270,7 +280,7 @@ impl Map {
         match self.position(&key) {
             Some(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
             None => {
-                self.push(key, false, value);
+                self.push_with(key, || value);
                 None
             }
         }
@@ -281,14 +291,13 @@ impl Map {
     pub fn entry_or_insert_with(
         &mut self,
         key: &Key,
-        interned: bool,
         hint: Option<&Hint>,
         default: impl FnOnce() -> Value,
     ) -> &mut Value {
-        let i = match self.find(key, interned, hint) {
+        let i = match self.find(key, hint) {
             Some(i) => i,
             None => {
-                let i = self.push_with(interned, || (key.clone(), default()));
+                let i = self.push_with(key.clone(), default);
                 if let Some(h) = hint {
                     h.set(i);
                 }
@@ -325,9 +334,8 @@ impl Map {
 
     /// Inserts every entry of `other` (overwriting equal keys).
     pub fn extend(&mut self, other: Map) {
-        let interned = !other.foreign;
         for (k, v) in other.entries {
-            self.insert_key(&k, interned, None, v);
+            self.insert_key(&k, None, v);
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::api;
 use crate::event::{format_timestamp, Event};
 use crate::field_ref::FieldRef;
 use crate::filters::Flush;
-use crate::value::{intern_checked, Key, Map, Str, Value};
+use crate::value::{intern, Key, Map, Str, Value};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, OnceLock};
@@ -468,10 +468,10 @@ impl Aggregator {
     fn metric_event(&self, start: i64, end: i64, key: &str, s: &KeyStats, summary: Option<&Summary>) -> Event {
         let c = &self.config;
         let k = DocKeys::get();
-        let obj = |entries: Vec<(&(Key, bool), Value)>| {
+        let obj = |entries: Vec<(&Key, Value)>| {
             let mut map = Map::with_capacity(entries.len());
-            for ((name, interned), value) in entries {
-                map.insert_key(name, *interned, None, value);
+            for (name, value) in entries {
+                map.insert_key(name, None, value);
             }
             Value::Object(map)
         };
@@ -699,16 +699,16 @@ fn number(x: f64) -> Value {
 /// Declares [`DocKeys`]: the field names of metric documents, interned once.
 macro_rules! doc_keys {
     ($($field:ident = $name:literal),* $(,)?) => {
-        /// The interned field names of metric documents (with whether each really is
-        /// interned), looked up once rather than per document.
+        /// The interned field names of metric documents, looked up once rather than
+        /// per document.
         struct DocKeys {
-            $($field: (Key, bool),)*
+            $($field: Key,)*
         }
 
         impl DocKeys {
             fn get() -> &'static DocKeys {
                 static KEYS: OnceLock<DocKeys> = OnceLock::new();
-                KEYS.get_or_init(|| DocKeys { $($field: intern_checked($name),)* })
+                KEYS.get_or_init(|| DocKeys { $($field: intern($name),)* })
             }
         }
     };
