@@ -158,22 +158,20 @@ impl Event {
     /// Removes and returns the value at `r`. Empty parent objects are kept, as in Logstash.
     pub fn remove(&mut self, r: &FieldRef) -> Option<Value> {
         let (root, skip) = self.root_mut(r);
-        let segs = &r.segments()[skip..];
-        let (last, parents) = segs.split_last()?;
-        if parents.is_empty() {
-            return root.remove(last);
-        }
-        let (first, middle) = parents.split_first()?;
-        let mut cur = root.get_mut(first)?;
-        for s in middle {
+        let (segs, hints) = (&r.segments()[skip..], &r.hints()[skip..]);
+        let ((last, parents), (last_hint, parent_hints)) = (segs.split_last()?, hints.split_last()?);
+        let mut path = parents.iter().zip(parent_hints);
+        let Some((first, hint)) = path.next() else { return root.remove_key(last, Some(last_hint)) };
+        let mut cur = root.get_key_mut(first, Some(hint))?;
+        for (s, hint) in path {
             cur = match cur {
-                Value::Object(m) => m.get_mut(s)?,
+                Value::Object(m) => m.get_key_mut(s, Some(hint))?,
                 Value::Array(a) => a.get_mut(s.parse::<usize>().ok()?)?,
                 _ => return None,
             };
         }
         match cur {
-            Value::Object(m) => m.remove(last),
+            Value::Object(m) => m.remove_key(last, Some(last_hint)),
             Value::Array(a) => {
                 let i = last.parse::<usize>().ok()?;
                 (i < a.len()).then(|| a.remove(i))

@@ -312,6 +312,11 @@ impl Map {
         self.position(key).map(|i| self.entries.remove(i).1)
     }
 
+    /// Removes `key` (trying `hint` first), keeping the order of the others.
+    pub fn remove_key(&mut self, key: &Key, hint: Option<&Hint>) -> Option<Value> {
+        self.find(key, hint).map(|i| self.entries.remove(i).1)
+    }
+
     /// Number of keys.
     pub fn len(&self) -> usize {
         self.entries.len()

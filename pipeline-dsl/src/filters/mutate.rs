@@ -254,9 +254,9 @@ impl Filter for Mutate {
             event.set(field, Value::from(v));
         }
         for (field, c) in &self.convert {
-            if let Some(v) = event.get(field) {
+            if let Some(v) = event.get_mut(field) {
                 match convert_value(v, *c) {
-                    Some(new) => event.set(field, new),
+                    Some(new) => *v = new,
                     None => failed = true,
                 }
             }
@@ -297,15 +297,17 @@ impl Filter for Mutate {
             }
         }
         for (f, sep) in &self.split {
-            if let Some(Value::String(s)) = event.get(f) {
-                let parts: Vec<Value> = s.split(sep.as_str()).map(Value::from).collect();
-                event.set(f, Value::Array(parts));
+            if let Some(v) = event.get_mut(f) {
+                if let Value::String(s) = v {
+                    *v = Value::Array(s.split(sep.as_str()).map(Value::from).collect());
+                }
             }
         }
         for (f, sep) in &self.join {
-            if let Some(Value::Array(items)) = event.get(f) {
-                let joined = items.iter().map(value_to_string).collect::<Vec<_>>().join(sep);
-                event.set(f, Value::from(joined));
+            if let Some(v) = event.get_mut(f) {
+                if let Value::Array(items) = v {
+                    *v = Value::from(items.iter().map(value_to_string).collect::<Vec<_>>().join(sep));
+                }
             }
         }
         for (dest, src) in &self.merge {
