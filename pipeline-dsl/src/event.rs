@@ -5,7 +5,7 @@
 //! but is never part of the shipped document.
 
 use crate::field_ref::FieldRef;
-use crate::value::{intern, Key, Map, Value};
+use crate::value::{intern, Hint, Key, Map, Value};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::sync::OnceLock;
 
@@ -117,29 +117,11 @@ impl Event {
         self.get(r).is_some()
     }
 
-    /// Sets `r` to `value`, creating intermediate objects. An intermediate value that is
-    /// not an object is replaced by one, as the new value must have somewhere to live.
-    pub fn set(&mut self, r: &FieldRef, value: Value) {
-        let (root, skip) = self.root_mut(r);
-        let (segs, hints) = (&r.segments()[skip..], &r.hints()[skip..]);
-        let (Some((last, parents)), Some((last_hint, parent_hints))) = (segs.split_last(), hints.split_last()) else {
-            return;
-        };
-        let mut cur = root;
-        for (s, hint) in parents.iter().zip(parent_hints) {
-            let slot = cur.entry_or_insert_with(s, Some(hint), || Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
-            }
-            let Value::Object(m) = slot else { return };
-            cur = m;
-        }
-        cur.insert_key(last, Some(last_hint), value);
-    }
-
-    /// The slot at `r`, created as `null` (with any missing parents) when absent: one walk
-    /// for the common "set if absent, else append" updates of grok and `add_field`.
-    pub fn slot(&mut self, r: &FieldRef) -> Option<&mut Value> {
+    /// The object that holds the last segment of `r`, with that segment and its hint,
+    /// creating intermediate objects. An intermediate value that is not an object is
+    /// replaced by one, as the new value must have somewhere to live.
+    #[inline(always)]
+    fn parent_mut<'r>(&mut self, r: &'r FieldRef) -> Option<(&mut Map, &'r Key, &'r Hint)> {
         let (root, skip) = self.root_mut(r);
         let (segs, hints) = (&r.segments()[skip..], &r.hints()[skip..]);
         let ((last, parents), (last_hint, parent_hints)) = (segs.split_last()?, hints.split_last()?);
@@ -152,7 +134,31 @@ impl Event {
             let Value::Object(m) = slot else { return None };
             cur = m;
         }
-        Some(cur.entry_or_insert_with(last, Some(last_hint), || Value::Null))
+        Some((cur, last, last_hint))
+    }
+
+    /// Sets `r` to `value`, creating intermediate objects (see [`Event::slot`]).
+    pub fn set(&mut self, r: &FieldRef, value: Value) {
+        if let Some((parent, key, hint)) = self.parent_mut(r) {
+            parent.insert_key(key, Some(hint), value);
+        }
+    }
+
+    /// Sets `r` to `value` when it is absent; when it exists, `merge(field, value)`
+    /// decides. One walk for the "set if absent, else append" updates of grok and
+    /// `add_field`.
+    pub fn set_or_merge(&mut self, r: &FieldRef, value: Value, merge: impl FnOnce(&mut Value, Value)) {
+        if let Some((parent, key, hint)) = self.parent_mut(r) {
+            parent.insert_or_merge(key, Some(hint), value, merge);
+        }
+    }
+
+    /// The slot at `r`, created as `null` (with any missing parents) when absent. An
+    /// intermediate value that is not an object is replaced by one. `None` only for a
+    /// reference to the whole of `[@metadata]`.
+    pub fn slot(&mut self, r: &FieldRef) -> Option<&mut Value> {
+        let (parent, key, hint) = self.parent_mut(r)?;
+        Some(parent.entry_or_insert_with(key, Some(hint), || Value::Null))
     }
 
     /// Removes and returns the value at `r`. Empty parent objects are kept, as in Logstash.

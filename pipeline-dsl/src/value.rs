@@ -238,6 +238,26 @@ impl Map {
         }
     }
 
+    /// Sets `key` to `value` when absent, else lets `merge(existing, value)` decide.
+    #[inline(always)]
+    pub fn insert_or_merge(
+        &mut self,
+        key: &Key,
+        hint: Option<&Hint>,
+        value: Value,
+        merge: impl FnOnce(&mut Value, Value),
+    ) {
+        match self.find(key, hint) {
+            Some(i) => merge(&mut self.entries[i].1, value),
+            None => {
+                let i = self.push_with(key.clone(), || value);
+                if let Some(h) = hint {
+                    h.set(i);
+                }
+            }
+        }
+    }
+
     /// Appends `key` with the value `make` builds, returning its index. Room is made
     /// first and the entry is then built straight into it: with a plain `Vec::push`
     /// the entry was built before the possible reallocation, so it went through a

@@ -206,15 +206,14 @@ impl FieldName {
 /// Sets `r` to `value`, or appends to what is there (turning a scalar into an array),
 /// which is how Logstash's `add_field` behaves.
 pub fn add_value(event: &mut Event, r: &FieldRef, value: Value) {
-    let Some(slot) = event.slot(r) else { return };
-    match slot {
-        Value::Null => *slot = value,
+    event.set_or_merge(r, value, |field, value| match field {
+        Value::Null => *field = value,
         Value::Array(a) => a.push(value),
         existing => {
             let old = existing.take();
             *existing = Value::Array(vec![old, value]);
         }
-    }
+    });
 }
 
 /// A filter with its id and common options, as placed in the plan.

@@ -192,9 +192,7 @@ impl Grok {
                     None => Value::Null,
                     Some(v) => coerce(v, d.coerce),
                 };
-                if let Some(field) = event.slot(&d.field) {
-                    merge_capture(field, value, d.overwrite);
-                }
+                event.set_or_merge(&d.field, value, |field, value| merge_capture(field, value, d.overwrite));
             }
             matched = true;
             if self.break_on_match {
