@@ -109,9 +109,8 @@ impl ClassSequence {
         for step in &self.steps {
             let start = pos;
             let end = if step.max == u32::MAX { token.len() } else { (start + step.max as usize).min(token.len()) };
-            while pos < end && step.allowed[token[pos] as usize] {
-                pos += 1;
-            }
+            let run = &token[start..end];
+            pos += run.iter().position(|&b| !step.allowed[usize::from(b)]).unwrap_or(run.len());
             if ((pos - start) as u32) < step.min {
                 ok = false;
                 break;
