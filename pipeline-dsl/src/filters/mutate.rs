@@ -299,7 +299,13 @@ impl Filter for Mutate {
         for (f, sep) in &self.split {
             if let Some(v) = event.get_mut(f) {
                 if let Value::String(s) = v {
-                    *v = Value::Array(s.split(sep.as_str()).map(Value::from).collect());
+                    // A one-character separator (the usual `,`) is searched for as a
+                    // char, with memchr, rather than with the general substring search.
+                    let parts: Vec<Value> = match sep.as_bytes() {
+                        [b] if b.is_ascii() => s.split(char::from(*b)).map(Value::from).collect(),
+                        _ => s.split(sep.as_str()).map(Value::from).collect(),
+                    };
+                    *v = Value::Array(parts);
                 }
             }
         }
@@ -390,6 +396,26 @@ mod tests {
         assert_eq!(
             got,
             json!({"a": "1.2.3.4,5.6.7.8,", "b": ["h at u", "none"], "c": "no match here", "d": ["p", "q"]})
+        );
+    }
+
+    #[test]
+    fn split_on_one_character_and_longer_separators() {
+        let mut m = crate::filters::from_config(
+            "mutate",
+            r#"split => { "a" => "," "b" => "::" "c" => "é" "d" => "," "e" => "," }"#,
+            Mutate::from_settings,
+        );
+        let mut e =
+            Event::from_fields(match j(json!({"a": ",x,,y,", "b": "p::q:r", "c": "1é2", "d": "single", "e": 7})) {
+                Value::Object(m) => m,
+                _ => unreachable!(),
+            });
+        assert!(matches!(m.apply(&mut e), Outcome::Applied));
+        let got = serde_json::to_value(e.fields()).unwrap();
+        assert_eq!(
+            got,
+            json!({"a": ["", "x", "", "y", ""], "b": ["p", "q:r"], "c": ["1", "2"], "d": ["single"], "e": 7})
         );
     }
 }
