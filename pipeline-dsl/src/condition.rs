@@ -6,7 +6,6 @@ use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::regex_engine::{dfa_is_match, DenseDfa, Regex};
 use crate::value::Value;
-use std::borrow::Cow;
 
 /// An operand, resolved at compile time where possible.
 #[derive(Debug, Clone)]
@@ -138,22 +137,25 @@ impl Condition {
             }
             Condition::Not(c) => !c.eval(event),
             Condition::Compare(op, pair) => {
-                let (a, b) = (resolve(&pair.0, event), resolve(&pair.1, event));
-                compare(*op, a.as_deref(), b.as_deref())
+                let (mut list_a, mut list_b) = (None, None);
+                let (a, b) = (resolve(&pair.0, event, &mut list_a), resolve(&pair.1, event, &mut list_b));
+                compare(*op, a, b)
             }
             Condition::In(pair, negated) => {
-                let (a, b) = (resolve(&pair.0, event), resolve(&pair.1, event));
-                contains(b.as_deref(), a.as_deref()) != *negated
+                let (mut list_a, mut list_b) = (None, None);
+                let (a, b) = (resolve(&pair.0, event, &mut list_a), resolve(&pair.1, event, &mut list_b));
+                contains(b, a) != *negated
             }
             Condition::Matches(v, re, negated) => {
-                let matched = match resolve(&v.0, event).as_deref() {
+                let mut list = None;
+                let matched = match resolve(&v.0, event, &mut list) {
                     Some(Value::String(s)) => re.is_match(s),
                     Some(n @ (Value::Int(_) | Value::Float(_))) => re.is_match(&n.to_string()),
                     _ => false,
                 };
                 matched != *negated
             }
-            Condition::Truthy(v) => truthy(resolve(&v.0, event).as_deref()),
+            Condition::Truthy(v) => truthy(resolve(&v.0, event, &mut None)),
         }
     }
 }
@@ -215,13 +217,15 @@ fn number(n: f64) -> Value {
     }
 }
 
-#[inline]
-fn resolve<'a>(o: &'a Operand, event: &'a Event) -> Option<Cow<'a, Value>> {
+/// The value of an operand. A list with field references is built per event, into
+/// `list`; constants and fields are borrowed.
+#[inline(always)]
+fn resolve<'a>(o: &'a Operand, event: &'a Event, list: &'a mut Option<Value>) -> Option<&'a Value> {
     match o {
-        Operand::Const(v) => Some(Cow::Borrowed(v)),
-        Operand::Field(r) => event.get(r).map(Cow::Borrowed),
-        Operand::List(items) => Some(Cow::Owned(Value::Array(
-            items.iter().map(|i| resolve(i, event).map_or(Value::Null, Cow::into_owned)).collect(),
+        Operand::Const(v) => Some(v),
+        Operand::Field(r) => event.get(r),
+        Operand::List(items) => Some(list.insert(Value::Array(
+            items.iter().map(|i| resolve(i, event, &mut None).cloned().unwrap_or(Value::Null)).collect(),
         ))),
     }
 }
@@ -230,6 +234,7 @@ fn truthy(v: Option<&Value>) -> bool {
     !matches!(v, None | Some(Value::Null) | Some(Value::Bool(false)))
 }
 
+#[inline(always)]
 fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => a.as_f64() == b.as_f64(),
