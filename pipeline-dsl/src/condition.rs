@@ -289,7 +289,52 @@ fn contains(haystack: Option<&Value>, needle: Option<&Value>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::Matcher;
+    use super::{Condition, Matcher};
+    use crate::event::Event;
+    use crate::value::{j, Value};
+    use serde_json::json;
+
+    #[test]
+    fn operands_are_fields_constants_and_lists() {
+        let Value::Object(fields) = j(json!({
+            "status": 503, "ratio": 0.5, "pop": "ams1", "tags": ["a", "b"], "other": "ams1",
+            "nested": {"code": "x"}, "empty": "", "no": false
+        })) else {
+            unreachable!()
+        };
+        let event = Event::from_fields(fields);
+        let eval = |text: &str| {
+            let ast = crate::parser::parse_condition(text).unwrap();
+            let mut errors = Vec::new();
+            let c = Condition::compile(&ast, &mut errors);
+            assert!(errors.is_empty(), "{errors:?}");
+            c.eval(&event)
+        };
+        for (text, want) in [
+            ("[status] >= 500", true),
+            ("[status] == 503.0", true),
+            ("[ratio] < 1", true),
+            ("[pop] == [other]", true),
+            ("[pop] != \"ams1\"", false),
+            ("[missing] == [also_missing]", true),
+            ("[pop] in [\"fra1\", \"ams1\"]", true),
+            ("[pop] in [[other], \"x\"]", true),
+            ("[pop] in [[nested][code], \"x\"]", false),
+            ("\"a\" in [tags]", true),
+            ("\"c\" not in [tags]", true),
+            ("\"code\" in [nested]", true),
+            ("\"ms\" in [pop]", true),
+            ("[pop] =~ /^am/", true),
+            ("[status] =~ /^5/", true),
+            ("[missing] !~ /x/", true),
+            ("[nested][code]", true),
+            ("[empty]", true),
+            ("[no]", false),
+            ("[missing] or [pop] == \"ams1\"", true),
+        ] {
+            assert_eq!(eval(text), want, "{text}");
+        }
+    }
 
     #[test]
     fn literal_patterns_skip_the_regex_engine_with_the_same_answers() {
