@@ -37,8 +37,37 @@ impl Conversion {
     }
 }
 
+/// Powers of ten that are exact in an `f64`.
+const EXACT_POWERS_OF_TEN: [f64; 16] =
+    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/// The common case of a log's numbers, digits with an optional fraction and at most 15
+/// digits in all (`0.008`, `1532`): the digits form an integer below 2^53 and the
+/// scale is an exact power of ten, so one division, which IEEE arithmetic rounds
+/// correctly, gives exactly what a full decimal parser gives. `None` for anything else.
+fn short_decimal(s: &[u8]) -> Option<f64> {
+    let (int, frac) = match s.iter().position(|&b| b == b'.') {
+        Some(dot) => (&s[..dot], &s[dot + 1..]),
+        None => (s, &s[s.len()..]),
+    };
+    if int.is_empty() || int.len() + frac.len() > 15 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    for &b in int.iter().chain(frac) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        mantissa = mantissa * 10 + u64::from(b - b'0');
+    }
+    Some(mantissa as f64 / EXACT_POWERS_OF_TEN[frac.len()])
+}
+
 /// Ruby-style numeric prefix: `"12abc"` → 12, `"abc"` → none.
 pub fn numeric_prefix(s: &str) -> Option<f64> {
+    if let Some(v) = short_decimal(s.as_bytes()) {
+        return Some(v);
+    }
     let t = s.trim_start();
     let bytes = t.as_bytes();
     let mut end = 0;
@@ -67,6 +96,11 @@ pub fn numeric_prefix(s: &str) -> Option<f64> {
 /// Ruby-style integer prefix: `"12.7"` → 12, `"-3abc"` → -3, `"abc"` → none. Parsed as an
 /// integer, so values beyond 2^53 keep every digit; past the i64 range it saturates.
 pub fn integer_prefix(s: &str) -> Option<i64> {
+    // The common case, a plain run of at most 18 digits, cannot overflow.
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() <= 18 && b.iter().all(u8::is_ascii_digit) {
+        return Some(b.iter().fold(0, |v, &d| v * 10 + i64::from(d - b'0')));
+    }
     let t = s.trim_start().as_bytes();
     let (negative, digits) = match t.first() {
         Some(b'-') => (true, &t[1..]),
@@ -360,6 +394,41 @@ mod tests {
     use super::*;
     use crate::value::j;
     use serde_json::json;
+
+    #[test]
+    fn short_numbers_parse_exactly_as_the_general_parser_does() {
+        let mut texts: Vec<String> = ["0", "7", "0.008", "1.532", "123456789012345", "0.1", "0.30000000000000004"]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        // A spread of lengths and scales, including the awkward cases of binary rounding.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 15 + 1) as usize;
+            let text = format!("{:0width$}", x % 10u64.pow(digits as u32), width = digits);
+            let dot = (x >> 40) as usize % (digits + 1);
+            texts.push(if dot == digits {
+                text
+            } else {
+                format!("{}.{}", &text[..digits - dot], &text[digits - dot..])
+            });
+        }
+        for t in &texts {
+            assert_eq!(numeric_prefix(t), t.parse::<f64>().ok(), "{t}");
+            if !t.contains('.') {
+                assert_eq!(integer_prefix(t), t.parse::<i64>().ok(), "{t}");
+            }
+        }
+        for (t, want) in [("1234567890123456", 1234567890123456.0), ("12.5ms", 12.5), (" 3", 3.0), ("-0.5", -0.5)] {
+            assert_eq!(numeric_prefix(t), Some(want), "{t}");
+        }
+        assert_eq!(integer_prefix("9223372036854775807"), Some(i64::MAX));
+        assert_eq!(integer_prefix("99999999999999999999"), Some(i64::MAX));
+        assert_eq!(integer_prefix("000123"), Some(123));
+    }
 
     #[test]
     fn conversions_follow_ruby_rules() {
