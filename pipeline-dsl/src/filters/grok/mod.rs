@@ -95,9 +95,29 @@ impl PatternStore {
     }
 }
 
+/// One `match` entry: a field and the patterns tried on it.
+struct FieldMatch {
+    field: FieldRef,
+    patterns: Vec<PatternStore>,
+    /// Whether some capture may write into the matched field (its path, or one above or
+    /// below it); only then is the input copied out before matching.
+    captures_into_source: bool,
+}
+
+impl FieldMatch {
+    fn new(field: FieldRef, patterns: Vec<PatternStore>) -> Self {
+        let path = field.segments();
+        let captures_into_source = patterns.iter().flat_map(|p| &p.destinations).any(|d| {
+            let dest = d.field.segments();
+            dest.starts_with(path) || path.starts_with(dest)
+        });
+        Self { field, patterns, captures_into_source }
+    }
+}
+
 /// The `grok` filter.
 pub struct Grok {
-    matches: Vec<(FieldRef, Vec<PatternStore>)>,
+    matches: Vec<FieldMatch>,
     break_on_match: bool,
     keep_empty_captures: bool,
     tag_on_failure: Vec<String>,
@@ -162,7 +182,7 @@ impl Grok {
                     Err(e) => s.error(format!("grok pattern does not compile: {e}"), t.span, "in this pattern"),
                 }
             }
-            matches.push((r, compiled));
+            matches.push(FieldMatch::new(r, compiled));
         }
         if matches.is_empty() {
             s.error("`grok` needs `match => { \"field\" => \"pattern\" }`", s.plugin_span(), "no `match` setting");
@@ -182,7 +202,7 @@ impl Grok {
     fn match_value(&mut self, field_idx: usize, input: &str, event: &mut Event) -> bool {
         let mut matched = false;
         let mut spans = std::mem::take(&mut self.spans);
-        for p in &self.matches[field_idx].1 {
+        for p in &self.matches[field_idx].patterns {
             if !p.pattern.match_into(input, &mut spans) {
                 continue;
             }
@@ -248,10 +268,21 @@ impl Filter for Grok {
     fn apply(&mut self, event: &mut Event) -> Outcome {
         let mut matched = false;
         for idx in 0..self.matches.len() {
-            // Captures may write to the matched field itself, so the input is copied out
-            // first: into a reused buffer for the usual single string.
-            let field_matched = match event.get(&self.matches[idx].0) {
+            let field_matched = match event.get(&self.matches[idx].field) {
                 None | Some(Value::Null) => continue,
+                Some(Value::String(_)) if !self.matches[idx].captures_into_source => {
+                    // No capture can land in the matched field: its text is moved out
+                    // while the patterns run (an empty string stands in) and put back.
+                    let text = match event.get_mut(&self.matches[idx].field) {
+                        Some(Value::String(s)) => std::mem::take(s),
+                        _ => continue,
+                    };
+                    let m = self.match_value(idx, &text, event);
+                    if let Some(Value::String(s)) = event.get_mut(&self.matches[idx].field) {
+                        *s = text;
+                    }
+                    m
+                }
                 Some(Value::Array(items)) => {
                     let inputs: Vec<String> = items.iter().map(crate::event::value_to_string).collect();
                     let mut any = false;
@@ -261,6 +292,8 @@ impl Filter for Grok {
                     any
                 }
                 Some(v) => {
+                    // Captures may write to the matched field itself, so the input is
+                    // copied out first, into a reused buffer.
                     let mut input = std::mem::take(&mut self.input);
                     input.clear();
                     match v {
@@ -287,5 +320,57 @@ impl Filter for Grok {
             }
             Outcome::Skipped
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filters::from_config;
+    use serde_json::json;
+
+    fn run(body: &str, message: &str) -> serde_json::Value {
+        let mut grok = from_config("grok", body, |s| Grok::from_settings(s, &BuildContext::default()));
+        let mut e = Event::from_message(message.to_string(), chrono::Utc::now());
+        grok.apply(&mut e);
+        let mut doc = serde_json::to_value(e.fields()).unwrap();
+        doc.as_object_mut().unwrap().remove("@timestamp");
+        doc
+    }
+
+    #[test]
+    fn the_matched_field_is_kept_or_rewritten_as_captures_say() {
+        // No capture touches `message`: it is matched in place and left as it was.
+        assert_eq!(
+            run(r#"match => { "message" => "%{WORD:verb} %{INT:n:int}" }"#, "GET 42"),
+            json!({"message": "GET 42", "verb": "GET", "n": 42})
+        );
+        // A capture into the matched field appends to it, as Logstash's grok does…
+        assert_eq!(
+            run(r#"match => { "message" => "%{WORD:verb} %{GREEDYDATA:message}" }"#, "GET rest of it"),
+            json!({"message": ["GET rest of it", "rest of it"], "verb": "GET"})
+        );
+        // …or replaces it under `overwrite`.
+        assert_eq!(
+            run(
+                r#"match => { "message" => "%{WORD:verb} %{GREEDYDATA:message}" } overwrite => ["message"]"#,
+                "GET rest of it"
+            ),
+            json!({"message": "rest of it", "verb": "GET"})
+        );
+        // A capture below the matched field's path turns the string into an object
+        // (parents that are not objects are replaced): the input must be a copy.
+        assert_eq!(
+            run(r#"match => { "message" => "%{WORD:[message][x]}" }"#, "word"),
+            json!({"message": {"x": "word"}})
+        );
+        assert_eq!(
+            run(r#"match => { "message" => "%{WORD:[parsed][verb]}" } target => "t""#, "GET"),
+            json!({"message": "GET", "t": {"parsed": {"verb": "GET"}}})
+        );
+        assert_eq!(
+            run(r#"match => { "message" => "%{INT:n}" }"#, "no digits"),
+            json!({"message": "no digits", "tags": ["_grokparsefailure"]})
+        );
     }
 }
