@@ -14,16 +14,16 @@ pub const TIMESTAMP: &str = "@timestamp";
 /// Name of the tags field.
 pub const TAGS: &str = "tags";
 
-/// The interned key of a field every event has.
-fn well_known(name: &'static str) -> Key {
-    static KEYS: OnceLock<[Key; 3]> = OnceLock::new();
-    let keys = KEYS.get_or_init(|| [intern(TIMESTAMP), intern(TAGS), intern("message")]);
-    keys.iter().find(|k| &***k == name).cloned().unwrap_or_else(|| intern(name))
+/// The interned keys of the fields every event has, looked up once.
+struct WellKnown {
+    timestamp: Key,
+    tags: Key,
+    message: Key,
 }
 
-/// Sets a well-known top-level field.
-fn set_well_known(map: &mut Map, name: &'static str, value: Value) {
-    map.insert_key(&well_known(name), None, value);
+fn well_known() -> &'static WellKnown {
+    static KEYS: OnceLock<WellKnown> = OnceLock::new();
+    KEYS.get_or_init(|| WellKnown { timestamp: intern(TIMESTAMP), tags: intern(TAGS), message: intern("message") })
 }
 
 /// One log event travelling through the pipeline.
@@ -45,8 +45,9 @@ impl Event {
         // Room for the top-level keys a parsed access log ends with, so the object is
         // allocated once rather than regrown as filters add fields.
         let mut fields = Map::with_capacity(16);
-        set_well_known(&mut fields, TIMESTAMP, Value::from(timestamp));
-        set_well_known(&mut fields, "message", Value::String(message.into()));
+        let keys = well_known();
+        fields.insert_key(&keys.timestamp, None, Value::from(timestamp));
+        fields.insert_key(&keys.message, None, Value::String(message.into()));
         Self { fields, metadata: Map::new() }
     }
 
@@ -193,13 +194,17 @@ impl Event {
 
     /// The event's `@timestamp`, when it holds a valid RFC 3339 time.
     pub fn timestamp(&self) -> Option<DateTime<Utc>> {
-        let s = self.fields.get(TIMESTAMP)?.as_str()?;
-        DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+        DateTime::parse_from_rfc3339(self.timestamp_text()?).ok().map(|t| t.with_timezone(&Utc))
+    }
+
+    /// The text of `@timestamp`, when it is a string.
+    pub fn timestamp_text(&self) -> Option<&str> {
+        self.fields.get_key(&well_known().timestamp, None)?.as_str()
     }
 
     /// Sets `@timestamp`.
     pub fn set_timestamp(&mut self, t: DateTime<Utc>) {
-        set_well_known(&mut self.fields, TIMESTAMP, Value::String(format_timestamp(t).into()));
+        self.fields.insert_key(&well_known().timestamp, None, Value::String(format_timestamp(t).into()));
     }
 
     /// Sets `@timestamp` from a decoded value (JSON codec or filter). A value that is not
@@ -217,7 +222,7 @@ impl Event {
 
     /// Adds `tag` to `tags` unless already present.
     pub fn add_tag(&mut self, tag: &str) {
-        match self.fields.get_mut(TAGS) {
+        match self.fields.get_key_mut(&well_known().tags, None) {
             Some(Value::Array(tags)) => {
                 if !tags.iter().any(|t| t.as_str() == Some(tag)) {
                     tags.push(Value::from(tag));
@@ -230,14 +235,14 @@ impl Event {
                 }
             }
             _ => {
-                set_well_known(&mut self.fields, TAGS, Value::Array(vec![Value::from(tag)]));
+                self.fields.insert_key(&well_known().tags, None, Value::Array(vec![Value::from(tag)]));
             }
         }
     }
 
     /// Removes `tag` from `tags`.
     pub fn remove_tag(&mut self, tag: &str) {
-        if let Some(Value::Array(tags)) = self.fields.get_mut(TAGS) {
+        if let Some(Value::Array(tags)) = self.fields.get_key_mut(&well_known().tags, None) {
             tags.retain(|t| t.as_str() != Some(tag));
         }
     }
@@ -246,7 +251,7 @@ impl Event {
     /// `_jsonparsefailure`, …: a tag starting with `_` and ending with `failure`) is set.
     pub fn has_failure_tag(&self) -> bool {
         let failed = |t: &str| t.starts_with('_') && t.ends_with("failure");
-        match self.fields.get(TAGS) {
+        match self.fields.get_key(&well_known().tags, None) {
             Some(Value::Array(tags)) => tags.iter().filter_map(Value::as_str).any(failed),
             Some(Value::String(t)) => failed(t),
             _ => false,
@@ -255,7 +260,7 @@ impl Event {
 
     /// Whether `tags` contains `tag`.
     pub fn has_tag(&self, tag: &str) -> bool {
-        match self.fields.get(TAGS) {
+        match self.fields.get_key(&well_known().tags, None) {
             Some(Value::Array(tags)) => tags.iter().any(|t| t.as_str() == Some(tag)),
             Some(Value::String(t)) => t == tag,
             _ => false,

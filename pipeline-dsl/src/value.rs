@@ -151,7 +151,8 @@ impl Hint {
     }
 
     fn set(&self, i: usize) {
-        self.0.store(u8::try_from(i).unwrap_or(u8::MAX), Ordering::Relaxed);
+        // Past 255 the hint wraps to a wrong guess, which the check on use rejects.
+        self.0.store(i as u8, Ordering::Relaxed);
     }
 }
 

@@ -202,7 +202,7 @@ impl WindowStats {
     }
 
     fn event_time(&mut self, event: &Event) -> i64 {
-        let Some(text) = event.fields().get(crate::event::TIMESTAMP).and_then(Value::as_str) else {
+        let Some(text) = event.timestamp_text() else {
             return chrono::Utc::now().timestamp_millis();
         };
         if text != self.last_time.0 {
