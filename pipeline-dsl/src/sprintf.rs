@@ -73,6 +73,18 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
     }
 
+    /// [`Template::render`] as a string value. A template that is one field reference to
+    /// a string (`%{[source][ip]}`) copies that string straight into the value, without
+    /// rendering into a buffer first.
+    pub fn render_value(&self, event: &Event) -> Value {
+        if let [Part::Field(r, _)] = self.parts.as_slice() {
+            if let Some(Value::String(s)) = event.get(r) {
+                return Value::String(s.clone());
+            }
+        }
+        Value::from(self.render(event).as_ref())
+    }
+
     /// Renders against `event`. A missing field leaves its placeholder in place.
     pub fn render<'a>(&'a self, event: &Event) -> Cow<'a, str> {
         if self.is_constant() {
@@ -141,5 +153,18 @@ mod tests {
         assert_eq!(t.render(&e), "logs-7-x,y-2024.03.09-%{missing}-1709967901");
         assert!(Template::new("plain").is_constant());
         assert_eq!(Template::new("%{{yyyy.MM}}").render(&e), "2024.03");
+    }
+
+    #[test]
+    fn values_render_as_the_text_does() {
+        let mut e = Event::default();
+        e.set(&FieldRef::parse("[a][b]").unwrap(), j(json!(7)));
+        e.set(&FieldRef::parse("[s]").unwrap(), j(json!("a string longer than twenty-four bytes")));
+        e.set(&FieldRef::parse("[@metadata][ip]").unwrap(), j(json!("10.0.0.1")));
+        e.set(&FieldRef::parse("[n]").unwrap(), j(json!(null)));
+        for text in ["%{s}", "%{[a][b]}", "%{[@metadata][ip]}", "%{missing}", "%{n}", "const", "x%{s}", "%{s}%{s}"] {
+            let t = Template::new(text);
+            assert_eq!(t.render_value(&e), Value::from(t.render(&e).as_ref()), "{text}");
+        }
     }
 }

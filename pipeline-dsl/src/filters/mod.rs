@@ -154,7 +154,7 @@ impl CommonOptions {
     /// Applies the options to `event`, in Logstash's order.
     pub fn apply(&self, event: &mut Event) {
         for (k, v) in &self.add_field {
-            let value = Value::from(v.render(event).as_ref());
+            let value = v.render_value(event);
             if let Some(r) = k.resolve(event) {
                 add_value(event, &r, value);
             }

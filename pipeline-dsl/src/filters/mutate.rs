@@ -268,8 +268,8 @@ impl Filter for Mutate {
         let mut failed = false;
         for (field, t) in &self.coerce {
             if matches!(event.get(field), Some(Value::Null)) {
-                let v = t.render(event).into_owned();
-                event.set(field, Value::from(v));
+                let v = t.render_value(event);
+                event.set(field, v);
             }
         }
         for (from, to) in &self.rename {
@@ -279,13 +279,13 @@ impl Filter for Mutate {
         }
         for (field, t) in &self.update {
             if event.contains(field) {
-                let v = t.render(event).into_owned();
-                event.set(field, Value::from(v));
+                let v = t.render_value(event);
+                event.set(field, v);
             }
         }
         for (field, t) in &self.replace {
-            let v = t.render(event).into_owned();
-            event.set(field, Value::from(v));
+            let v = t.render_value(event);
+            event.set(field, v);
         }
         for (field, c) in &self.convert {
             if let Some(v) = event.get_mut(field) {
