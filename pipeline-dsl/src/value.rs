@@ -225,18 +225,10 @@ impl Map {
         self.find(key, hint).map(|i| &mut self.entries[i].1)
     }
 
-    /// Sets `key`, returning the previous value.
-    pub fn insert_key(&mut self, key: &Key, hint: Option<&Hint>, value: Value) -> Option<Value> {
-        match self.find(key, hint) {
-            Some(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
-            None => {
-                let i = self.push_with(key.clone(), || value);
-                if let Some(h) = hint {
-                    h.set(i);
-                }
-                None
-            }
-        }
+    /// Sets `key` (trying `hint` first).
+    #[inline(always)]
+    pub fn insert_key(&mut self, key: &Key, hint: Option<&Hint>, value: Value) {
+        self.insert_or_merge(key, hint, value, |field, value| *field = value);
     }
 
     /// Sets `key` to `value` when absent, else lets `merge(existing, value)` decide.

@@ -445,23 +445,21 @@ mod tests {
         assert_eq!(convert_value(&j(json!(["1", "2"])), Conversion::Integer), Some(j(json!([1, 2]))));
     }
 
+    /// `doc` after a mutate block with settings `body` (which must apply).
+    fn apply(body: &str, doc: serde_json::Value) -> serde_json::Value {
+        let mut m = crate::filters::from_config("mutate", body, Mutate::from_settings);
+        let Value::Object(fields) = j(doc) else { panic!("the document must be an object") };
+        let mut e = Event::from_fields(fields);
+        assert!(matches!(m.apply(&mut e), Outcome::Applied));
+        serde_json::to_value(e.fields()).unwrap()
+    }
+
     #[test]
     fn gsub_and_strip_change_only_what_they_match() {
-        let mut m = crate::filters::from_config(
-            "mutate",
+        let got = apply(
             r#"gsub => ["a", "[\", ]+", ",", "b", "(\w+)@(\w+)", "\2 at \1", "c", "x", "y"] strip => ["d"]"#,
-            Mutate::from_settings,
+            json!({"a": "1.2.3.4, \"5.6.7.8\"", "b": ["u@h", "none"], "c": "no match here", "d": ["  p ", "q"]}),
         );
-        let mut e = Event::from_fields(
-            match j(json!({
-                "a": "1.2.3.4, \"5.6.7.8\"", "b": ["u@h", "none"], "c": "no match here", "d": ["  p ", "q"]
-            })) {
-                Value::Object(m) => m,
-                _ => unreachable!(),
-            },
-        );
-        assert!(matches!(m.apply(&mut e), Outcome::Applied));
-        let got = serde_json::to_value(e.fields()).unwrap();
         assert_eq!(
             got,
             json!({"a": "1.2.3.4,5.6.7.8,", "b": ["h at u", "none"], "c": "no match here", "d": ["p", "q"]})
@@ -470,18 +468,10 @@ mod tests {
 
     #[test]
     fn split_on_one_character_and_longer_separators() {
-        let mut m = crate::filters::from_config(
-            "mutate",
+        let got = apply(
             r#"split => { "a" => "," "b" => "::" "c" => "é" "d" => "," "e" => "," }"#,
-            Mutate::from_settings,
+            json!({"a": ",x,,y,", "b": "p::q:r", "c": "1é2", "d": "single", "e": 7}),
         );
-        let mut e =
-            Event::from_fields(match j(json!({"a": ",x,,y,", "b": "p::q:r", "c": "1é2", "d": "single", "e": 7})) {
-                Value::Object(m) => m,
-                _ => unreachable!(),
-            });
-        assert!(matches!(m.apply(&mut e), Outcome::Applied));
-        let got = serde_json::to_value(e.fields()).unwrap();
         assert_eq!(
             got,
             json!({"a": ["", "x", "", "y", ""], "b": ["p", "q:r"], "c": ["1", "2"], "d": ["single"], "e": 7})
