@@ -5,13 +5,13 @@
 
 mod common;
 
-use common::{append, json_lines, temp_dir, wait_for, Agent};
+use common::{append, json_lines, temp_dir, wait_for, Agent, TempDir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// A tailing config over `dir/app.log*` writing JSON lines to `dir/out.jsonl`, with
-/// short intervals so scenarios run quickly.
-fn setup(name: &str, extra_input: &str) -> (PathBuf, PathBuf, PathBuf) {
+/// short intervals so scenarios run quickly; the directory goes when its guard (first) is dropped.
+fn setup(name: &str, extra_input: &str) -> (TempDir, PathBuf, PathBuf, PathBuf) {
     let dir = temp_dir(name);
     let out = dir.join("out.jsonl");
     let config = dir.join("tail.conf");
@@ -37,7 +37,7 @@ output {{ file {{ path => "{}" codec => json_lines }} }}
         ),
     )
     .unwrap();
-    (config, logs, out)
+    (dir, config, logs, out)
 }
 
 fn messages(out: &Path) -> Vec<String> {
@@ -58,7 +58,7 @@ fn wait_count(out: &Path, n: usize) {
 
 #[test]
 fn a_partial_line_waits_for_its_newline() {
-    let (config, logs, out) = setup("partial", "");
+    let (_dir, config, logs, out) = setup("partial", "");
     let log = logs.join("app.log");
     append(&log, b"first\nsec");
     let agent = Agent::start(&config, &logs.join("../data"), &[]);
@@ -71,7 +71,7 @@ fn a_partial_line_waits_for_its_newline() {
 
 #[test]
 fn rotation_by_rename_finishes_the_old_file_and_reads_the_new_one() {
-    let (config, logs, out) = setup("rename", r#"exclude => "*.1""#);
+    let (_dir, config, logs, out) = setup("rename", r#"exclude => "*.1""#);
     let log = logs.join("app.log");
     append(&log, numbered("old", 0..100).as_bytes());
     let agent = Agent::start(&config, &logs.join("../data"), &[]);
@@ -93,7 +93,7 @@ fn rotation_by_rename_finishes_the_old_file_and_reads_the_new_one() {
 
 #[test]
 fn copytruncate_is_read_again_from_the_start() {
-    let (config, logs, out) = setup("copytruncate", r#"exclude => "*.1""#);
+    let (_dir, config, logs, out) = setup("copytruncate", r#"exclude => "*.1""#);
     let log = logs.join("app.log");
     append(&log, numbered("before", 0..200).as_bytes());
     let agent = Agent::start(&config, &logs.join("../data"), &[]);
@@ -110,7 +110,7 @@ fn copytruncate_is_read_again_from_the_start() {
 
 #[test]
 fn deleted_and_new_files_and_compressed_rotations() {
-    let (config, logs, out) = setup("gz", "");
+    let (_dir, config, logs, out) = setup("gz", "");
     let log = logs.join("app.log");
     append(&log, numbered("plain", 0..300).as_bytes());
     let agent = Agent::start(&config, &logs.join("../data"), &[]);
@@ -142,7 +142,7 @@ fn deleted_and_new_files_and_compressed_rotations() {
 
 #[test]
 fn a_restart_resumes_at_the_checkpoint() {
-    let (config, logs, out) = setup("restart", "");
+    let (_dir, config, logs, out) = setup("restart", "");
     let log = logs.join("app.log");
     let data = logs.join("../data");
     append(&log, numbered("run1", 0..500).as_bytes());
@@ -163,7 +163,7 @@ fn a_restart_resumes_at_the_checkpoint() {
 
 #[test]
 fn start_position_end_skips_what_was_there() {
-    let (config, logs, out) = setup("end", "");
+    let (_dir, config, logs, out) = setup("end", "");
     let config_text = std::fs::read_to_string(&config).unwrap().replace("\"beginning\"", "\"end\"");
     std::fs::write(&config, config_text).unwrap();
     let log = logs.join("app.log");
@@ -178,7 +178,7 @@ fn start_position_end_skips_what_was_there() {
 
 #[test]
 fn long_lines_and_invalid_utf8_are_tagged_not_lost() {
-    let (config, logs, out) = setup("bad-bytes", "max_line_bytes => 16");
+    let (_dir, config, logs, out) = setup("bad-bytes", "max_line_bytes => 16");
     let log = logs.join("app.log");
     let mut bytes = b"short\n".to_vec();
     bytes.extend_from_slice(&[b'x'; 100]);
@@ -196,7 +196,7 @@ fn long_lines_and_invalid_utf8_are_tagged_not_lost() {
 
 #[test]
 fn an_idle_file_is_closed_and_reopened_at_its_checkpoint_when_it_grows() {
-    let (config, logs, out) = setup("close-older", "close_older => 0.2");
+    let (_dir, config, logs, out) = setup("close-older", "close_older => 0.2");
     let log = logs.join("app.log");
     append(&log, numbered("first", 0..20).as_bytes());
     let agent = Agent::start(&config, &logs.join("../data"), &[]);
@@ -213,7 +213,7 @@ fn an_idle_file_is_closed_and_reopened_at_its_checkpoint_when_it_grows() {
 
 #[test]
 fn a_multiline_event_at_the_end_of_a_quiet_file_is_flushed() {
-    let (config, logs, out) = setup(
+    let (_dir, config, logs, out) = setup(
         "multiline-flush",
         r#"codec => multiline { pattern => "^\s" what => "previous" auto_flush_interval => 0.3 }"#,
     );
@@ -229,7 +229,7 @@ fn a_multiline_event_at_the_end_of_a_quiet_file_is_flushed() {
 #[test]
 fn a_reused_inode_neither_skips_nor_repeats_data() {
     use std::os::unix::fs::MetadataExt;
-    let (config, logs, out) = setup("inode-reuse", "");
+    let (_dir, config, logs, out) = setup("inode-reuse", "");
     let log = logs.join("app.log");
     let data = logs.join("../data");
     append(&log, numbered("old", 0..300).as_bytes());

@@ -87,7 +87,7 @@ fn cloudfront_matches_elastic_integration_documents() {
 }
 
 /// pipeline.conf with its input section replaced by `input`, written to a temp file.
-fn pipeline_with_input(name: &str, input: &str) -> std::path::PathBuf {
+fn pipeline_with_input(name: &str, input: &str) -> common::TempFile {
     let text = String::from_utf8(read("pipeline.conf")).unwrap();
     let config = pipeline_dsl::parser::parse_config(&text).unwrap();
     let section = config.sections.iter().find(|s| s.kind == pipeline_dsl::ast::SectionKind::Input).unwrap();

@@ -214,8 +214,7 @@ fn mangled_and_random_lines_never_crash_or_vanish() {
 #[test]
 fn mangled_configs_get_diagnostics_not_crashes() {
     let text = read("pipeline.conf");
-    let dir = std::env::temp_dir().join(format!("logship-mangled-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("mangled");
     for seed in 0..40u64 {
         let r = noise(seed, 4);
         let mut t = text.clone();

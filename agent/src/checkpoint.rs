@@ -327,6 +327,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// A fresh directory; each test removes it when it passes (a failing one leaves it).
     fn temp_dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("logship-ckpt-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
@@ -360,6 +361,7 @@ mod tests {
         // ...and content truncated below the checkpoint is not the file read before.
         let db = Checkpoints::load(Some(path.clone())).unwrap();
         assert!(!db.claim(b"first line", (1, 42), "/x/a.log", 10).unwrap_err());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -397,6 +399,7 @@ mod tests {
         db.release(&Identity::of(b"abc\n"));
         db.save().unwrap();
         assert!(!path.exists(), "a claim is not part of the file either");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -407,5 +410,6 @@ mod tests {
         let db = Checkpoints::load(Some(path.clone())).unwrap();
         assert!(db.records().is_empty());
         assert!(path.with_extension("corrupt").exists());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -27,22 +27,75 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// A fresh, empty directory for one test's files.
-pub fn temp_dir(name: &str) -> PathBuf {
+/// A test's temp directory. It is removed when dropped, unless the test is failing: then
+/// it is kept for inspection and its path printed.
+pub struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept the failing test's files in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+/// A fresh, empty directory for one test's files, removed with the returned guard.
+pub fn temp_dir(name: &str) -> TempDir {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("logship-test-{}-{name}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
+    TempDir(dir)
+}
+
+/// A file in its own temp directory ([`temp_config`]); both go when it is dropped.
+pub struct TempFile {
+    path: PathBuf,
+    _dir: TempDir,
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempFile {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// Runs `logship` with `args` in the repository root, feeding `stdin`, with a fresh
 /// data directory (so checkpoints of one run never affect another).
 pub fn logship(args: &[&str], stdin: &[u8]) -> Run {
+    let data_dir = temp_dir("data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_logship"))
         .args(args)
-        .env("LOGSHIP_DATA_DIR", temp_dir("data"))
+        .env("LOGSHIP_DATA_DIR", &data_dir)
         .env("LOGSHIP_LOG", "warn")
         .env("LOGSHIP_API_ADDR", "off")
         .current_dir(root())
@@ -165,13 +218,12 @@ pub fn diff(want: &Map<String, Value>, got: &Map<String, Value>) -> Vec<String> 
     out
 }
 
-/// Writes `text` to a fresh file `name` in a temp directory for `test`, returning its path.
-pub fn temp_config(test: &str, name: &str, text: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("logship-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// Writes `text` to a file `name` in a fresh temp directory for `test`.
+pub fn temp_config(test: &str, name: &str, text: &[u8]) -> TempFile {
+    let dir = temp_dir(test);
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
-    path
+    TempFile { path, _dir: dir }
 }
 
 /// Reads a file under the repository root.
@@ -371,7 +423,7 @@ pub fn root_filters() -> String {
 
 /// A config reading every sample log once (`file` input, read mode) through the root
 /// pipeline.conf's filters to JSON lines on standard output.
-pub fn sample_logs_config(test: &str) -> PathBuf {
+pub fn sample_logs_config(test: &str) -> TempFile {
     let text =
         pipeline_with(r#"file { path => ["sample-logs/*.log"] mode => "read" }"#, "stdout { codec => json_lines }");
     temp_config(test, "samples.conf", text.as_bytes())
