@@ -65,32 +65,30 @@ impl Event {
         &self.fields
     }
 
-    fn root(&self, r: &FieldRef) -> (&Map, usize) {
+    fn root(&self, r: &FieldRef) -> &Map {
         if r.is_metadata() {
-            (&self.metadata, 1)
+            &self.metadata
         } else {
-            (&self.fields, 0)
+            &self.fields
         }
     }
 
-    fn root_mut(&mut self, r: &FieldRef) -> (&mut Map, usize) {
+    fn root_mut(&mut self, r: &FieldRef) -> &mut Map {
         if r.is_metadata() {
-            (&mut self.metadata, 1)
+            &mut self.metadata
         } else {
-            (&mut self.fields, 0)
+            &mut self.fields
         }
     }
 
     /// The value at `r`; numeric segments index arrays.
     pub fn get(&self, r: &FieldRef) -> Option<&Value> {
-        let (root, skip) = self.root(r);
-        let mut path = r.segments()[skip..].iter().zip(&r.hints()[skip..]);
-        let (first, hint) = path.next()?;
-        let mut cur = root.get_key(first, Some(hint))?;
-        for (s, hint) in path {
+        let (first, rest) = r.steps().split_first()?;
+        let mut cur = self.root(r).get_key(&first.key, Some(&first.hint))?;
+        for s in rest {
             cur = match cur {
-                Value::Object(m) => m.get_key(s, Some(hint))?,
-                Value::Array(a) => a.get(s.parse::<usize>().ok()?)?,
+                Value::Object(m) => m.get_key(&s.key, Some(&s.hint))?,
+                Value::Array(a) => a.get(s.key.parse::<usize>().ok()?)?,
                 _ => return None,
             };
         }
@@ -99,14 +97,12 @@ impl Event {
 
     /// Mutable access to the value at `r`.
     pub fn get_mut(&mut self, r: &FieldRef) -> Option<&mut Value> {
-        let (root, skip) = self.root_mut(r);
-        let mut path = r.segments()[skip..].iter().zip(&r.hints()[skip..]);
-        let (first, hint) = path.next()?;
-        let mut cur = root.get_key_mut(first, Some(hint))?;
-        for (s, hint) in path {
+        let (first, rest) = r.steps().split_first()?;
+        let mut cur = self.root_mut(r).get_key_mut(&first.key, Some(&first.hint))?;
+        for s in rest {
             cur = match cur {
-                Value::Object(m) => m.get_key_mut(s, Some(hint))?,
-                Value::Array(a) => a.get_mut(s.parse::<usize>().ok()?)?,
+                Value::Object(m) => m.get_key_mut(&s.key, Some(&s.hint))?,
+                Value::Array(a) => a.get_mut(s.key.parse::<usize>().ok()?)?,
                 _ => return None,
             };
         }
@@ -123,19 +119,17 @@ impl Event {
     /// replaced by one, as the new value must have somewhere to live.
     #[inline(always)]
     fn parent_mut<'r>(&mut self, r: &'r FieldRef) -> Option<(&mut Map, &'r Key, &'r Hint)> {
-        let (root, skip) = self.root_mut(r);
-        let (segs, hints) = (&r.segments()[skip..], &r.hints()[skip..]);
-        let ((last, parents), (last_hint, parent_hints)) = (segs.split_last()?, hints.split_last()?);
-        let mut cur = root;
-        for (s, hint) in parents.iter().zip(parent_hints) {
-            let slot = cur.entry_or_insert_with(s, Some(hint), || Value::Object(Map::new()));
+        let (last, parents) = r.steps().split_last()?;
+        let mut cur = self.root_mut(r);
+        for s in parents {
+            let slot = cur.entry_or_insert_with(&s.key, Some(&s.hint), || Value::Object(Map::new()));
             if !slot.is_object() {
                 *slot = Value::Object(Map::new());
             }
             let Value::Object(m) = slot else { return None };
             cur = m;
         }
-        Some((cur, last, last_hint))
+        Some((cur, &last.key, &last.hint))
     }
 
     /// Sets `r` to `value`, creating intermediate objects (see [`Event::slot`]).
@@ -164,23 +158,21 @@ impl Event {
 
     /// Removes and returns the value at `r`. Empty parent objects are kept, as in Logstash.
     pub fn remove(&mut self, r: &FieldRef) -> Option<Value> {
-        let (root, skip) = self.root_mut(r);
-        let (segs, hints) = (&r.segments()[skip..], &r.hints()[skip..]);
-        let ((last, parents), (last_hint, parent_hints)) = (segs.split_last()?, hints.split_last()?);
-        let mut path = parents.iter().zip(parent_hints);
-        let Some((first, hint)) = path.next() else { return root.remove_key(last, Some(last_hint)) };
-        let mut cur = root.get_key_mut(first, Some(hint))?;
-        for (s, hint) in path {
+        let (last, parents) = r.steps().split_last()?;
+        let root = self.root_mut(r);
+        let Some((first, rest)) = parents.split_first() else { return root.remove_key(&last.key, Some(&last.hint)) };
+        let mut cur = root.get_key_mut(&first.key, Some(&first.hint))?;
+        for s in rest {
             cur = match cur {
-                Value::Object(m) => m.get_key_mut(s, Some(hint))?,
-                Value::Array(a) => a.get_mut(s.parse::<usize>().ok()?)?,
+                Value::Object(m) => m.get_key_mut(&s.key, Some(&s.hint))?,
+                Value::Array(a) => a.get_mut(s.key.parse::<usize>().ok()?)?,
                 _ => return None,
             };
         }
         match cur {
-            Value::Object(m) => m.remove_key(last, Some(last_hint)),
+            Value::Object(m) => m.remove_key(&last.key, Some(&last.hint)),
             Value::Array(a) => {
-                let i = last.parse::<usize>().ok()?;
+                let i = last.key.parse::<usize>().ok()?;
                 (i < a.len()).then(|| a.remove(i))
             }
             _ => None,

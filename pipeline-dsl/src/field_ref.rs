@@ -20,8 +20,18 @@ pub struct FieldRef {
     /// Whether the first segment is `@metadata` (decided once: it is asked on every
     /// field access).
     metadata: bool,
-    /// Per segment, where it was found last time in its object.
-    hints: Box<[Hint]>,
+    /// The segments below the root object (the event's fields, or its metadata), each
+    /// with where it was found last time: what every field access walks.
+    steps: Box<[Step]>,
+}
+
+/// One segment of a path below its root object, with its lookup hint.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The key in its object (or, in an array, the index as text).
+    pub key: Key,
+    /// Where the key was found last time in its object.
+    pub hint: Hint,
 }
 
 impl FieldRef {
@@ -89,9 +99,9 @@ impl FieldRef {
         &self.segments
     }
 
-    /// Per segment, where each was found last time (see [`Hint`]).
-    pub fn hints(&self) -> &[Hint] {
-        &self.hints
+    /// The segments below the root object (`@metadata` left out), with their hints.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
     }
 
     /// Whether the reference addresses event metadata (`[@metadata]...`).
@@ -101,8 +111,9 @@ impl FieldRef {
 
     fn new(segments: Vec<Key>) -> Self {
         let metadata = segments.first().is_some_and(|s| &**s == "@metadata");
-        let hints = segments.iter().map(|_| Hint::default()).collect();
-        Self { segments, metadata, hints }
+        let below_root = &segments[usize::from(metadata)..];
+        let steps = below_root.iter().map(|key| Step { key: key.clone(), hint: Hint::default() }).collect();
+        Self { segments, metadata, steps }
     }
 
     /// This reference under `target` when there is one (the `target` option of filters).

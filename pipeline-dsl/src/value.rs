@@ -188,14 +188,23 @@ impl Map {
     /// is tried first, and updated.
     #[inline(always)]
     fn find(&self, key: &Key, hint: Option<&Hint>) -> Option<usize> {
-        let Key::Static(target) = key else { return self.position(key) };
-        let same = |k: &Key| matches!(k, Key::Static(i) if std::ptr::eq(*i, *target));
-        if let Some(h) = hint {
+        if let (Key::Static(target), Some(h)) = (key, hint) {
             let i = h.get();
-            if self.entries.get(i).is_some_and(|(k, _)| same(k)) {
-                return Some(i);
+            if let Some((Key::Static(k), _)) = self.entries.get(i) {
+                if std::ptr::eq(*k, *target) {
+                    return Some(i);
+                }
             }
         }
+        self.search(key, hint)
+    }
+
+    /// [`Map::find`] when the hint was wrong: a scan, out of line so that the hinted
+    /// path stays a few instructions inlined into every lookup.
+    #[inline(never)]
+    fn search(&self, key: &Key, hint: Option<&Hint>) -> Option<usize> {
+        let Key::Static(target) = key else { return self.position(key) };
+        let same = |k: &Key| matches!(k, Key::Static(i) if std::ptr::eq(*i, *target));
         // A key made at run time is never at an interned key's address, so only an
         // object holding such keys needs the text comparison.
         let found = match self.entries.iter().position(|(k, _)| same(k)) {

@@ -161,8 +161,8 @@ fn store(event: &mut Event, target: Option<&FieldRef>, fields: &[(FieldRef, Valu
     }
     let Value::Object(object) = slot else { return };
     for (dest, v) in fields {
-        let (Some(key), Some(hint)) = (dest.segments().last(), dest.hints().last()) else { continue };
-        match (object.entry_or_insert_with(key, Some(hint), || Value::Null), v) {
+        let Some(last) = dest.steps().last() else { continue };
+        match (object.entry_or_insert_with(&last.key, Some(&last.hint), || Value::Null), v) {
             (Value::Object(existing), Value::Object(new)) => existing.extend(new.clone()),
             (field, v) => *field = v.clone(),
         }
