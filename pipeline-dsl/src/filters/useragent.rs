@@ -2,13 +2,15 @@
 //!
 //! Parsing uses the `woothee` crate (self-contained, no data files to ship). Results are
 //! cached by exact string, since a CDN log repeats the same few hundred agents millions
-//! of times; the cache is bounded by `lru_cache_size` and cleared when full.
+//! of times; the cache is bounded by `lru_cache_size` and cleared when full. The keys of
+//! the parsed fields are a fixed set, interned like config keys: copying a cached agent
+//! into an event copies pointers, and documents write the keys pre-encoded.
 
 use super::{Filter, Outcome};
 use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::settings::Settings;
-use crate::value::{Map, Value};
+use crate::value::{intern, Map, Value};
 use std::collections::HashMap;
 
 /// The `useragent` filter.
@@ -52,13 +54,13 @@ impl UserAgent {
         let known = |v: &str| !v.is_empty() && v != woothee::woothee::VALUE_UNKNOWN;
         match r {
             Some(r) if self.ecs => {
-                m.insert("name", s(if known(r.name) { r.name } else { "Other" }));
+                m.insert(intern("name"), s(if known(r.name) { r.name } else { "Other" }));
                 if known(r.version) {
-                    m.insert("version", s(r.version));
+                    m.insert(intern("version"), s(r.version));
                 }
                 let os = ecs_os(r.os, &r.os_version);
                 if !os.is_empty() {
-                    m.insert("os", Value::Object(os));
+                    m.insert(intern("os"), Value::Object(os));
                 }
                 let device = match r.category {
                     "smartphone" | "mobilephone" => "Mobile",
@@ -67,13 +69,13 @@ impl UserAgent {
                     "pc" => "Other",
                     _ => "Other",
                 };
-                m.insert("device", Value::Object([("name".into(), s(device))].into_iter().collect()));
+                m.insert(intern("device"), Value::Object([(intern("name"), s(device))].into_iter().collect()));
             }
             Some(r) => {
-                m.insert("name", s(r.name));
-                m.insert("os", s(r.os));
-                m.insert("os_name", s(r.os));
-                m.insert("device", s(r.category));
+                m.insert(intern("name"), s(r.name));
+                m.insert(intern("os"), s(r.os));
+                m.insert(intern("os_name"), s(r.os));
+                m.insert(intern("device"), s(r.category));
                 if known(r.version) {
                     let mut parts = r.version.split('.');
                     for key in ["major", "minor", "patch"] {
@@ -84,9 +86,9 @@ impl UserAgent {
                 }
             }
             None => {
-                m.insert("name", s("Other"));
+                m.insert(intern("name"), s("Other"));
                 if self.ecs {
-                    m.insert("device", Value::Object([("name".into(), s("Other"))].into_iter().collect()));
+                    m.insert(intern("device"), Value::Object([(intern("name"), s("Other"))].into_iter().collect()));
                 }
             }
         }
@@ -111,12 +113,12 @@ fn ecs_os(os: &str, version: &str) -> Map {
     } else {
         (os.to_string(), if known(version) { version.to_string() } else { String::new() })
     };
-    m.insert("name", Value::from(name.as_str()));
+    m.insert(intern("name"), Value::from(name.as_str()));
     if version.is_empty() {
-        m.insert("full", Value::from(name));
+        m.insert(intern("full"), Value::from(name));
     } else {
-        m.insert("full", Value::from(format!("{name} {version}")));
-        m.insert("version", Value::from(version));
+        m.insert(intern("full"), Value::from(format!("{name} {version}")));
+        m.insert(intern("version"), Value::from(version));
     }
     m
 }
