@@ -1,11 +1,10 @@
 //! Field values of events: a JSON-like tree built for the hot path.
 //!
-//! Compared with `serde_json::Value` this avoids most allocations per event: object
-//! keys are shared `Arc<str>` (a compiled field reference hands out clones of its own
-//! segments, so setting `[http][response][status_code]` allocates no key), objects are
-//! small vectors searched linearly (log objects hold a handful of keys, where a scan
-//! beats hashing or a B-tree), and short strings — IPs, methods, POP codes, numbers
-//! captured as text — are stored inline.
+//! Compared with `serde_json::Value` this avoids most allocations per event: keys named
+//! by the config are interned (setting `[http][response][status_code]` allocates no
+//! key, and keys compare by address), objects are small vectors searched linearly (log
+//! objects hold a handful of keys, where a scan beats hashing or a B-tree), and short
+//! strings — IPs, methods, POP codes, numbers captured as text — are stored inline.
 
 use compact_str::CompactString;
 use serde::de::{MapAccess, SeqAccess, Visitor};
@@ -33,9 +32,22 @@ pub enum Key {
 pub struct Interned {
     name: Box<str>,
     json: Box<[u8]>,
+    /// This key's bit in the key masks of objects (see [`Map`]).
+    bit: u64,
 }
 
+/// The bit of a key mask that stands for keys made at run time.
+const RUN_TIME_KEY: u64 = 1 << 63;
+
 impl Key {
+    /// The bit this key sets in the key mask of an object holding it.
+    fn mask_bit(&self) -> u64 {
+        match self {
+            Key::Static(i) => i.bit,
+            Key::Shared(_) => RUN_TIME_KEY,
+        }
+    }
+
     /// The key as JSON followed by a colon, when it was encoded in advance (interned).
     pub fn json_prefix(&self) -> Option<&[u8]> {
         match self {
@@ -110,7 +122,9 @@ pub fn intern(name: &str) -> Key {
     json.push(b':');
     // Leaked on purpose: interned names live as long as the process, and the table is
     // bounded by INTERN_LIMIT.
-    let k: &'static Interned = Box::leak(Box::new(Interned { name: name.into(), json: json.into() }));
+    // Interned keys share the 63 low bits of the key masks round-robin.
+    let bit = 1 << (keys.len() % 63);
+    let k: &'static Interned = Box::leak(Box::new(Interned { name: name.into(), json: json.into(), bit }));
     keys.insert(&k.name, k);
     Key::Static(k)
 }
@@ -166,20 +180,28 @@ impl Clone for Hint {
 #[derive(Debug, Clone, Default)]
 pub struct Map {
     entries: Vec<(Key, Value)>,
-    /// Whether any key was made at run time (it came from event data). While false, a
-    /// lookup by an interned key is settled by address comparison alone.
-    foreign: bool,
+    /// The bits of every key ever added (an interned key's own bit, [`RUN_TIME_KEY`]
+    /// for keys from event data); removals leave them set. An interned key whose bit is
+    /// clear is absent without a scan, which is what most insertions of a new field
+    /// ask. While [`RUN_TIME_KEY`] is clear, a lookup by an interned key is settled by
+    /// address comparison alone.
+    key_mask: u64,
 }
 
 impl Map {
     /// An empty object.
     pub fn new() -> Self {
-        Self { entries: Vec::new(), foreign: false }
+        Self { entries: Vec::new(), key_mask: 0 }
     }
 
     /// An empty object with room for `n` keys.
     pub fn with_capacity(n: usize) -> Self {
-        Self { entries: Vec::with_capacity(n), foreign: false }
+        Self { entries: Vec::with_capacity(n), key_mask: 0 }
+    }
+
+    /// Whether some key was made at run time (so text must be compared).
+    fn has_run_time_keys(&self) -> bool {
+        self.key_mask & RUN_TIME_KEY != 0
     }
 
     /// Finds `key`. Keys from compiled field references are interned, so comparing
@@ -204,14 +226,14 @@ impl Map {
     #[inline(never)]
     fn search(&self, key: &Key, hint: Option<&Hint>) -> Option<usize> {
         let Key::Static(target) = key else { return self.position(key) };
-        let same = |k: &Key| matches!(k, Key::Static(i) if std::ptr::eq(*i, *target));
         // A key made at run time is never at an interned key's address, so only an
         // object holding such keys needs the text comparison.
-        let found = match self.entries.iter().position(|(k, _)| same(k)) {
-            Some(i) => Some(i),
-            None if !self.foreign => None,
-            None => self.position(key),
-        };
+        let by_text = || if self.has_run_time_keys() { self.position(key) } else { None };
+        if self.key_mask & target.bit == 0 {
+            return by_text();
+        }
+        let same = |k: &Key| matches!(k, Key::Static(i) if std::ptr::eq(*i, *target));
+        let found = self.entries.iter().position(|(k, _)| same(k)).or_else(by_text);
         if let (Some(h), Some(i)) = (hint, found) {
             h.set(i);
         }
@@ -272,7 +294,7 @@ impl Map {
         } else {
             self.entries.reserve(1);
         }
-        self.foreign |= matches!(key, Key::Shared(_));
+        self.key_mask |= key.mask_bit();
         let len = self.entries.len();
         self.entries.spare_capacity_mut()[0].write((key, make()));
         // SAFETY: the entry at `len` is within the capacity reserved above and was
@@ -636,5 +658,39 @@ mod tests {
         assert_eq!(m.insert("a", Value::Int(9)), Some(Value::Int(1)));
         m.remove("b");
         assert_eq!(m.keys().map(|k| &**k).collect::<Vec<_>>(), ["a", "c"]);
+    }
+
+    /// Lookups by interned key answer alike whether the key mask rules a key out, two
+    /// keys share a bit, a key was removed (its bit stays), or the same text was added
+    /// as a run-time key.
+    #[test]
+    fn interned_lookups_agree_with_the_keys_present() {
+        // Over 63 names, so that some share a mask bit.
+        let names: Vec<String> = (0..150).map(|i| format!("mask-test-{i}")).collect();
+        let keys: Vec<Key> = names.iter().map(|n| intern(n)).collect();
+        let mut m = Map::new();
+        for (i, k) in keys.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+            m.insert_key(k, None, Value::from(i as i64));
+        }
+        m.remove_key(&keys[3], None);
+        m.push_with(Key::from(names[7].as_str()), || Value::Null);
+        for (i, k) in keys.iter().enumerate() {
+            let want = (i % 3 == 0 && i != 3) || i == 7;
+            let hint = Hint::default();
+            assert_eq!(m.get_key(k, Some(&hint)).is_some(), want, "{}", names[i]);
+            assert_eq!(m.get_key(k, Some(&hint)).is_some(), want, "{} with its hint", names[i]);
+            assert_eq!(m.get(&names[i]).is_some(), want, "{} by text", names[i]);
+        }
+        // Among 150 keys on 63 bits, some two share one (pigeonhole).
+        let bit = |k: &Key| k.mask_bit();
+        let (a, b) = keys
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| keys[i + 1..].iter().find(|b| bit(b) == bit(a)).map(|b| (a, b)))
+            .expect("two keys share a bit");
+        let mut interned_only = Map::new();
+        interned_only.insert_key(a, None, Value::Null);
+        assert!(interned_only.get_key(b, None).is_none(), "a key sharing the present key's bit");
+        assert!(interned_only.get_key(a, None).is_some());
     }
 }
