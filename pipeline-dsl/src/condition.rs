@@ -150,7 +150,7 @@ impl Condition {
                 let mut list = None;
                 let matched = match resolve(&v.0, event, &mut list) {
                     Some(Value::String(s)) => re.is_match(s),
-                    Some(n @ (Value::Int(_) | Value::Float(_))) => re.is_match(&n.to_string()),
+                    Some(n @ (Value::Int(_) | Value::Float(_))) => number_matches(re, n),
                     _ => false,
                 };
                 matched != *negated
@@ -224,10 +224,25 @@ fn resolve<'a>(o: &'a Operand, event: &'a Event, list: &'a mut Option<Value>) ->
     match o {
         Operand::Const(v) => Some(v),
         Operand::Field(r) => event.get(r),
-        Operand::List(items) => Some(list.insert(Value::Array(
-            items.iter().map(|i| resolve(i, event, &mut None).cloned().unwrap_or(Value::Null)).collect(),
-        ))),
+        Operand::List(items) => Some(build_list(items, event, list)),
     }
+}
+
+/// A list operand with field references, built into `list`. Rare, and kept out of line
+/// so that evaluating the common operands stays a short function.
+#[cold]
+#[inline(never)]
+fn build_list<'a>(items: &[Operand], event: &Event, list: &'a mut Option<Value>) -> &'a Value {
+    list.insert(Value::Array(
+        items.iter().map(|i| resolve(i, event, &mut None).cloned().unwrap_or(Value::Null)).collect(),
+    ))
+}
+
+/// `=~` on a number: Logstash matches its text.
+#[cold]
+#[inline(never)]
+fn number_matches(re: &Matcher, n: &Value) -> bool {
+    re.is_match(&n.to_string())
 }
 
 fn truthy(v: Option<&Value>) -> bool {
