@@ -210,19 +210,25 @@ impl Map {
     /// is tried first, and updated.
     #[inline(always)]
     fn find(&self, key: &Key, hint: Option<&Hint>) -> Option<usize> {
-        if let (Key::Static(target), Some(h)) = (key, hint) {
-            let i = h.get();
-            if let Some((Key::Static(k), _)) = self.entries.get(i) {
-                if std::ptr::eq(*k, *target) {
-                    return Some(i);
+        if let Key::Static(target) = key {
+            if let Some(h) = hint {
+                let i = h.get();
+                if let Some((Key::Static(k), _)) = self.entries.get(i) {
+                    if std::ptr::eq(*k, *target) {
+                        return Some(i);
+                    }
                 }
+            }
+            // A new field: neither its bit nor any run-time key in this object.
+            if self.key_mask & (target.bit | RUN_TIME_KEY) == 0 {
+                return None;
             }
         }
         self.search(key, hint)
     }
 
-    /// [`Map::find`] when the hint was wrong: a scan, out of line so that the hinted
-    /// path stays a few instructions inlined into every lookup.
+    /// [`Map::find`] when neither the hint nor the key mask settled it: a scan, out of
+    /// line so that the common paths stay a few instructions inlined into every lookup.
     #[inline(never)]
     fn search(&self, key: &Key, hint: Option<&Hint>) -> Option<usize> {
         let Key::Static(target) = key else { return self.position(key) };
