@@ -6,6 +6,7 @@ use crate::event::Event;
 use crate::field_ref::FieldRef;
 use crate::regex_engine::{dfa_is_match, DenseDfa, Regex};
 use crate::value::Value;
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 /// An operand, resolved at compile time where possible.
 #[derive(Debug, Clone)]
@@ -40,11 +41,72 @@ pub enum Matcher {
     Contains(crate::literal::Finder),
     /// The text starts with this literal.
     StartsWith(String),
+    /// `^C+$` or `^C*$` with a class of ASCII characters only (`/^[0-9.]+$/`): every
+    /// byte must be in the class, a scan with no state carried from byte to byte.
+    WholeRun(Box<WholeRun>),
+    /// `C` or `C+` with a class of ASCII characters only (`/[", ]+/`): some byte is in
+    /// the class.
+    AnyOf(Box<[bool; 256]>),
     /// A small pattern the linear engine accepts: a dense DFA walked by hand, which
     /// stops at the first match, with the regex for texts the DFA gives up on.
     Dfa(Box<(DenseDfa, Regex)>),
     /// Anything else.
     Regex(Regex),
+}
+
+/// The class and least length of a [`Matcher::WholeRun`].
+#[derive(Debug, Clone)]
+pub struct WholeRun {
+    allowed: [bool; 256],
+    min: usize,
+}
+
+impl WholeRun {
+    /// The run `^C{min,}$` when `hir` is that pattern with an ASCII-only class `C`.
+    fn from_hir(hir: &Hir) -> Option<Self> {
+        let HirKind::Concat(items) = hir.kind() else { return None };
+        let [start, run, end] = items.as_slice() else { return None };
+        let anchored =
+            matches!(start.kind(), HirKind::Look(Look::Start)) && matches!(end.kind(), HirKind::Look(Look::End));
+        let HirKind::Repetition(r) = run.kind() else { return None };
+        if !anchored || r.max.is_some() {
+            return None;
+        }
+        Some(Self { allowed: ascii_only_class(&r.sub)?, min: r.min as usize })
+    }
+
+    fn is_match(&self, text: &[u8]) -> bool {
+        text.len() >= self.min && text.iter().all(|&b| self.allowed[usize::from(b)])
+    }
+}
+
+/// The members of a character class as a byte table, when all of them are ASCII (so a
+/// non-ASCII byte is never one of them).
+fn ascii_only_class(hir: &Hir) -> Option<[bool; 256]> {
+    let ranges: Vec<(u32, u32)> = match hir.kind() {
+        HirKind::Class(Class::Unicode(c)) => c.ranges().iter().map(|r| (r.start() as u32, r.end() as u32)).collect(),
+        HirKind::Class(Class::Bytes(c)) => c.ranges().iter().map(|r| (r.start().into(), r.end().into())).collect(),
+        _ => return None,
+    };
+    if ranges.iter().any(|&(_, end)| end > 0x7f) {
+        return None;
+    }
+    let mut allowed = [false; 256];
+    for (lo, hi) in ranges {
+        for b in lo..=hi {
+            allowed[b as usize] = true;
+        }
+    }
+    Some(allowed)
+}
+
+/// The class of `C` or `C{1,…}`: the pattern matches somewhere exactly when one of the
+/// class's characters occurs.
+fn any_of(hir: &Hir) -> Option<[bool; 256]> {
+    match hir.kind() {
+        HirKind::Repetition(r) if r.min == 1 => ascii_only_class(&r.sub),
+        _ => ascii_only_class(hir),
+    }
 }
 
 /// Largest dense DFA built for a condition; bigger patterns run on the regex engine.
@@ -69,9 +131,8 @@ fn dense_dfa(pattern: &str) -> Option<DenseDfa> {
 impl Matcher {
     /// The fastest test that answers like the regex `pattern` does.
     pub fn new(pattern: &str) -> Result<Self, crate::regex_engine::RegexError> {
-        use regex_syntax::hir::{HirKind, Look};
         let regex = Regex::new(pattern)?;
-        let literal = |h: &regex_syntax::hir::Hir| match h.kind() {
+        let literal = |h: &Hir| match h.kind() {
             HirKind::Literal(l) => std::str::from_utf8(&l.0).ok().map(str::to_string),
             _ => None,
         };
@@ -86,6 +147,9 @@ impl Matcher {
             },
             _ => None,
         };
+        let simple = simple
+            .or_else(|| WholeRun::from_hir(&hir).map(|r| Matcher::WholeRun(Box::new(r))))
+            .or_else(|| any_of(&hir).map(|c| Matcher::AnyOf(Box::new(c))));
         if let Some(simple) = simple {
             return Ok(simple);
         }
@@ -101,6 +165,8 @@ impl Matcher {
         match self {
             Matcher::Contains(l) => l.is_in(text.as_bytes()),
             Matcher::StartsWith(l) => crate::literal::starts_with(text.as_bytes(), l.as_bytes()),
+            Matcher::WholeRun(r) => r.is_match(text.as_bytes()),
+            Matcher::AnyOf(class) => text.bytes().any(|b| class[usize::from(b)]),
             Matcher::Dfa(both) => {
                 dfa_is_match(&both.0, &regex_automata::Input::new(text)).unwrap_or_else(|| both.1.is_match(text))
             }
@@ -372,6 +438,24 @@ mod tests {
             ("x*", "abc", true),
             (r"[^\x00-\x7f]", "abc", false),
             (r"[^\x00-\x7f]", "abé", true),
+            (r"^[0-9.]+$", "10.0.0.1", true),
+            (r"^[0-9.]+$", "10.0.0.x", false),
+            (r"^[0-9.]+$", "", false),
+            (r"^[0-9.]+$", "1é", false),
+            (r"^[0-9a-f:]*$", "", true),
+            (r"^[0-9a-f:]*$", "fe80::1", true),
+            (r"^[0-9a-f:]*$", "FE80::1", false),
+            (r"(?i)^[0-9a-f:]*$", "FE80::1", true),
+            (r"^\d+$", "١٢", true),
+            (r"^[^x]+$", "é", true),
+            (r"^[0-9]+$", "12\n", false),
+            (r#"[", ]+"#, "198.51.100.7", false),
+            (r#"[", ]+"#, "198.51.100.7, 10.0.0.1", true),
+            (r#"[", ]+"#, "", false),
+            ("[a-c]", "xxbxx", true),
+            ("[a-c]{1,2}", "xxcxx", true),
+            ("[a-c]{2}", "xxcxx", false),
+            ("[^a]", "é", true),
         ];
         for (pattern, text, want) in cases {
             let m = Matcher::new(pattern).unwrap();
@@ -382,5 +466,10 @@ mod tests {
         assert!(matches!(Matcher::new(r"^\{").unwrap(), Matcher::StartsWith(_)));
         assert!(matches!(Matcher::new(r"^[0-9.]+$|:").unwrap(), Matcher::Dfa(_)));
         assert!(matches!(Matcher::new(r"(?<=a)b").unwrap(), Matcher::Regex(_)));
+        assert!(matches!(Matcher::new(r"^[0-9.]+$").unwrap(), Matcher::WholeRun(_)));
+        assert!(matches!(Matcher::new(r#"[", ]+"#).unwrap(), Matcher::AnyOf(_)));
+        assert!(!matches!(Matcher::new("[a-c]{2}").unwrap(), Matcher::AnyOf(_)), "two in a row");
+        assert!(!matches!(Matcher::new(r"^\d+$").unwrap(), Matcher::WholeRun(_)), "Unicode digits");
+        assert!(!matches!(Matcher::new(r"^[^x]+$").unwrap(), Matcher::WholeRun(_)), "a class beyond ASCII");
     }
 }

@@ -24,10 +24,12 @@
 
 use super::expand::Capture;
 use crate::regex_engine::{dfa_is_match, DenseDfa, Spans};
+use compact_str::CompactString;
 use regex_automata::dfa::{dense, StartKind};
 use regex_automata::{Anchored, Input};
 use regex_syntax::ast::{self, Ast};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// A whole-token match test: an anchored dense DFA (a table lookup per byte, no
@@ -41,7 +43,23 @@ struct Validator {
     classes: Option<ClassSequence>,
     dfa: Option<DenseDfa>,
     regex: regex::Regex,
+    /// The last token the DFA or regex judged, and the verdict.
+    last: RefCell<LastVerdict>,
 }
+
+/// A validator's last DFA verdict. Consecutive log lines often repeat a token (the
+/// same second in `HTTPDATE`, the same `HTTP/1.1`), and comparing it with the last one
+/// is much cheaper than walking the DFA again: one table lookup per byte, each waiting
+/// for the one before.
+#[derive(Default)]
+struct LastVerdict {
+    token: CompactString,
+    matched: bool,
+}
+
+/// Tokens longer than this are not remembered (comparing them would cost more than
+/// the DFA walk it could save is worth betting on).
+const REMEMBERED_TOKEN: usize = 64;
 
 /// One `class{min,max}` step of a [`ClassSequence`], over ASCII bytes.
 struct ClassStep {
@@ -190,7 +208,7 @@ impl Validator {
             .syntax(regex_automata::util::syntax::Config::new().dot_matches_new_line(true).multi_line(true))
             .build(&format!(r"(?:{body})\z"))
             .ok();
-        Some(Self { min_len_only, classes, dfa, regex })
+        Some(Self { min_len_only, classes, dfa, regex, last: RefCell::default() })
     }
 
     fn is_full_match(&self, token: &str) -> bool {
@@ -200,12 +218,22 @@ impl Validator {
         if let Some(decided) = self.classes.as_ref().and_then(|c| c.check(token.as_bytes())) {
             return decided;
         }
+        let mut last = self.last.borrow_mut();
+        if !last.token.is_empty() && last.token == token {
+            return last.matched;
+        }
         // The DFA is anchored and ends in `\z`: only a match of the whole token counts.
         let input = Input::new(token).anchored(Anchored::Yes);
-        if let Some(decided) = self.dfa.as_ref().and_then(|dfa| dfa_is_match(dfa, &input)) {
-            return decided;
+        let matched = match self.dfa.as_ref().and_then(|dfa| dfa_is_match(dfa, &input)) {
+            Some(decided) => decided,
+            None => self.regex.is_match(token),
+        };
+        if token.len() <= REMEMBERED_TOKEN {
+            last.token.clear();
+            last.token.push_str(token);
+            last.matched = matched;
         }
-        self.regex.is_match(token)
+        matched
     }
 }
 
@@ -630,6 +658,33 @@ mod tests {
         assert_eq!(trivial(&hir("[^ x]+"), Some(' ')), None);
         assert_eq!(trivial(&hir("[^ ]{2,}"), Some(' ')), None);
         assert_eq!(trivial(&hir("[^ ]{0,9}"), Some(' ')), None);
+    }
+
+    /// A validator remembering its last verdict answers every token, repeated or not,
+    /// as the regex does.
+    #[test]
+    fn remembered_verdicts_match_the_regex() {
+        let body = r"(?:0[1-9]|[12][0-9]|3[01]|[1-9])/\b(?:Jan|Nov)\b/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-]?[0-9]+";
+        let v = super::Validator::new(body, Some(']')).unwrap();
+        assert!(v.dfa.is_some() && v.classes.is_none() && v.min_len_only.is_none(), "judged by the DFA");
+        let regex = regex::Regex::new(&format!(r"(?ms)\A(?:{body})\z")).unwrap();
+        let long = format!("20/Nov/2026:20:00:00 +{}", "0".repeat(80));
+        let tokens = [
+            "20/Nov/2026:20:00:00 +0000",
+            "20/Nov/2026:20:00:00 +0000",
+            "20/Nov/2026:20:00:01 +0000",
+            "20/Nov/2026:20:00:0x +0000",
+            "20/Nov/2026:20:00:0x +0000",
+            "",
+            "",
+            &long,
+            &long,
+            "20/Nov/2026:20:00:01 +0000",
+            "20/Nov/2026:20:00:01 +000",
+        ];
+        for t in tokens {
+            assert_eq!(v.is_full_match(t), regex.is_match(t), "{t:?}");
+        }
     }
 
     #[test]
