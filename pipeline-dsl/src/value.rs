@@ -120,10 +120,10 @@ pub fn intern(name: &str) -> Key {
     let mut json = Vec::with_capacity(name.len() + 3);
     crate::json_writer::write_str(&mut json, name);
     json.push(b':');
-    // Leaked on purpose: interned names live as long as the process, and the table is
-    // bounded by INTERN_LIMIT.
     // Interned keys share the 63 low bits of the key masks round-robin.
     let bit = 1 << (keys.len() % 63);
+    // Leaked on purpose: interned names live as long as the process, and the table is
+    // bounded by INTERN_LIMIT.
     let k: &'static Interned = Box::leak(Box::new(Interned { name: name.into(), json: json.into(), bit }));
     keys.insert(&k.name, k);
     Key::Static(k)

@@ -80,7 +80,7 @@ impl UserAgent {
                     let mut parts = r.version.split('.');
                     for key in ["major", "minor", "patch"] {
                         if let Some(p) = parts.next() {
-                            m.insert(key, s(p));
+                            m.insert(intern(key), s(p));
                         }
                     }
                 }

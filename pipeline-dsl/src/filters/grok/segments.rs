@@ -47,7 +47,7 @@ struct Validator {
     last: RefCell<LastVerdict>,
 }
 
-/// A validator's last DFA verdict. Consecutive log lines often repeat a token (the
+/// A validator's last verdict on a token. Consecutive log lines often repeat a token (the
 /// same second in `HTTPDATE`, the same `HTTP/1.1`), and comparing it with the last one
 /// is much cheaper than walking the DFA again: one table lookup per byte, each waiting
 /// for the one before.
@@ -57,8 +57,8 @@ struct LastVerdict {
     matched: bool,
 }
 
-/// Tokens longer than this are not remembered (comparing them would cost more than
-/// the DFA walk it could save is worth betting on).
+/// Tokens longer than this are not remembered: long tokens (a URL, a user agent) rarely
+/// repeat on consecutive lines, and copying each one would cost more than it saves.
 const REMEMBERED_TOKEN: usize = 64;
 
 /// One `class{min,max}` step of a [`ClassSequence`], over ASCII bytes.
