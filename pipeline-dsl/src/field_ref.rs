@@ -12,11 +12,13 @@ use std::fmt;
 #[error("invalid field reference `{0}`: expected a name or one or more `[segment]`s")]
 pub struct InvalidFieldRef(pub String);
 
+/// The first segment of references to event metadata.
+const METADATA: &str = "@metadata";
+
 /// A parsed field reference: a path of segments, the first of which may be `@metadata`.
 /// Equality and hashing look at the path only.
 #[derive(Debug, Clone)]
 pub struct FieldRef {
-    segments: Vec<Key>,
     /// Whether the first segment is `@metadata` (decided once: it is asked on every
     /// field access).
     metadata: bool,
@@ -80,9 +82,7 @@ impl FieldRef {
     /// Parses a reference computed at run time (a rendered sprintf template); its
     /// segments are not interned.
     pub fn parse_runtime(text: &str) -> Result<Self, InvalidFieldRef> {
-        let mut r = Self::parse_with(text, |s| Key::from(s))?;
-        r.segments.shrink_to_fit();
-        Ok(r)
+        Self::parse_with(text, |s| Key::from(s))
     }
 
     /// Builds a reference from already-split segments.
@@ -95,8 +95,8 @@ impl FieldRef {
     }
 
     /// The path segments, `@metadata` included when present.
-    pub fn segments(&self) -> &[Key] {
-        &self.segments
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.metadata.then_some(METADATA).into_iter().chain(self.steps.iter().map(|s| &*s.key))
     }
 
     /// The segments below the root object (`@metadata` left out), with their hints.
@@ -110,10 +110,14 @@ impl FieldRef {
     }
 
     fn new(segments: Vec<Key>) -> Self {
-        let metadata = segments.first().is_some_and(|s| &**s == "@metadata");
-        let below_root = &segments[usize::from(metadata)..];
-        let steps = below_root.iter().map(|key| Step { key: key.clone(), hint: Hint::default() }).collect();
-        Self { segments, metadata, steps }
+        let metadata = segments.first().is_some_and(|s| &**s == METADATA);
+        let steps = segments.into_iter().skip(usize::from(metadata)).map(|key| Step { key, hint: Hint::default() });
+        Self { metadata, steps: steps.collect() }
+    }
+
+    /// The path's keys, `@metadata` included when present.
+    fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.metadata.then(|| intern(METADATA)).into_iter().chain(self.steps.iter().map(|s| s.key.clone()))
     }
 
     /// This reference under `target` when there is one (the `target` option of filters).
@@ -126,15 +130,13 @@ impl FieldRef {
 
     /// This reference nested under `prefix` (used by `target` options).
     pub fn under(&self, prefix: &FieldRef) -> FieldRef {
-        let mut segments = prefix.segments.clone();
-        segments.extend(self.segments.iter().cloned());
-        FieldRef::new(segments)
+        FieldRef::new(prefix.keys().chain(self.keys()).collect())
     }
 }
 
 impl PartialEq for FieldRef {
     fn eq(&self, other: &Self) -> bool {
-        self.segments == other.segments
+        self.segments().eq(other.segments())
     }
 }
 
@@ -142,16 +144,16 @@ impl Eq for FieldRef {}
 
 impl std::hash::Hash for FieldRef {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.segments.hash(state);
+        self.segments().for_each(|s| s.hash(state));
     }
 }
 
 impl fmt::Display for FieldRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.segments.len() == 1 && !self.is_metadata() {
-            return f.write_str(&self.segments[0]);
+        if let ([only], false) = (&*self.steps, self.metadata) {
+            return f.write_str(&only.key);
         }
-        for s in &self.segments {
+        for s in self.segments() {
             write!(f, "[{s}]")?;
         }
         Ok(())
@@ -164,7 +166,7 @@ mod tests {
 
     #[test]
     fn parses_the_logstash_forms() {
-        let segs = |t: &str| FieldRef::parse(t).unwrap().segments().iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let segs = |t: &str| FieldRef::parse(t).unwrap().segments().map(str::to_string).collect::<Vec<_>>();
         assert_eq!(segs("message"), ["message"]);
         assert_eq!(segs("host.name"), ["host.name"]);
         assert_eq!(segs("[a][b]"), ["a", "b"]);

@@ -94,8 +94,7 @@ impl WindowStats {
         let group_refs: Vec<_> = s.strings("group_by");
         let group_by: Vec<FieldRef> = group_refs.iter().filter_map(|g| s.parse_field_ref(g)).collect();
         // `[streaming][title][id]` → `streaming.title.id`, for display.
-        let group_names =
-            group_by.iter().map(|f| f.segments().iter().map(|k| &**k).collect::<Vec<&str>>().join(".")).collect();
+        let group_names = group_by.iter().map(|f| f.segments().collect::<Vec<&str>>().join(".")).collect();
         let value = s.field_ref("value");
         let value_scale = s.number("value_scale").unwrap_or(1.0);
         let window = positive(s, "window", Duration::from_secs(10));

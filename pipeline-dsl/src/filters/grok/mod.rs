@@ -106,10 +106,10 @@ struct FieldMatch {
 
 impl FieldMatch {
     fn new(field: FieldRef, patterns: Vec<PatternStore>) -> Self {
-        let path = field.segments();
+        let path: Vec<&str> = field.segments().collect();
         let captures_into_source = patterns.iter().flat_map(|p| &p.destinations).any(|d| {
-            let dest = d.field.segments();
-            dest.starts_with(path) || path.starts_with(dest)
+            let dest: Vec<&str> = d.field.segments().collect();
+            dest.starts_with(&path) || path.starts_with(&dest)
         });
         Self { field, patterns, captures_into_source }
     }
