@@ -8,14 +8,17 @@
 #     KIND    edge | cloudfront | playback | mixed   (default edge)
 #     LINES   number of generated lines               (default 1000000)
 #     CONFIG  pipeline config                         (default pipeline.conf)
+# LOGSHIP_BIN measures another logship binary, such as the one scripts/build-pgo.sh
+# makes (default: target/release/logship, built first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-edge}
 lines=${2:-1000000}
 config=${3:-pipeline.conf}
+bin=${LOGSHIP_BIN:-target/release/logship}
 cargo build --release -p logship -p loggen --bins
 data=$(scripts/bench-data.sh "$kind" "$lines")
 workers=${WORKERS:-1}
 echo "config       $config, $workers filter worker(s)"
-scripts/measure.py "$data" --stdin -- target/release/logship --config "$config" --stdin --stdout \
+scripts/measure.py "$data" --stdin -- "$bin" --config "$config" --stdin --stdout \
     --workers "$workers" --api-addr off --log warn

@@ -361,10 +361,11 @@ impl Aggregator {
         let c = &self.config;
         while let Some(closing) = state.closing.front_mut() {
             let end = closing.start.saturating_add(c.window_ms);
+            let times = WindowTimes::new(closing.start, end);
             while budget > 0 && closing.ranks.len() < closing.keys.len() {
                 let (key, stats) = &closing.keys[closing.ranks.len()];
                 let summary = stats.value.summarise(&c.precision);
-                emit(self.metric_event(closing.start, end, key, stats, summary.as_ref()));
+                emit(self.metric_event(closing.start, &times, key, stats, summary.as_ref()));
                 state.counts.metric_events += 1;
                 closing.ranks.push(Rank {
                     count: stats.count,
@@ -463,58 +464,63 @@ impl Aggregator {
     }
 
     /// The metric event of one key: see the `window_stats` filter's documentation.
-    /// Built straight into the event's own value type with interned keys: there is one
-    /// per key and window, so a busy aggregation makes many.
-    fn metric_event(&self, start: i64, end: i64, key: &str, s: &KeyStats, summary: Option<&Summary>) -> Event {
+    /// Built straight into the event's own value type with interned keys and no
+    /// intermediate lists: there is one per key and window, so a busy aggregation makes
+    /// many. `times` are the window's start and end as text, made once per window.
+    fn metric_event(
+        &self,
+        start: i64,
+        times: &WindowTimes,
+        key: &str,
+        s: &KeyStats,
+        summary: Option<&Summary>,
+    ) -> Event {
         let c = &self.config;
         let k = DocKeys::get();
-        let obj = |entries: Vec<(&Key, Value)>| {
-            let mut map = Map::with_capacity(entries.len());
-            for (name, value) in entries {
-                map.insert_key(name, None, value);
-            }
-            Value::Object(map)
-        };
         let named = |names: &mut dyn Iterator<Item = (&String, Value)>| {
             Value::Object(names.map(|(n, v)| (Key::from(n.as_str()), v)).collect())
         };
         let float = |x: Option<f64>| x.map_or(Value::Null, Value::Float);
-        let start_text = time_text(start);
-        let end_text = time_text(end);
-        let mut metric = vec![
-            (&k.name, Value::from(c.name.as_str())),
-            (&k.key, Value::from(display_key(key))),
-            (
-                &k.window,
-                obj(vec![
-                    (&k.start, Value::from(start_text.as_str())),
-                    (&k.end, Value::from(end_text.as_str())),
-                    (&k.seconds, Value::Float(c.window_ms as f64 / 1000.0)),
-                ]),
-            ),
-            (&k.count, Value::from(s.count)),
-            (&k.errors, Value::from(s.errors)),
-            (&k.error_rate, float(ratio(s.errors as f64, s.count as f64))),
-            (&k.late_events, Value::from(s.late)),
-        ];
+        let mut metric = Map::with_capacity(14);
+        metric.insert_key(&k.name, None, Value::from(c.name.as_str()));
+        metric.insert_key(&k.key, None, Value::from(display_key(key)));
+        metric.insert_key(
+            &k.window,
+            None,
+            object([
+                (&k.start, Value::from(times.start.as_str())),
+                (&k.end, Value::from(times.end.as_str())),
+                (&k.seconds, Value::Float(c.window_ms as f64 / 1000.0)),
+            ]),
+        );
+        metric.insert_key(&k.count, None, Value::from(s.count));
+        metric.insert_key(&k.errors, None, Value::from(s.errors));
+        metric.insert_key(&k.error_rate, None, float(ratio(s.errors as f64, s.count as f64)));
+        metric.insert_key(&k.late_events, None, Value::from(s.late));
         if c.has_cache {
-            metric.push((
+            metric.insert_key(
                 &k.cache,
-                obj(vec![
+                None,
+                object([
                     (&k.hits, Value::from(s.hits)),
                     (&k.misses, Value::from(s.misses)),
                     (&k.hit_ratio, float(ratio(s.hits as f64, (s.hits + s.misses) as f64))),
                 ]),
-            ));
+            );
         }
         if c.has_bytes {
-            metric.push((&k.bytes, number(s.bytes)));
+            metric.insert_key(&k.bytes, None, number(s.bytes));
         }
         if let Some(m) = summary {
             let p = |i: usize| Value::from(m.percentiles[i]);
-            metric.push((
+            let histogram = object([
+                (&k.values, Value::Array(m.values.iter().map(|&v| Value::Float(v)).collect())),
+                (&k.counts, Value::Array(m.counts.iter().map(|&n| Value::from(n)).collect())),
+            ]);
+            metric.insert_key(
                 &k.value,
-                obj(vec![
+                None,
+                object([
                     (&k.count, Value::from(m.count)),
                     (&k.min, Value::from(m.min)),
                     (&k.max, Value::from(m.max)),
@@ -526,62 +532,58 @@ impl Aggregator {
                     (&k.p99, p(3)),
                     (&k.p99_9, p(4)),
                     (&k.clamped, Value::from(m.clamped)),
-                    (
-                        &k.histogram,
-                        obj(vec![
-                            (&k.values, Value::Array(m.values.iter().map(|&v| Value::Float(v)).collect())),
-                            (&k.counts, Value::Array(m.counts.iter().map(|&n| Value::from(n)).collect())),
-                        ]),
-                    ),
+                    (&k.histogram, histogram),
                 ]),
-            ));
+            );
         } else if c.has_value {
-            metric.push((&k.value, obj(vec![(&k.count, Value::Int(0))])));
+            metric.insert_key(&k.value, None, object([(&k.count, Value::Int(0))]));
         }
         let extra = |i: usize| s.extras.get(i).copied().unwrap_or(0.0);
         if !c.sums.is_empty() {
-            metric.push((&k.sum, named(&mut c.sums.iter().enumerate().map(|(i, n)| (n, number(extra(i)))))));
+            metric.insert_key(&k.sum, None, named(&mut c.sums.iter().enumerate().map(|(i, n)| (n, number(extra(i))))));
         }
         if !c.counts.is_empty() {
             let counts =
                 &mut c.counts.iter().enumerate().map(|(i, n)| (n, Value::from(extra(c.sums.len() + i) as u64)));
-            metric.push((&k.count_if, named(counts)));
+            metric.insert_key(&k.count_if, None, named(counts));
         }
         if !c.ratios.is_empty() {
             let ratios = &mut c.ratios.iter().map(|(n, a, b)| (n, float(ratio(s.term(*a, c), s.term(*b, c)))));
-            metric.push((&k.ratio, named(ratios)));
+            metric.insert_key(&k.ratio, None, named(ratios));
             // Numerator and denominator, so that readers can merge windows of several
             // agents (the console's fleet mode) exactly.
             let parts = &mut c.ratios.iter().map(|(n, a, b)| {
-                let part = obj(vec![(&k.numerator, number(s.term(*a, c))), (&k.denominator, number(s.term(*b, c)))]);
+                let part = object([(&k.numerator, number(s.term(*a, c))), (&k.denominator, number(s.term(*b, c)))]);
                 (n, part)
             });
-            metric.push((&k.ratio_parts, named(parts)));
+            metric.insert_key(&k.ratio_parts, None, named(parts));
         }
         let id = format!("{}-{}-{start}-{:016x}", c.name, c.agent, fnv1a(key.as_bytes()));
-        let Value::Object(fields) = obj(vec![
-            (&k.timestamp, Value::from(start_text.as_str())),
+        let Value::Object(fields) = object([
+            (&k.timestamp, Value::from(times.start.as_str())),
             (&k.tags, Value::Array(c.tags.iter().map(|t| Value::from(t.as_str())).collect())),
             (
                 &k.event,
-                obj(vec![
+                object([
                     (&k.kind, Value::from("metric")),
                     (&k.module, Value::from("logship")),
-                    (&k.start, Value::from(start_text.as_str())),
-                    (&k.end, Value::from(end_text.as_str())),
+                    (&k.start, Value::from(times.start.as_str())),
+                    (&k.end, Value::from(times.end.as_str())),
                 ]),
             ),
-            (&k.agent, obj(vec![(&k.name, Value::from(c.agent.as_str())), (&k.type_, Value::from("logship"))])),
-            (&k.metric, obj(metric)),
-            (&k.metadata, obj(vec![(&k.id, Value::from(id))])),
+            (&k.agent, object([(&k.name, Value::from(c.agent.as_str())), (&k.type_, Value::from("logship"))])),
+            (&k.metric, Value::Object(metric)),
+            (&k.metadata, object([(&k.id, Value::from(id))])),
         ]) else {
             return Event::default();
         };
         let mut event = Event::from_fields(fields);
-        if !c.group_by.is_empty() {
-            let values: Vec<&str> =
-                if key == OTHER { vec![OTHER; c.group_by.len()] } else { key.split(KEY_SEPARATOR).collect() };
-            for (field, v) in c.group_by.iter().zip(values) {
+        if key == OTHER {
+            for field in &c.group_by {
+                event.set(field, Value::from(OTHER));
+            }
+        } else {
+            for (field, v) in c.group_by.iter().zip(key.split(KEY_SEPARATOR)) {
                 event.set(field, Value::from(v));
             }
         }
@@ -728,6 +730,27 @@ doc_keys! {
 
 fn time_text(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).map(format_timestamp).unwrap_or_default()
+}
+
+/// A window's start and end as metric documents write them.
+struct WindowTimes {
+    start: String,
+    end: String,
+}
+
+impl WindowTimes {
+    fn new(start: i64, end: i64) -> Self {
+        Self { start: time_text(start), end: time_text(end) }
+    }
+}
+
+/// An object of fixed interned keys, built without an intermediate list.
+fn object<const N: usize>(entries: [(&Key, Value); N]) -> Value {
+    let mut map = Map::with_capacity(N);
+    for (name, value) in entries {
+        map.insert_key(name, None, value);
+    }
+    Value::Object(map)
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
