@@ -31,6 +31,32 @@ pub enum Condition {
     Matches(OperandBox, Box<Matcher>, bool),
     /// Truthiness.
     Truthy(OperandBox),
+    /// A field tested against a constant (`[status] >= 500`, `[kind] == "edge"`,
+    /// `[pop] in ["a", "b"]`, `"x" in [tags]`): most routing tests. Evaluated with the
+    /// same comparisons as [`Condition::Compare`] and [`Condition::In`], without
+    /// resolving the constant on every event.
+    FieldVsConst(Box<FieldVsConst>),
+}
+
+/// See [`Condition::FieldVsConst`].
+#[derive(Debug, Clone)]
+pub struct FieldVsConst {
+    field: FieldRef,
+    test: ConstTest,
+    constant: Value,
+}
+
+/// How [`FieldVsConst`] tests its field.
+#[derive(Debug, Clone, Copy)]
+enum ConstTest {
+    /// `field <op> constant`.
+    Compare(CompareOp),
+    /// `constant <op> field`.
+    CompareReversed(CompareOp),
+    /// `field in constant`, negated for `not in`.
+    In(bool),
+    /// `constant in field`, negated for `not in`.
+    Holds(bool),
 }
 
 /// How a `=~` pattern is tested. Routing conditions are mostly plain literals
@@ -222,6 +248,15 @@ impl Condition {
                 matched != *negated
             }
             Condition::Truthy(v) => truthy(resolve(&v.0, event, &mut None)),
+            Condition::FieldVsConst(t) => {
+                let (field, constant) = (event.get(&t.field), Some(&t.constant));
+                match t.test {
+                    ConstTest::Compare(op) => compare(op, field, constant),
+                    ConstTest::CompareReversed(op) => compare(op, constant, field),
+                    ConstTest::In(negated) => contains(constant, field) != negated,
+                    ConstTest::Holds(negated) => contains(field, constant) != negated,
+                }
+            }
         }
     }
 }
@@ -230,11 +265,9 @@ fn compile(c: &Ast, errors: &mut Vec<Diagnostic>) -> Condition {
     match c {
         Ast::Bool(op, a, b) => Condition::Bool(*op, Box::new(compile(a, errors)), Box::new(compile(b, errors))),
         Ast::Not(inner) => Condition::Not(Box::new(compile(inner, errors))),
-        Ast::Compare(op, a, b) => {
-            Condition::Compare(*op, Box::new(OperandPair(operand(a, errors), operand(b, errors))))
-        }
-        Ast::In(a, b) => Condition::In(Box::new(OperandPair(operand(a, errors), operand(b, errors))), false),
-        Ast::NotIn(a, b) => Condition::In(Box::new(OperandPair(operand(a, errors), operand(b, errors))), true),
+        Ast::Compare(op, a, b) => binary(operand(a, errors), operand(b, errors), BinaryTest::Compare(*op)),
+        Ast::In(a, b) => binary(operand(a, errors), operand(b, errors), BinaryTest::In(false)),
+        Ast::NotIn(a, b) => binary(operand(a, errors), operand(b, errors), BinaryTest::In(true)),
         Ast::Matches { value, pattern, negated } => {
             let re = match Matcher::new(&pattern.node) {
                 Ok(m) => m,
@@ -247,6 +280,34 @@ fn compile(c: &Ast, errors: &mut Vec<Diagnostic>) -> Condition {
             Condition::Matches(OperandBox(operand(value, errors)), Box::new(re), *negated)
         }
         Ast::Truthy(v) => Condition::Truthy(OperandBox(operand(v, errors))),
+    }
+}
+
+/// A binary test before compilation.
+enum BinaryTest {
+    Compare(CompareOp),
+    /// `in`, negated for `not in`.
+    In(bool),
+}
+
+/// A comparison or membership test; a field against a constant gets the direct form.
+fn binary(a: Operand, b: Operand, test: BinaryTest) -> Condition {
+    let direct = |field, test, constant| Condition::FieldVsConst(Box::new(FieldVsConst { field, test, constant }));
+    match (a, b, test) {
+        (Operand::Field(field), Operand::Const(constant), BinaryTest::Compare(op)) => {
+            direct(field, ConstTest::Compare(op), constant)
+        }
+        (Operand::Const(constant), Operand::Field(field), BinaryTest::Compare(op)) => {
+            direct(field, ConstTest::CompareReversed(op), constant)
+        }
+        (Operand::Field(field), Operand::Const(constant), BinaryTest::In(negated)) => {
+            direct(field, ConstTest::In(negated), constant)
+        }
+        (Operand::Const(constant), Operand::Field(field), BinaryTest::In(negated)) => {
+            direct(field, ConstTest::Holds(negated), constant)
+        }
+        (a, b, BinaryTest::Compare(op)) => Condition::Compare(op, Box::new(OperandPair(a, b))),
+        (a, b, BinaryTest::In(negated)) => Condition::In(Box::new(OperandPair(a, b)), negated),
     }
 }
 
@@ -414,6 +475,53 @@ mod tests {
             ("[missing] or [pop] == \"ams1\"", true),
         ] {
             assert_eq!(eval(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn field_against_constant_answers_as_the_general_form_does() {
+        use super::{Operand, OperandPair};
+        use crate::ast::CompareOp::*;
+        use crate::field_ref::FieldRef;
+        let values = [
+            json!(503),
+            json!(503.0),
+            json!(0.5),
+            json!("503"),
+            json!("ams1"),
+            json!(""),
+            json!(null),
+            json!(true),
+            json!(["a", "ams1"]),
+            json!({"ams1": 1}),
+        ];
+        let constants = [json!(503), json!(500.5), json!("ams1"), json!("503"), json!(["ams1", "fra1"]), json!(null)];
+        let field = || Operand::Field(FieldRef::parse("[f]").unwrap());
+        let constant = |c: &serde_json::Value| Operand::Const(j(c.clone()));
+        for v in values.iter().map(Some).chain([None]) {
+            let mut doc = json!({});
+            if let Some(v) = v {
+                doc["f"] = v.clone();
+            }
+            let Value::Object(fields) = j(doc) else { unreachable!() };
+            let event = Event::from_fields(fields);
+            for c in &constants {
+                let pairs = [(field(), constant(c)), (constant(c), field())];
+                for (a, b) in pairs {
+                    for op in [Eq, Ne, Lt, Gt, Le, Ge] {
+                        let general = Condition::Compare(op, Box::new(OperandPair(a.clone(), b.clone())));
+                        let direct = super::binary(a.clone(), b.clone(), super::BinaryTest::Compare(op));
+                        assert!(matches!(direct, Condition::FieldVsConst(_)));
+                        assert_eq!(direct.eval(&event), general.eval(&event), "{v:?} {op:?} {c} ({a:?})");
+                    }
+                    for negated in [false, true] {
+                        let general = Condition::In(Box::new(OperandPair(a.clone(), b.clone())), negated);
+                        let direct = super::binary(a.clone(), b.clone(), super::BinaryTest::In(negated));
+                        assert!(matches!(direct, Condition::FieldVsConst(_)));
+                        assert_eq!(direct.eval(&event), general.eval(&event), "{v:?} in {c} ({a:?}, {negated})");
+                    }
+                }
+            }
         }
     }
 

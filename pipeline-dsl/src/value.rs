@@ -210,16 +210,23 @@ impl Map {
     /// is tried first, and updated.
     #[inline(always)]
     fn find(&self, key: &Key, hint: Option<&Hint>) -> Option<usize> {
-        if let Key::Static(target) = key {
-            if let Some(h) = hint {
-                let i = h.get();
-                if let Some((Key::Static(k), _)) = self.entries.get(i) {
-                    if std::ptr::eq(*k, *target) {
-                        return Some(i);
-                    }
+        if let (Key::Static(target), Some(h)) = (key, hint) {
+            let i = h.get();
+            if let Some((Key::Static(k), _)) = self.entries.get(i) {
+                if std::ptr::eq(*k, *target) {
+                    return Some(i);
                 }
             }
-            // A new field: neither its bit nor any run-time key in this object.
+        }
+        self.find_past_hint(key, hint)
+    }
+
+    /// [`Map::find`] once the hint has missed: a new field is settled by the key mask,
+    /// anything else by a scan (which moves the hint).
+    #[inline(always)]
+    fn find_past_hint(&self, key: &Key, hint: Option<&Hint>) -> Option<usize> {
+        // A new field: neither its bit nor any run-time key in this object.
+        if let Key::Static(target) = key {
             if self.key_mask & (target.bit | RUN_TIME_KEY) == 0 {
                 return None;
             }
@@ -250,10 +257,19 @@ impl Map {
         self.entries.iter().position(|(k, _)| &**k == key)
     }
 
-    /// The value under `key`, trying `hint` first.
+    /// The value under `key`, trying `hint` first. The hinted entry is returned as
+    /// found, without indexing again (a second bounds check on every step of every
+    /// field lookup).
     #[inline(always)]
     pub fn get_key(&self, key: &Key, hint: Option<&Hint>) -> Option<&Value> {
-        self.find(key, hint).map(|i| &self.entries[i].1)
+        if let (Key::Static(target), Some(h)) = (key, hint) {
+            if let Some((Key::Static(k), value)) = self.entries.get(h.get()) {
+                if std::ptr::eq(*k, *target) {
+                    return Some(value);
+                }
+            }
+        }
+        self.find_past_hint(key, hint).map(|i| &self.entries[i].1)
     }
 
     /// Mutable access under `key`, trying `hint` first.

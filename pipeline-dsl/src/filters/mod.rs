@@ -151,6 +151,14 @@ impl CommonOptions {
         }
     }
 
+    /// Whether no option is set.
+    pub fn is_empty(&self) -> bool {
+        self.add_field.is_empty()
+            && self.add_tag.is_empty()
+            && self.remove_field.is_empty()
+            && self.remove_tag.is_empty()
+    }
+
     /// Applies the options to `event`, in Logstash's order.
     pub fn apply(&self, event: &mut Event) {
         for (k, v) in &self.add_field {
@@ -222,7 +230,8 @@ pub struct FilterNode {
     /// keyed by.
     pub id: String,
     filter: Box<dyn Filter>,
-    common: CommonOptions,
+    /// `None` when the block sets none: one test per event instead of four lists.
+    common: Option<Box<CommonOptions>>,
     counts: NodeCounts,
 }
 
@@ -250,6 +259,7 @@ impl NodeCounts {
 impl FilterNode {
     /// Wraps a built filter.
     pub fn new(id: String, filter: Box<dyn Filter>, common: CommonOptions) -> Self {
+        let common = (!common.is_empty()).then(|| Box::new(common));
         Self { id, filter, common, counts: NodeCounts::default() }
     }
 
@@ -269,7 +279,9 @@ impl FilterNode {
         match self.filter.apply(event) {
             Outcome::Applied => {
                 self.counts.applied += 1;
-                self.common.apply(event);
+                if let Some(common) = &self.common {
+                    common.apply(event);
+                }
                 true
             }
             Outcome::Skipped => true,

@@ -157,33 +157,59 @@ pub fn convert_value(v: &Value, c: Conversion) -> Option<Value> {
     }
 }
 
-/// The `mutate` filter.
-#[derive(Default)]
+/// The `mutate` filter: its operations, in the order they run.
 pub struct Mutate {
-    rename: Vec<(FieldRef, FieldRef)>,
-    update: Vec<(FieldRef, Template)>,
-    replace: Vec<(FieldRef, Template)>,
-    convert: Vec<(FieldRef, Conversion)>,
-    /// Field, regex, replacement, and a quick test (a literal finder or a DFA, when the
-    /// pattern allows one) that skips strings with no match.
-    gsub: Vec<(FieldRef, Regex, Replacement, Option<Matcher>)>,
-    uppercase: Vec<FieldRef>,
-    capitalize: Vec<FieldRef>,
-    lowercase: Vec<FieldRef>,
-    strip: Vec<FieldRef>,
-    split: Vec<(FieldRef, String)>,
-    join: Vec<(FieldRef, String)>,
-    merge: Vec<(FieldRef, FieldRef)>,
-    copy: Vec<(FieldRef, FieldRef)>,
-    coerce: Vec<(FieldRef, Template)>,
+    ops: Vec<Op>,
     tag_on_failure: Vec<String>,
+}
+
+/// One mutate operation. A block keeps only the operations its config names, in
+/// Logstash's fixed order, in one list: each event walks that short list instead of
+/// asking a dozen empty lists whether they hold anything.
+enum Op {
+    /// Set a field that is null.
+    Coerce(FieldRef, Template),
+    /// Move a field.
+    Rename(FieldRef, FieldRef),
+    /// Set a field that exists.
+    Update(FieldRef, Template),
+    /// Set a field.
+    Replace(FieldRef, Template),
+    /// Change a field's type.
+    Convert(FieldRef, Conversion),
+    /// Replace a regex's matches.
+    Gsub(Box<Gsub>),
+    /// Upper-case strings.
+    Uppercase(FieldRef),
+    /// Capitalise strings.
+    Capitalize(FieldRef),
+    /// Lower-case strings.
+    Lowercase(FieldRef),
+    /// Trim white space.
+    Strip(FieldRef),
+    /// Split a string into an array.
+    Split(FieldRef, String),
+    /// Join an array into a string.
+    Join(FieldRef, String),
+    /// Append one field's value(s) to another's.
+    Merge(FieldRef, FieldRef),
+    /// Copy a field.
+    Copy(FieldRef, FieldRef),
+}
+
+/// A `gsub` triple, with a quick test (a literal finder or a DFA, when the pattern
+/// allows one) that skips strings with no match.
+struct Gsub {
+    field: FieldRef,
+    regex: Regex,
+    replacement: Replacement,
+    quick: Option<Matcher>,
 }
 
 impl Mutate {
     /// Reads every mutate operation; bad field references, conversions and regexes are
     /// reported at their position.
     pub fn from_settings(s: &mut Settings) -> Self {
-        let mut m = Mutate::default();
         let pairs = |s: &mut Settings, key: &str| -> Vec<(FieldRef, FieldRef)> {
             s.string_hash(key)
                 .into_iter()
@@ -199,15 +225,19 @@ impl Mutate {
         let fields = |s: &mut Settings, key: &str| -> Vec<FieldRef> {
             s.strings(key).iter().filter_map(|f| s.parse_field_ref(f)).collect()
         };
-        m.rename = pairs(s, "rename");
-        m.copy = pairs(s, "copy");
-        m.merge = pairs(s, "merge");
-        m.update = templates(s, "update");
-        m.replace = templates(s, "replace");
-        m.coerce = templates(s, "coerce");
+        let separators = |s: &mut Settings, key: &str| -> Vec<(FieldRef, String)> {
+            s.string_hash(key).into_iter().filter_map(|(k, v)| Some((s.parse_field_ref(&k)?, v.node))).collect()
+        };
+        let rename = pairs(s, "rename");
+        let copy = pairs(s, "copy");
+        let merge = pairs(s, "merge");
+        let update = templates(s, "update");
+        let replace = templates(s, "replace");
+        let coerce = templates(s, "coerce");
+        let mut convert = Vec::new();
         for (k, v) in s.string_hash("convert") {
             match (s.parse_field_ref(&k), Conversion::parse(&v.node)) {
-                (Some(r), Some(c)) => m.convert.push((r, c)),
+                (Some(r), Some(c)) => convert.push(Op::Convert(r, c)),
                 (_, None) => s.error(
                     format!("unknown conversion `{}`", v.node),
                     v.span,
@@ -216,32 +246,183 @@ impl Mutate {
                 _ => {}
             }
         }
-        let gsub = s.strings("gsub");
-        if !gsub.len().is_multiple_of(3) {
-            let span = gsub.first().map(|g| g.span.clone()).unwrap_or_else(|| s.plugin_span());
+        let gsub_settings = s.strings("gsub");
+        if !gsub_settings.len().is_multiple_of(3) {
+            let span = gsub_settings.first().map(|g| g.span.clone()).unwrap_or_else(|| s.plugin_span());
             s.error("`gsub` takes triples: [field, regex, replacement, …]", span, "length is not a multiple of 3");
         }
-        for t in gsub.chunks_exact(3) {
+        let mut gsub = Vec::new();
+        for t in gsub_settings.chunks_exact(3) {
             let Some(field) = s.parse_field_ref(&t[0]) else { continue };
             match Regex::new(&t[1].node).and_then(|re| Ok((re, Matcher::new(&t[1].node)?))) {
-                Ok((re, quick)) => {
+                Ok((regex, quick)) => {
                     // A quick test that is the regex itself would only run it twice.
                     let quick = (!matches!(quick, Matcher::Regex(_))).then_some(quick);
-                    m.gsub.push((field, re, Replacement::ruby(&t[2].node), quick));
+                    let replacement = Replacement::ruby(&t[2].node);
+                    gsub.push(Op::Gsub(Box::new(Gsub { field, regex, replacement, quick })));
                 }
                 Err(e) => s.error(e.to_string(), t[1].span.clone(), "this regex does not compile"),
             }
         }
-        m.uppercase = fields(s, "uppercase");
-        m.lowercase = fields(s, "lowercase");
-        m.capitalize = fields(s, "capitalize");
-        m.strip = fields(s, "strip");
-        m.split =
-            s.string_hash("split").into_iter().filter_map(|(k, v)| Some((s.parse_field_ref(&k)?, v.node))).collect();
-        m.join =
-            s.string_hash("join").into_iter().filter_map(|(k, v)| Some((s.parse_field_ref(&k)?, v.node))).collect();
-        m.tag_on_failure = failure_tags(s, "tag_on_failure", "_mutate_error");
-        m
+        let uppercase = fields(s, "uppercase");
+        let lowercase = fields(s, "lowercase");
+        let capitalize = fields(s, "capitalize");
+        let strip = fields(s, "strip");
+        let split = separators(s, "split");
+        let join = separators(s, "join");
+        let tag_on_failure = failure_tags(s, "tag_on_failure", "_mutate_error");
+        let mut ops = Vec::new();
+        ops.extend(coerce.into_iter().map(|(f, t)| Op::Coerce(f, t)));
+        ops.extend(rename.into_iter().map(|(a, b)| Op::Rename(a, b)));
+        ops.extend(update.into_iter().map(|(f, t)| Op::Update(f, t)));
+        ops.extend(replace.into_iter().map(|(f, t)| Op::Replace(f, t)));
+        ops.extend(convert);
+        ops.extend(gsub);
+        ops.extend(uppercase.into_iter().map(Op::Uppercase));
+        ops.extend(capitalize.into_iter().map(Op::Capitalize));
+        ops.extend(lowercase.into_iter().map(Op::Lowercase));
+        ops.extend(strip.into_iter().map(Op::Strip));
+        ops.extend(split.into_iter().map(|(f, sep)| Op::Split(f, sep)));
+        ops.extend(join.into_iter().map(|(f, sep)| Op::Join(f, sep)));
+        ops.extend(merge.into_iter().map(|(a, b)| Op::Merge(a, b)));
+        ops.extend(copy.into_iter().map(|(a, b)| Op::Copy(a, b)));
+        ops.shrink_to_fit();
+        Mutate { ops, tag_on_failure }
+    }
+}
+
+impl Op {
+    /// Applies the operation; true when a value could not be converted or merged.
+    fn apply(&self, event: &mut Event) -> bool {
+        match self {
+            Op::Coerce(field, t) => {
+                if matches!(event.get(field), Some(Value::Null)) {
+                    let v = t.render_value(event);
+                    event.set(field, v);
+                }
+            }
+            Op::Rename(from, to) => {
+                if let Some(v) = event.remove(from) {
+                    event.set(to, v);
+                }
+            }
+            Op::Update(field, t) => {
+                if event.contains(field) {
+                    let v = t.render_value(event);
+                    event.set(field, v);
+                }
+            }
+            Op::Replace(field, t) => {
+                let v = t.render_value(event);
+                event.set(field, v);
+            }
+            Op::Convert(field, c) => {
+                if let Some(v) = event.get_mut(field) {
+                    match convert_value(v, *c) {
+                        Some(new) => *v = new,
+                        None => return true,
+                    }
+                }
+            }
+            Op::Gsub(g) => {
+                if let Some(v) = event.get_mut(&g.field) {
+                    map_strings(v, &|s| {
+                        if g.quick.as_ref().is_none_or(|q| q.is_match(s)) {
+                            g.regex.replace_all(s, &g.replacement)
+                        } else {
+                            Cow::Borrowed(s)
+                        }
+                    });
+                }
+            }
+            Op::Uppercase(f) => {
+                if let Some(v) = event.get_mut(f) {
+                    map_strings(v, &|s| Cow::Owned(s.to_uppercase()));
+                }
+            }
+            Op::Capitalize(f) => {
+                if let Some(v) = event.get_mut(f) {
+                    map_strings(v, &|s| {
+                        let lower = s.to_lowercase();
+                        let mut c = lower.chars();
+                        Cow::Owned(c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default())
+                    });
+                }
+            }
+            Op::Lowercase(f) => {
+                if let Some(v) = event.get_mut(f) {
+                    map_strings(v, &|s| Cow::Owned(s.to_lowercase()));
+                }
+            }
+            Op::Strip(f) => {
+                if let Some(v) = event.get_mut(f) {
+                    map_strings(v, &|s| Cow::Borrowed(s.trim()));
+                }
+            }
+            Op::Split(f, sep) => {
+                if let Some(v) = event.get_mut(f) {
+                    if let Value::String(s) = v {
+                        // A one-character separator (the usual `,`) is searched for as a
+                        // char, with memchr, rather than with the general substring search.
+                        let parts: Vec<Value> = match sep.as_bytes() {
+                            [b] if b.is_ascii() => s.split(char::from(*b)).map(Value::from).collect(),
+                            _ => s.split(sep.as_str()).map(Value::from).collect(),
+                        };
+                        *v = Value::Array(parts);
+                    }
+                }
+            }
+            Op::Join(f, sep) => {
+                if let Some(v) = event.get_mut(f) {
+                    if let Value::Array(items) = v {
+                        *v = Value::from(items.iter().map(value_to_string).collect::<Vec<_>>().join(sep));
+                    }
+                }
+            }
+            Op::Merge(dest, src) => return merge(event, dest, src),
+            Op::Copy(from, to) => {
+                if let Some(v) = event.get(from).cloned() {
+                    event.set(to, v);
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Appends `src`'s value(s) to `dest` (an existing field); true when the two cannot be
+/// merged (an object with a non-object).
+fn merge(event: &mut Event, dest: &FieldRef, src: &FieldRef) -> bool {
+    let Some(add) = event.get(src).cloned() else { return false };
+    match event.get_mut(dest) {
+        None => false,
+        Some(Value::Object(d)) => {
+            if let Value::Object(a) = add {
+                d.extend(a);
+                false
+            } else {
+                true
+            }
+        }
+        Some(d) => {
+            let mut items = match d.take() {
+                Value::Array(a) => a,
+                other => vec![other],
+            };
+            let failed = match add {
+                Value::Array(a) => {
+                    items.extend(a);
+                    false
+                }
+                Value::Object(_) => true,
+                other => {
+                    items.push(other);
+                    false
+                }
+            };
+            *d = Value::Array(items);
+            failed
+        }
     }
 }
 
@@ -266,119 +447,8 @@ fn map_strings(v: &mut Value, f: &dyn Fn(&str) -> Cow<'_, str>) {
 impl Filter for Mutate {
     fn apply(&mut self, event: &mut Event) -> Outcome {
         let mut failed = false;
-        for (field, t) in &self.coerce {
-            if matches!(event.get(field), Some(Value::Null)) {
-                let v = t.render_value(event);
-                event.set(field, v);
-            }
-        }
-        for (from, to) in &self.rename {
-            if let Some(v) = event.remove(from) {
-                event.set(to, v);
-            }
-        }
-        for (field, t) in &self.update {
-            if event.contains(field) {
-                let v = t.render_value(event);
-                event.set(field, v);
-            }
-        }
-        for (field, t) in &self.replace {
-            let v = t.render_value(event);
-            event.set(field, v);
-        }
-        for (field, c) in &self.convert {
-            if let Some(v) = event.get_mut(field) {
-                match convert_value(v, *c) {
-                    Some(new) => *v = new,
-                    None => failed = true,
-                }
-            }
-        }
-        for (field, re, rep, quick) in &self.gsub {
-            if let Some(v) = event.get_mut(field) {
-                map_strings(v, &|s| {
-                    if quick.as_ref().is_none_or(|q| q.is_match(s)) {
-                        re.replace_all(s, rep)
-                    } else {
-                        Cow::Borrowed(s)
-                    }
-                });
-            }
-        }
-        for f in &self.uppercase {
-            if let Some(v) = event.get_mut(f) {
-                map_strings(v, &|s| Cow::Owned(s.to_uppercase()));
-            }
-        }
-        for f in &self.capitalize {
-            if let Some(v) = event.get_mut(f) {
-                map_strings(v, &|s| {
-                    let lower = s.to_lowercase();
-                    let mut c = lower.chars();
-                    Cow::Owned(c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default())
-                });
-            }
-        }
-        for f in &self.lowercase {
-            if let Some(v) = event.get_mut(f) {
-                map_strings(v, &|s| Cow::Owned(s.to_lowercase()));
-            }
-        }
-        for f in &self.strip {
-            if let Some(v) = event.get_mut(f) {
-                map_strings(v, &|s| Cow::Borrowed(s.trim()));
-            }
-        }
-        for (f, sep) in &self.split {
-            if let Some(v) = event.get_mut(f) {
-                if let Value::String(s) = v {
-                    // A one-character separator (the usual `,`) is searched for as a
-                    // char, with memchr, rather than with the general substring search.
-                    let parts: Vec<Value> = match sep.as_bytes() {
-                        [b] if b.is_ascii() => s.split(char::from(*b)).map(Value::from).collect(),
-                        _ => s.split(sep.as_str()).map(Value::from).collect(),
-                    };
-                    *v = Value::Array(parts);
-                }
-            }
-        }
-        for (f, sep) in &self.join {
-            if let Some(v) = event.get_mut(f) {
-                if let Value::Array(items) = v {
-                    *v = Value::from(items.iter().map(value_to_string).collect::<Vec<_>>().join(sep));
-                }
-            }
-        }
-        for (dest, src) in &self.merge {
-            let Some(add) = event.get(src).cloned() else { continue };
-            match event.get_mut(dest) {
-                None => {}
-                Some(Value::Object(d)) => {
-                    if let Value::Object(a) = add {
-                        d.extend(a)
-                    } else {
-                        failed = true
-                    }
-                }
-                Some(d) => {
-                    let mut items = match d.take() {
-                        Value::Array(a) => a,
-                        other => vec![other],
-                    };
-                    match add {
-                        Value::Array(a) => items.extend(a),
-                        Value::Object(_) => failed = true,
-                        other => items.push(other),
-                    }
-                    *d = Value::Array(items);
-                }
-            }
-        }
-        for (from, to) in &self.copy {
-            if let Some(v) = event.get(from).cloned() {
-                event.set(to, v);
-            }
+        for op in &self.ops {
+            failed |= op.apply(event);
         }
         if failed {
             for t in &self.tag_on_failure {
