@@ -15,7 +15,7 @@ use pipeline_dsl::field_ref::FieldRef;
 use pipeline_dsl::filters::Flush;
 use pipeline_dsl::filters::NodeCounts;
 use pipeline_dsl::pipeline::Pipeline;
-use pipeline_dsl::value::Value;
+use pipeline_dsl::value::{Str, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -165,7 +165,7 @@ impl Worker {
         log_offset: &FieldRef,
     ) -> Vec<Encoded> {
         let now = Utc::now();
-        let stamp = pipeline_dsl::event::format_timestamp(now);
+        let stamp = Str::from(pipeline_dsl::event::format_timestamp(now));
         let mut parts = empty_parts(&self.encoders, &self.buffers);
         let mut routes = Vec::new();
         let (mut kept, mut dropped, mut failed) = (0, 0, 0);
@@ -236,7 +236,7 @@ fn line_to_event(
     line: Line,
     origin: &Origin,
     now: DateTime<Utc>,
-    stamp: &str,
+    stamp: &Str,
     path: &FieldRef,
     offset: &FieldRef,
 ) -> Event {

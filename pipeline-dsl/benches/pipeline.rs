@@ -11,6 +11,7 @@ use pipeline_dsl::filters::grok::GrokPattern;
 use pipeline_dsl::filters::{self, BuildContext, CommonOptions, FilterNode, Flush};
 use pipeline_dsl::pipeline::{compile, ConfigSource, LoadOptions, Pipeline};
 use pipeline_dsl::settings::Settings;
+use pipeline_dsl::value::Str;
 use std::path::PathBuf;
 
 /// The same allocator as the `logship` binary, so the figures match what ships.
@@ -94,7 +95,7 @@ fn bench_parser(c: &mut Criterion) {
 /// A new event as the agent's readers make one: the line copied into its own string,
 /// stamped with a time formatted once per batch. (Cloning a template instead would
 /// hand filters an object with room for only the template's two keys.)
-fn fresh_event(line: &str, stamp: &str) -> Event {
+fn fresh_event(line: &str, stamp: &Str) -> Event {
     Event::from_message_stamped(std::hint::black_box(line).to_string(), stamp)
 }
 
@@ -103,7 +104,7 @@ fn fresh_event(line: &str, stamp: &str) -> Event {
 fn bench_grok(c: &mut Criterion) {
     let mut g = c.benchmark_group("grok");
     g.throughput(Throughput::Elements(1));
-    let stamp = pipeline_dsl::event::format_timestamp(chrono::Utc::now());
+    let stamp = Str::from(pipeline_dsl::event::format_timestamp(chrono::Utc::now()));
     g.bench_function("baseline: new event + drop", |b| b.iter(|| fresh_event(EDGE_LINE, &stamp)));
     let matcher = grok_pattern_from_root("edge");
     assert!(matcher.uses_segments());
@@ -129,7 +130,7 @@ fn bench_grok(c: &mut Criterion) {
 fn bench_chain(c: &mut Criterion) {
     let mut g = c.benchmark_group("pipeline.conf chain + JSON");
     g.throughput(Throughput::Elements(1));
-    let stamp = pipeline_dsl::event::format_timestamp(chrono::Utc::now());
+    let stamp = Str::from(pipeline_dsl::event::format_timestamp(chrono::Utc::now()));
     let mut pipeline = root_pipeline();
     let mut out = Vec::with_capacity(4096);
     let mut turn = 0u64;

@@ -5,7 +5,7 @@
 //! but is never part of the shipped document.
 
 use crate::field_ref::FieldRef;
-use crate::value::{intern, Hint, Key, Map, Value};
+use crate::value::{intern, Hint, Key, Map, Str, Value};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::sync::OnceLock;
 
@@ -36,17 +36,17 @@ pub struct Event {
 impl Event {
     /// An event holding `message`, stamped with `now`.
     pub fn from_message(message: String, now: DateTime<Utc>) -> Self {
-        Self::from_message_stamped(message, &format_timestamp(now))
+        Self::from_message_stamped(message, &Str::from(format_timestamp(now)))
     }
 
     /// An event holding `message`, stamped with an already formatted time (a batch of
-    /// lines read together shares one).
-    pub fn from_message_stamped(message: String, timestamp: &str) -> Self {
+    /// lines read together shares one, and cloning it is a plain copy).
+    pub fn from_message_stamped(message: String, timestamp: &Str) -> Self {
         // Room for the top-level keys a parsed access log ends with, so the object is
         // allocated once rather than regrown as filters add fields.
         let mut fields = Map::with_capacity(16);
         let keys = well_known();
-        fields.insert_key(&keys.timestamp, None, Value::from(timestamp));
+        fields.insert_key(&keys.timestamp, None, Value::String(timestamp.clone()));
         fields.insert_key(&keys.message, None, Value::String(message.into()));
         Self { fields, metadata: Map::new() }
     }

@@ -6,7 +6,7 @@
 use crate::event::{value_to_string, Event};
 use crate::field_ref::FieldRef;
 use crate::joda::JodaPattern;
-use crate::value::Value;
+use crate::value::{Str, Value};
 use chrono::Utc;
 use std::borrow::Cow;
 
@@ -24,6 +24,10 @@ enum Part {
 pub struct Template {
     source: String,
     parts: Vec<Part>,
+    /// The value of a template without placeholders, made once: cloning a short string
+    /// is a plain copy, while building one from text stores it byte-wise and reloads it
+    /// as words, which stalls the core on every event.
+    constant: Option<Str>,
 }
 
 impl Template {
@@ -65,18 +69,22 @@ impl Template {
         if !literal.is_empty() {
             parts.push(Part::Literal(literal));
         }
-        Self { source: text.to_string(), parts }
+        let constant = parts.iter().all(|p| matches!(p, Part::Literal(_))).then(|| Str::from(text));
+        Self { source: text.to_string(), parts, constant }
     }
 
     /// Whether rendering depends on the event.
     pub fn is_constant(&self) -> bool {
-        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
+        self.constant.is_some()
     }
 
     /// [`Template::render`] as a string value. A template that is one field reference to
     /// a string (`%{[source][ip]}`) copies that string straight into the value, without
     /// rendering into a buffer first.
     pub fn render_value(&self, event: &Event) -> Value {
+        if let Some(c) = &self.constant {
+            return Value::String(c.clone());
+        }
         if let [Part::Field(r, _)] = self.parts.as_slice() {
             if let Some(Value::String(s)) = event.get(r) {
                 return Value::String(s.clone());
