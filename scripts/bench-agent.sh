@@ -19,7 +19,7 @@ output=${1:-null}
 lines=${2:-1000000}
 kind=${3:-edge}
 workers=${4:-$(nproc)}
-bin=${LOGSHIP_BIN:-target/release/logship}
+logship=${LOGSHIP_BIN:-target/release/logship}
 cargo build --release -p logship -p loggen -p testkit --bins >&2
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
@@ -47,5 +47,5 @@ filters = text[text.index("\nfilter {"):text.index("\noutput {")]
 open(conf, "w").write(f'input {{ file {{ path => "{data}" mode => "read" }} }}\n{filters}\noutput {{ {out} }}\n')
 PY
 echo "output       $output, $workers filter workers"
-scripts/measure.py "$data" -- "$bin" --config "$dir/bench.conf" --once --data-dir "$dir/data" \
+scripts/measure.py "$data" -- "$logship" --config "$dir/bench.conf" --once --data-dir "$dir/data" \
     --workers "$workers" --api-addr off --log warn

@@ -15,10 +15,10 @@ cd "$(dirname "$0")/.."
 kind=${1:-edge}
 lines=${2:-1000000}
 config=${3:-pipeline.conf}
-bin=${LOGSHIP_BIN:-target/release/logship}
+logship=${LOGSHIP_BIN:-target/release/logship}
 cargo build --release -p logship -p loggen --bins
 data=$(scripts/bench-data.sh "$kind" "$lines")
 workers=${WORKERS:-1}
 echo "config       $config, $workers filter worker(s)"
-scripts/measure.py "$data" --stdin -- "$bin" --config "$config" --stdin --stdout \
+scripts/measure.py "$data" --stdin -- "$logship" --config "$config" --stdin --stdout \
     --workers "$workers" --api-addr off --log warn
