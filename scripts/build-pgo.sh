@@ -2,8 +2,8 @@
 # Builds a profile-guided (PGO) release binary of logship: an instrumented build runs
 # the root pipeline.conf's filters over generated edge, CloudFront and playback lines
 # plus sample-logs/ (null output, then JSON output), and the release build is then
-# optimised with the recorded profile. Takes about three times as long as a plain
-# release build; BENCHMARKS.md has what it buys.
+# optimised with the recorded profile. It builds twice (about 6 minutes on the
+# project's 2-core machine); BENCHMARKS.md has what it buys.
 #
 #   scripts/build-pgo.sh            # binary: target/pgo/x86_64-unknown-linux-gnu/release/logship
 #
