@@ -285,6 +285,7 @@ fn compile(c: &Ast, errors: &mut Vec<Diagnostic>) -> Condition {
 
 /// A binary test before compilation.
 enum BinaryTest {
+    /// `==`, `!=`, `<`, `>`, `<=`, `>=`.
     Compare(CompareOp),
     /// `in`, negated for `not in`.
     In(bool),

@@ -210,15 +210,22 @@ impl Map {
     /// is tried first, and updated.
     #[inline(always)]
     fn find(&self, key: &Key, hint: Option<&Hint>) -> Option<usize> {
-        if let (Key::Static(target), Some(h)) = (key, hint) {
-            let i = h.get();
-            if let Some((Key::Static(k), _)) = self.entries.get(i) {
-                if std::ptr::eq(*k, *target) {
-                    return Some(i);
-                }
-            }
+        match self.at_hint(key, hint) {
+            Some((i, _)) => Some(i),
+            None => self.find_past_hint(key, hint),
         }
-        self.find_past_hint(key, hint)
+    }
+
+    /// The index and value of the entry at `hint` when it holds `key` (an interned key,
+    /// compared by address).
+    #[inline(always)]
+    fn at_hint(&self, key: &Key, hint: Option<&Hint>) -> Option<(usize, &Value)> {
+        let (Key::Static(target), Some(h)) = (key, hint) else { return None };
+        let i = h.get();
+        match self.entries.get(i) {
+            Some((Key::Static(k), value)) if std::ptr::eq(*k, *target) => Some((i, value)),
+            _ => None,
+        }
     }
 
     /// [`Map::find`] once the hint has missed: a new field is settled by the key mask,
@@ -262,14 +269,10 @@ impl Map {
     /// field lookup).
     #[inline(always)]
     pub fn get_key(&self, key: &Key, hint: Option<&Hint>) -> Option<&Value> {
-        if let (Key::Static(target), Some(h)) = (key, hint) {
-            if let Some((Key::Static(k), value)) = self.entries.get(h.get()) {
-                if std::ptr::eq(*k, *target) {
-                    return Some(value);
-                }
-            }
+        match self.at_hint(key, hint) {
+            Some((_, value)) => Some(value),
+            None => self.find_past_hint(key, hint).map(|i| &self.entries[i].1),
         }
-        self.find_past_hint(key, hint).map(|i| &self.entries[i].1)
     }
 
     /// Mutable access under `key`, trying `hint` first.
