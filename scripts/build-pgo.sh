@@ -15,6 +15,10 @@ cd "$(dirname "$0")/.."
 host=$(rustc -vV | sed -n 's/^host: //p')
 profdata="$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata"
 if [ ! -x "$profdata" ]; then
+    if ! command -v rustup > /dev/null; then
+        echo "pgo: $profdata is missing and there is no rustup to install llvm-tools with" >&2
+        exit 1
+    fi
     rustup component add llvm-tools >&2
 fi
 work=$(mktemp -d)
