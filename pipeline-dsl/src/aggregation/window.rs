@@ -488,8 +488,8 @@ impl Aggregator {
             &k.window,
             None,
             object([
-                (&k.start, Value::from(times.start.as_str())),
-                (&k.end, Value::from(times.end.as_str())),
+                (&k.start, Value::String(times.start.clone())),
+                (&k.end, Value::String(times.end.clone())),
                 (&k.seconds, Value::Float(c.window_ms as f64 / 1000.0)),
             ]),
         );
@@ -560,15 +560,15 @@ impl Aggregator {
         }
         let id = format!("{}-{}-{start}-{:016x}", c.name, c.agent, fnv1a(key.as_bytes()));
         let Value::Object(fields) = object([
-            (&k.timestamp, Value::from(times.start.as_str())),
+            (&k.timestamp, Value::String(times.start.clone())),
             (&k.tags, Value::Array(c.tags.iter().map(|t| Value::from(t.as_str())).collect())),
             (
                 &k.event,
                 object([
                     (&k.kind, Value::from("metric")),
                     (&k.module, Value::from("logship")),
-                    (&k.start, Value::from(times.start.as_str())),
-                    (&k.end, Value::from(times.end.as_str())),
+                    (&k.start, Value::String(times.start.clone())),
+                    (&k.end, Value::String(times.end.clone())),
                 ]),
             ),
             (&k.agent, object([(&k.name, Value::from(c.agent.as_str())), (&k.type_, Value::from("logship"))])),
@@ -732,15 +732,17 @@ fn time_text(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).map(format_timestamp).unwrap_or_default()
 }
 
-/// A window's start and end as metric documents write them.
+/// A window's start and end as metric documents write them, made once per window and
+/// cloned into each document (a plain copy, where rebuilding a short string from text
+/// stalls on store forwarding).
 struct WindowTimes {
-    start: String,
-    end: String,
+    start: Str,
+    end: Str,
 }
 
 impl WindowTimes {
     fn new(start: i64, end: i64) -> Self {
-        Self { start: time_text(start), end: time_text(end) }
+        Self { start: Str::from(time_text(start)), end: Str::from(time_text(end)) }
     }
 }
 

@@ -324,41 +324,21 @@ impl Op {
                     }
                 }
             }
-            Op::Gsub(g) => {
-                if let Some(v) = event.get_mut(&g.field) {
-                    map_strings(v, &|s| {
-                        if g.quick.as_ref().is_none_or(|q| q.is_match(s)) {
-                            g.regex.replace_all(s, &g.replacement)
-                        } else {
-                            Cow::Borrowed(s)
-                        }
-                    });
+            Op::Gsub(g) => map_field(event, &g.field, &|s| {
+                if g.quick.as_ref().is_none_or(|q| q.is_match(s)) {
+                    g.regex.replace_all(s, &g.replacement)
+                } else {
+                    Cow::Borrowed(s)
                 }
-            }
-            Op::Uppercase(f) => {
-                if let Some(v) = event.get_mut(f) {
-                    map_strings(v, &|s| Cow::Owned(s.to_uppercase()));
-                }
-            }
-            Op::Capitalize(f) => {
-                if let Some(v) = event.get_mut(f) {
-                    map_strings(v, &|s| {
-                        let lower = s.to_lowercase();
-                        let mut c = lower.chars();
-                        Cow::Owned(c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default())
-                    });
-                }
-            }
-            Op::Lowercase(f) => {
-                if let Some(v) = event.get_mut(f) {
-                    map_strings(v, &|s| Cow::Owned(s.to_lowercase()));
-                }
-            }
-            Op::Strip(f) => {
-                if let Some(v) = event.get_mut(f) {
-                    map_strings(v, &|s| Cow::Borrowed(s.trim()));
-                }
-            }
+            }),
+            Op::Uppercase(f) => map_field(event, f, &|s| Cow::Owned(s.to_uppercase())),
+            Op::Capitalize(f) => map_field(event, f, &|s| {
+                let lower = s.to_lowercase();
+                let mut c = lower.chars();
+                Cow::Owned(c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default())
+            }),
+            Op::Lowercase(f) => map_field(event, f, &|s| Cow::Owned(s.to_lowercase())),
+            Op::Strip(f) => map_field(event, f, &|s| Cow::Borrowed(s.trim())),
             Op::Split(f, sep) => {
                 if let Some(v) = event.get_mut(f) {
                     if let Value::String(s) = v {
@@ -423,6 +403,13 @@ fn merge(event: &mut Event, dest: &FieldRef, src: &FieldRef) -> bool {
             *d = Value::Array(items);
             failed
         }
+    }
+}
+
+/// [`map_strings`] on the value at `field`, when there is one.
+fn map_field(event: &mut Event, field: &FieldRef, f: &dyn Fn(&str) -> Cow<'_, str>) {
+    if let Some(v) = event.get_mut(field) {
+        map_strings(v, f);
     }
 }
 
