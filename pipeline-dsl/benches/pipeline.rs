@@ -1,7 +1,7 @@
 //! Criterion benchmarks: config parsing, grok on the edge and CloudFront lines (the
 //! grok blocks are taken from the root pipeline.conf by id), and the whole
-//! pipeline.conf filter chain including JSON encoding of the result, and the recording
-//! cost of one window_stats block.
+//! pipeline.conf filter chain including JSON encoding of the result, the recording
+//! cost of one window_stats block, and JSON encoding alone.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pipeline_dsl::ast::{Plugin, Statement, Value};
@@ -181,5 +181,36 @@ fn bench_window(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_parser, bench_grok, bench_chain, bench_window);
+/// JSON encoding alone: the edge line's document as the chain leaves it, and one
+/// window metric document (percentiles, histogram) as window_stats emits it.
+fn bench_json(c: &mut Criterion) {
+    let mut g = c.benchmark_group("json");
+    g.throughput(Throughput::Elements(1));
+    let mut pipeline = root_pipeline();
+    let mut edge = event(EDGE_LINE);
+    assert!(pipeline.filter(&mut edge));
+    let mut node = filter_from_root("edge_pop");
+    for i in 0..200 {
+        let latency = format!("0.{:03}", i * 7 % 900 + 1);
+        let mut e = event(&EDGE_LINE.replace("0.008", &latency));
+        assert!(pipeline.filter(&mut e));
+        node.run(&mut e);
+    }
+    let mut metrics = Vec::new();
+    node.flush(Flush::Final(0), &mut |e| metrics.push(e));
+    let metric = metrics.pop().expect("a metric document");
+    let mut out = Vec::with_capacity(4096);
+    for (name, e) in [("edge document", &edge), ("metric document", &metric)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                pipeline_dsl::json_writer::write_map(&mut out, std::hint::black_box(e).fields());
+                out.len()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_parser, bench_grok, bench_chain, bench_window, bench_json);
 criterion_main!(benches);
