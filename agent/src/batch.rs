@@ -7,6 +7,7 @@
 //! file's checkpoint forward over every batch acknowledged without a gap.
 
 use crate::line_codec::Line;
+use pipeline_dsl::value::Str;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,8 +19,10 @@ pub struct Origin {
     pub json: bool,
     /// Tags added to every event.
     pub tags: Vec<String>,
-    /// The file read, recorded as `[log][file][path]` and `[log][offset]`.
-    pub path: Option<String>,
+    /// The file read, recorded as `[log][file][path]` and `[log][offset]` (made with
+    /// [`shared_text`](pipeline_dsl::value::shared_text), so that events copy it
+    /// without allocating).
+    pub path: Option<Str>,
     /// Content fingerprint of the file: with the byte offset it makes the default
     /// document id, stable across restarts.
     pub fingerprint: Option<u64>,

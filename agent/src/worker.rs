@@ -243,7 +243,7 @@ fn line_to_event(
     let mut event =
         if origin.json { decode_json(line.text, now) } else { Event::from_message_stamped(line.text, stamp) };
     if let Some(p) = &origin.path {
-        event.set(path, Value::from(p.as_str()));
+        event.set(path, Value::String(p.clone()));
         event.set(offset, Value::from(line.offset));
     }
     for t in origin.tags.iter().map(String::as_str).chain(line.tags.iter().copied()) {

@@ -129,6 +129,16 @@ pub fn intern(name: &str) -> Key {
     Key::Static(k)
 }
 
+/// `text` as a string that clones without allocating, for a text repeated on every
+/// event of a source (a file's path): it borrows the interned record of the same
+/// name. Past the intern table's bound it is an ordinary string.
+pub fn shared_text(text: &str) -> Str {
+    match intern(text) {
+        Key::Static(i) => Str::const_new(&i.name),
+        Key::Shared(_) => Str::from(text),
+    }
+}
+
 /// A string value (inline up to 24 bytes).
 pub type Str = CompactString;
 
@@ -672,6 +682,16 @@ mod tests {
         assert_eq!(serde_json::to_string(&v).unwrap(), text);
         assert_eq!(Value::from_json(v.to_json()), v);
         assert_ne!(Value::Int(200), Value::Float(200.0));
+    }
+
+    #[test]
+    fn shared_text_is_the_text_and_borrows_the_interned_record() {
+        let path = "/var/log/nginx/edge-access.log.2026-11-20-some-long-suffix";
+        let s = shared_text(path);
+        assert_eq!(s, path);
+        assert_eq!(s.clone().as_static_str(), Some(path), "a clone borrows, it does not allocate");
+        assert!(std::ptr::eq(shared_text(path).as_static_str().unwrap(), s.as_static_str().unwrap()));
+        assert_eq!(shared_text("short"), "short");
     }
 
     #[test]

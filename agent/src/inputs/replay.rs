@@ -117,7 +117,7 @@ impl ReplayInput {
                     Arc::new(Origin {
                         json: self.json,
                         tags: self.tags.clone(),
-                        path: Some(path.display().to_string()),
+                        path: Some(pipeline_dsl::value::shared_text(&path.display().to_string())),
                         fingerprint: Some(crate::checkpoint::fingerprint(&[i as u8], run_id ^ pass.rotate_left(17))),
                     })
                 })

@@ -269,7 +269,7 @@ impl<'a> Reader<'a, '_> {
             origin: Arc::new(Origin {
                 json: self.input.codec.is_json(),
                 tags: self.input.tags.clone(),
-                path: Some(shown),
+                path: Some(pipeline_dsl::value::shared_text(&shown)),
                 fingerprint: Some(identity.fingerprint),
             }),
             splitter: LineSplitter::new(self.input.max_line_bytes, start),
