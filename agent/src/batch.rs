@@ -6,7 +6,7 @@
 //! durable, the batch's [`BatchAck`] tells the source's [`AckTracker`], which moves the
 //! file's checkpoint forward over every batch acknowledged without a gap.
 
-use crate::line_codec::Line;
+use crate::line_codec::Lines;
 use pipeline_dsl::value::Str;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -31,7 +31,7 @@ pub struct Origin {
 /// Lines read from one stream, in order.
 pub struct RawBatch {
     /// The lines (joined lines, with a multiline codec).
-    pub lines: Vec<Line>,
+    pub lines: Lines,
     /// Where they come from.
     pub origin: Arc<Origin>,
     /// The checkpoint this batch moves once delivered (none for stdin).

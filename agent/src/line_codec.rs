@@ -27,6 +27,102 @@ pub struct Line {
     pub tags: Vec<&'static str>,
 }
 
+/// Where a [`LineSplitter`] puts completed lines.
+pub trait LineSink {
+    /// Takes one line: its text without the terminator, its stream offset, the offset
+    /// just past its terminator, and the tags of repairs made.
+    fn line(&mut self, text: &str, offset: u64, end: u64, tags: Vec<&'static str>);
+}
+
+/// Lines one by one, each with its own text (for the multiline codec and the replay
+/// input, which work on single lines).
+impl LineSink for Vec<Line> {
+    fn line(&mut self, text: &str, offset: u64, end: u64, tags: Vec<&'static str>) {
+        self.push(Line { text: text.to_string(), offset, end, tags });
+    }
+}
+
+/// A batch of lines with their text back to back in one buffer: reading a batch costs
+/// a few allocations instead of one per line, and each line's text is copied into its
+/// event by the filter worker, so it is allocated and freed on that one thread.
+#[derive(Debug, Default)]
+pub struct Lines {
+    text: String,
+    meta: Vec<LineMeta>,
+}
+
+#[derive(Debug)]
+struct LineMeta {
+    /// Where the line's text ends in the batch's buffer (it starts where the one before
+    /// it ends).
+    text_end: usize,
+    offset: u64,
+    end: u64,
+    tags: Vec<&'static str>,
+}
+
+/// One line of a [`Lines`] batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRef<'a> {
+    /// The text, without its line terminator.
+    pub text: &'a str,
+    /// Byte offset of the line's start in the stream.
+    pub offset: u64,
+    /// Byte offset just past the line's terminator.
+    pub end: u64,
+    /// Tags describing repairs made.
+    pub tags: &'a [&'static str],
+}
+
+impl Lines {
+    /// An empty batch with room for `lines` lines of `text_bytes` bytes in all.
+    pub fn with_capacity(lines: usize, text_bytes: usize) -> Self {
+        Self { text: String::with_capacity(text_bytes), meta: Vec::with_capacity(lines) }
+    }
+
+    /// Adds a line made elsewhere (a joined multiline event, a replayed line).
+    pub fn push(&mut self, line: Line) {
+        self.line(&line.text, line.offset, line.end, line.tags);
+    }
+
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// Whether there are no lines.
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+    }
+
+    /// Bytes of text held (terminators excluded).
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// The end offset of the last line: where reading resumes after the batch.
+    pub fn last_end(&self) -> Option<u64> {
+        self.meta.last().map(|m| m.end)
+    }
+
+    /// The lines in order.
+    pub fn iter(&self) -> impl Iterator<Item = LineRef<'_>> {
+        let mut start = 0;
+        self.meta.iter().map(move |m| {
+            let text = self.text.get(start..m.text_end).unwrap_or_default();
+            start = m.text_end;
+            LineRef { text, offset: m.offset, end: m.end, tags: &m.tags }
+        })
+    }
+}
+
+impl LineSink for Lines {
+    fn line(&mut self, text: &str, offset: u64, end: u64, tags: Vec<&'static str>) {
+        self.text.push_str(text);
+        self.meta.push(LineMeta { text_end: self.text.len(), offset, end, tags });
+    }
+}
+
 /// Turns chunks of bytes into [`Line`]s, at most `max_bytes` per line (the rest of an
 /// over-long line is skipped up to its newline).
 #[derive(Debug)]
@@ -65,8 +161,8 @@ impl LineSplitter {
         self.in_line
     }
 
-    /// Splits `data`, appending every completed line to `out`.
-    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<Line>) {
+    /// Splits `data`, handing every completed line to `out`.
+    pub fn push(&mut self, mut data: &[u8], out: &mut impl LineSink) {
         while !data.is_empty() {
             match memchr::memchr(b'\n', data) {
                 Some(i) => {
@@ -74,12 +170,12 @@ impl LineSplitter {
                     if self.in_line {
                         self.append(&data[..i]);
                         let text = std::mem::take(&mut self.pending);
-                        out.push(self.make_line(&text));
+                        self.emit(&text, out);
                         self.pending = text;
                         self.pending.clear();
                     } else {
                         // The whole line is in this chunk: decode it straight from it.
-                        out.push(self.make_line(&data[..i]));
+                        self.emit(&data[..i], out);
                     }
                     self.line_start = self.offset;
                     self.in_line = false;
@@ -96,17 +192,16 @@ impl LineSplitter {
         }
     }
 
-    /// The pending partial line, when the stream is complete.
-    pub fn finish(&mut self) -> Option<Line> {
+    /// Hands the pending partial line to `out`, when the stream is complete.
+    pub fn finish(&mut self, out: &mut impl LineSink) {
         if !self.in_line {
-            return None;
+            return;
         }
         let text = std::mem::take(&mut self.pending);
-        let line = self.make_line(&text);
+        self.emit(&text, out);
         self.line_start = self.offset;
         self.in_line = false;
         self.truncated = false;
-        Some(line)
     }
 
     /// Adds bytes to the pending line, keeping one byte beyond the limit so that a
@@ -119,7 +214,7 @@ impl LineSplitter {
         self.pending.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
-    fn make_line(&mut self, raw: &[u8]) -> Line {
+    fn emit(&mut self, raw: &[u8], out: &mut impl LineSink) {
         let mut body = raw;
         if body.last() == Some(&b'\r') {
             body = &body[..body.len() - 1];
@@ -133,13 +228,13 @@ impl LineSplitter {
             tags.push(TAG_TRUNCATED);
         }
         let text = match std::str::from_utf8(body) {
-            Ok(s) => s.to_string(),
+            Ok(s) => std::borrow::Cow::Borrowed(s),
             Err(_) => {
                 tags.push(TAG_UTF8);
-                String::from_utf8_lossy(body).into_owned()
+                String::from_utf8_lossy(body)
             }
         };
-        Line { text, offset: self.line_start, end: self.offset, tags }
+        out.line(&text, self.line_start, self.offset, tags);
     }
 }
 
@@ -154,7 +249,7 @@ mod tests {
         for c in input.chunks(chunk) {
             s.push(c, &mut out);
         }
-        out.extend(s.finish());
+        s.finish(&mut out);
         out
     }
 
@@ -169,6 +264,32 @@ mod tests {
             assert_eq!(got[3], Line { text: "last".into(), offset: 19, end: 23, tags: vec![] });
             assert_eq!(got.len(), 4);
         }
+    }
+
+    #[test]
+    fn a_batch_holds_the_same_lines_as_single_lines() {
+        let input = b"ab\r\ncd\xff\n\n0123456789\n\xc3\xa9t\xc3\xa9\nlast";
+        for chunk in [1, 2, 5, 100] {
+            let single = lines(input, 5, chunk);
+            let mut s = LineSplitter::new(5, 0);
+            let mut batch = Lines::with_capacity(2, 4);
+            for c in input.chunks(chunk) {
+                s.push(c, &mut batch);
+            }
+            s.finish(&mut batch);
+            let got: Vec<Line> = batch
+                .iter()
+                .map(|l| Line { text: l.text.to_string(), offset: l.offset, end: l.end, tags: l.tags.to_vec() })
+                .collect();
+            assert_eq!(got, single, "chunk {chunk}");
+            assert_eq!(batch.len(), 6);
+            assert_eq!(batch.last_end(), Some(input.len() as u64));
+            assert_eq!(batch.text_len(), single.iter().map(|l| l.text.len()).sum::<usize>());
+        }
+        let mut joined = Lines::default();
+        joined.push(Line { text: "a\nb".into(), offset: 3, end: 7, tags: vec!["multiline"] });
+        let first = joined.iter().next().unwrap();
+        assert_eq!((first.text, first.offset, first.end, first.tags), ("a\nb", 3, 7, &["multiline"][..]));
     }
 
     #[test]
@@ -192,6 +313,7 @@ mod tests {
         s.push(b"o\n", &mut out);
         assert_eq!(out[1], Line { text: "two".into(), offset: 14, end: 18, tags: vec![] });
         assert!(!s.has_pending());
-        assert_eq!(s.finish(), None);
+        s.finish(&mut out);
+        assert_eq!(out.len(), 2);
     }
 }

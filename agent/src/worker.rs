@@ -6,7 +6,7 @@
 //! under one lock, so the sequencer can restore input order after parallel filtering.
 
 use crate::batch::{AckPoint, BufferPool, Encoded, Origin, RawBatch};
-use crate::line_codec::Line;
+use crate::line_codec::{LineRef, Lines};
 use crate::metrics::{FilterPluginStats, FilterStats};
 use crate::outputs::{Encoder, EventSource};
 use chrono::{DateTime, Utc};
@@ -157,20 +157,14 @@ impl Worker {
     }
 
     /// Filters a batch's lines and encodes the surviving events for their outputs.
-    fn process(
-        &mut self,
-        lines: Vec<Line>,
-        origin: &Origin,
-        log_path: &FieldRef,
-        log_offset: &FieldRef,
-    ) -> Vec<Encoded> {
+    fn process(&mut self, lines: Lines, origin: &Origin, log_path: &FieldRef, log_offset: &FieldRef) -> Vec<Encoded> {
         let now = Utc::now();
         let stamp = Str::from(pipeline_dsl::event::format_timestamp(now));
         let mut parts = empty_parts(&self.encoders, &self.buffers);
         let mut routes = Vec::new();
         let (mut kept, mut dropped, mut failed) = (0, 0, 0);
         let count = lines.len() as u64;
-        for line in lines {
+        for line in lines.iter() {
             let offset = line.offset;
             let mut event = line_to_event(line, origin, now, &stamp, log_path, log_offset);
             if !self.pipeline.filter(&mut event) {
@@ -233,15 +227,18 @@ fn empty_parts(encoders: &[Arc<dyn Encoder>], buffers: &BufferPool) -> Vec<Encod
 /// The event for one line: `message` (or the decoded JSON object), the input's tags and
 /// the repair tags of the line, and `[log][file][path]` / `[log][offset]` for files.
 fn line_to_event(
-    line: Line,
+    line: LineRef<'_>,
     origin: &Origin,
     now: DateTime<Utc>,
     stamp: &Str,
     path: &FieldRef,
     offset: &FieldRef,
 ) -> Event {
-    let mut event =
-        if origin.json { decode_json(line.text, now) } else { Event::from_message_stamped(line.text, stamp) };
+    let mut event = if origin.json {
+        decode_json(line.text, now)
+    } else {
+        Event::from_message_stamped(line.text.to_string(), stamp)
+    };
     if let Some(p) = &origin.path {
         event.set(path, Value::String(p.clone()));
         event.set(offset, Value::from(line.offset));
@@ -256,8 +253,8 @@ fn line_to_event(
 /// valid time, else the read time (an invalid one moves to `_@timestamp`, tagged
 /// `_timestampparsefailure`). A line that is not a JSON object is kept as
 /// `message` and tagged `_jsonparsefailure`, as Logstash's codec does.
-fn decode_json(text: String, now: DateTime<Utc>) -> Event {
-    match serde_json::from_str::<Value>(&text) {
+fn decode_json(text: &str, now: DateTime<Utc>) -> Event {
+    match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(mut fields)) => {
             let decoded_ts = fields.remove(pipeline_dsl::event::TIMESTAMP);
             let mut event = Event::from_fields(fields);
@@ -268,7 +265,7 @@ fn decode_json(text: String, now: DateTime<Utc>) -> Event {
             event
         }
         _ => {
-            let mut event = Event::from_message(text, now);
+            let mut event = Event::from_message(text.to_string(), now);
             event.add_tag("_jsonparsefailure");
             event
         }

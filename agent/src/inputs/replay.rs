@@ -18,7 +18,7 @@
 use super::codec::InputCodec;
 use super::InputContext;
 use crate::batch::{Origin, RawBatch};
-use crate::line_codec::{Line, LineSplitter, DEFAULT_MAX_LINE_BYTES};
+use crate::line_codec::{Line, LineSplitter, Lines, DEFAULT_MAX_LINE_BYTES};
 use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use pipeline_dsl::settings::Settings;
@@ -124,7 +124,7 @@ impl ReplayInput {
                 .collect();
             let started = Instant::now();
             let wall_start = Utc::now();
-            let mut pending: Vec<Vec<Line>> = vec![Vec::new(); files.len()];
+            let mut pending: Vec<Lines> = files.iter().map(|_| Lines::default()).collect();
             for r in &timeline {
                 let offset = (r.time - first).to_std().unwrap_or_default().div_f64(self.speed);
                 let due = started + offset;
@@ -176,7 +176,7 @@ impl ReplayInput {
             let mut splitter = LineSplitter::new(DEFAULT_MAX_LINE_BYTES, 0);
             let mut lines = Vec::new();
             splitter.push(&bytes, &mut lines);
-            lines.extend(splitter.finish());
+            splitter.finish(&mut lines);
             let mut previous: Option<DateTime<Utc>> = None;
             for line in lines {
                 let stamp = find_stamp(&line.text);
@@ -201,13 +201,13 @@ impl ReplayInput {
 }
 
 /// Sends the lines gathered per file; false when the agent is stopping.
-fn flush(pending: &mut [Vec<Line>], origins: &[Arc<Origin>], ctx: &InputContext) -> bool {
+fn flush(pending: &mut [Lines], origins: &[Arc<Origin>], ctx: &InputContext) -> bool {
     for (lines, origin) in pending.iter_mut().zip(origins) {
         if lines.is_empty() {
             continue;
         }
         ctx.stats.events.inc_by(lines.len() as u64);
-        ctx.stats.bytes.inc_by(lines.iter().map(|l| l.text.len() as u64 + 1).sum());
+        ctx.stats.bytes.inc_by((lines.text_len() + lines.len()) as u64);
         let batch = RawBatch { lines: std::mem::take(lines), origin: origin.clone(), ack: None };
         if !ctx.send(batch) {
             return false;

@@ -5,7 +5,7 @@
 use super::codec::InputCodec;
 use super::InputContext;
 use crate::batch::{Origin, RawBatch};
-use crate::line_codec::{Line, LineSplitter, DEFAULT_MAX_LINE_BYTES};
+use crate::line_codec::{LineSplitter, Lines, DEFAULT_MAX_LINE_BYTES};
 use crate::multiline::Multiline;
 use pipeline_dsl::settings::Settings;
 use std::io::Read;
@@ -50,13 +50,14 @@ impl StdinInput {
         let mut stdin = std::io::stdin().lock();
         let mut buf = vec![0u8; 256 * 1024];
         let mut lines = Vec::new();
-        let mut batch: Vec<Line> = Vec::with_capacity(ctx.batch_lines);
-        let send = |batch: &mut Vec<Line>| {
+        let mut batch = Lines::with_capacity(ctx.batch_lines, 0);
+        let send = |batch: &mut Lines| {
             if batch.is_empty() {
                 return true;
             }
             ctx.stats.events.inc_by(batch.len() as u64);
-            let lines = std::mem::replace(batch, Vec::with_capacity(ctx.batch_lines));
+            let room = Lines::with_capacity(ctx.batch_lines, batch.text_len());
+            let lines = std::mem::replace(batch, room);
             ctx.send(RawBatch { lines, origin: origin.clone(), ack: None })
         };
         loop {
@@ -72,9 +73,16 @@ impl StdinInput {
                 break;
             }
             ctx.stats.bytes.inc_by(n as u64);
-            splitter.push(&buf[..n], &mut lines);
-            for line in lines.drain(..) {
-                batch.extend(Multiline::feed(multiline.as_mut(), line));
+            match multiline.as_mut() {
+                Some(joiner) => {
+                    splitter.push(&buf[..n], &mut lines);
+                    for line in lines.drain(..) {
+                        if let Some(event) = joiner.push(line) {
+                            batch.push(event);
+                        }
+                    }
+                }
+                None => splitter.push(&buf[..n], &mut batch),
             }
             // Send what was read at once when the input is slow (interactive use), in
             // full batches when it is fast.
@@ -82,8 +90,15 @@ impl StdinInput {
                 return Ok(());
             }
         }
-        batch.extend(splitter.finish().and_then(|l| Multiline::feed(multiline.as_mut(), l)));
-        batch.extend(multiline.as_mut().and_then(|m| m.flush()));
+        splitter.finish(&mut lines);
+        for line in lines {
+            if let Some(event) = Multiline::feed(multiline.as_mut(), line) {
+                batch.push(event);
+            }
+        }
+        if let Some(event) = multiline.as_mut().and_then(|m| m.flush()) {
+            batch.push(event);
+        }
         send(&mut batch);
         Ok(())
     }

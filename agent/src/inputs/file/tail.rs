@@ -22,7 +22,7 @@ use crate::batch::{AckPoint, Origin, RawBatch};
 use crate::checkpoint::{Checkpoints, Identity, FINGERPRINT_BYTES};
 use crate::inputs::codec::InputCodec;
 use crate::inputs::InputContext;
-use crate::line_codec::{Line, LineSplitter};
+use crate::line_codec::{Line, LineSplitter, Lines};
 use crate::multiline::Multiline;
 use anyhow::Context;
 use std::collections::HashSet;
@@ -67,8 +67,7 @@ struct OpenFile<'a> {
     origin: Arc<Origin>,
     splitter: LineSplitter,
     multiline: Option<Multiline<'a>>,
-    lines: Vec<Line>,
-    batch_bytes: usize,
+    lines: Lines,
     /// Matched by the globs at the last discovery.
     in_glob: bool,
     /// The last read found no new bytes.
@@ -274,8 +273,7 @@ impl<'a> Reader<'a, '_> {
             }),
             splitter: LineSplitter::new(self.input.max_line_bytes, start),
             multiline,
-            lines: Vec::new(),
-            batch_bytes: 0,
+            lines: Lines::default(),
             in_glob: true,
             at_eof: false,
             finished: false,
@@ -319,11 +317,16 @@ impl<'a> Reader<'a, '_> {
             f.at_eof = false;
             f.last_activity = Instant::now();
             self.ctx.stats.bytes.inc_by(n as u64);
-            f.splitter.push(&buf[..n], scratch);
-            for line in scratch.drain(..) {
-                f.add_line(line);
+            if f.multiline.is_some() {
+                f.splitter.push(&buf[..n], scratch);
+                for line in scratch.drain(..) {
+                    f.add_line(line);
+                }
+            } else {
+                f.splitter.push(&buf[..n], &mut f.lines);
             }
-            if (f.lines.len() >= self.ctx.batch_lines || f.batch_bytes >= BATCH_BYTES) && !send_lines(f, self.ctx) {
+            if (f.lines.len() >= self.ctx.batch_lines || f.lines.text_len() >= BATCH_BYTES) && !send_lines(f, self.ctx)
+            {
                 return Ok(None);
             }
         }
@@ -405,13 +408,14 @@ impl OpenFile<'_> {
     }
 
     fn push_event(&mut self, line: Line) {
-        self.batch_bytes += line.text.len();
         self.lines.push(line);
     }
 
     /// The file is complete: its partial last line and pending multiline event are events.
     fn finish_lines(&mut self) {
-        if let Some(line) = self.splitter.finish() {
+        let mut last = Vec::new();
+        self.splitter.finish(&mut last);
+        for line in last {
             self.add_line(line);
         }
         if let Some(event) = self.multiline.as_mut().and_then(|m| m.flush()) {
@@ -440,9 +444,9 @@ fn send_lines(f: &mut OpenFile, ctx: &InputContext) -> bool {
     if f.lines.is_empty() {
         return true;
     }
-    let lines = std::mem::take(&mut f.lines);
-    f.batch_bytes = 0;
-    let end = lines.last().map_or(0, |l| l.end);
+    let room = Lines::with_capacity(f.lines.len(), f.lines.text_len());
+    let lines = std::mem::replace(&mut f.lines, room);
+    let end = lines.last_end().unwrap_or(0);
     let ticket = f.tracker.register(end);
     ctx.stats.events.inc_by(lines.len() as u64);
     let batch =
