@@ -75,9 +75,17 @@ pub struct LineRef<'a> {
 }
 
 impl Lines {
-    /// An empty batch with room for `lines` lines of `text_bytes` bytes in all.
-    pub fn with_capacity(lines: usize, text_bytes: usize) -> Self {
-        Self { text: String::with_capacity(text_bytes), meta: Vec::with_capacity(lines) }
+    /// An empty batch with room for `lines` lines, its text kept in `buffer` (a
+    /// recycled one keeps its pages: see [`BufferPool`](crate::batch::BufferPool)).
+    pub fn with_buffer(buffer: Vec<u8>, lines: usize) -> Self {
+        let mut buffer = buffer;
+        buffer.clear();
+        Self { text: String::from_utf8(buffer).unwrap_or_default(), meta: Vec::with_capacity(lines) }
+    }
+
+    /// The text buffer, for reuse once the batch is done with.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.text.into_bytes()
     }
 
     /// Adds a line made elsewhere (a joined multiline event, a replayed line).
@@ -272,7 +280,7 @@ mod tests {
         for chunk in [1, 2, 5, 100] {
             let single = lines(input, 5, chunk);
             let mut s = LineSplitter::new(5, 0);
-            let mut batch = Lines::with_capacity(2, 4);
+            let mut batch = Lines::with_buffer(b"stale".to_vec(), 2);
             for c in input.chunks(chunk) {
                 s.push(c, &mut batch);
             }

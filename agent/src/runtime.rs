@@ -152,6 +152,11 @@ pub fn run(
     }
     drop(sink_done_tx);
 
+    // Text buffers of line batches: every batch queued or being filtered, plus one
+    // being filled per input. Larger ones (long lines) are not kept.
+    let line_buffers =
+        Arc::new(BufferPool::new(workers * (QUEUE_PER_WORKER + 1) + config.inputs.len(), 8 * 1024 * 1024));
+
     // Sequencer: restores input order and fans batches out to the outputs.
     let (done_tx, done_rx) = crossbeam_channel::bounded::<ProcessedBatch>(workers * IN_FLIGHT_PER_WORKER);
     let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(workers * IN_FLIGHT_PER_WORKER);
@@ -195,6 +200,7 @@ pub fn run(
             plugin_stats: plugin_stats.clone(),
             route_all: config.route_all,
             buffers: buffers.clone(),
+            line_buffers: line_buffers.clone(),
         };
         spawn_thread(&format!("filter-{n}"), move || worker.run())?;
     }
@@ -213,6 +219,7 @@ pub fn run(
             batch_lines: config.batch_lines.max(1),
             stats: in_stats.clone(),
             checkpoints: checkpoints.clone(),
+            line_buffers: line_buffers.clone(),
         };
         let fail = fail.clone();
         let id = in_stats.id.clone();

@@ -104,6 +104,8 @@ pub struct Worker {
     pub route_all: bool,
     /// Recycled buffers for encoded records.
     pub buffers: Arc<BufferPool>,
+    /// Where the text buffers of filtered line batches go back to the inputs.
+    pub line_buffers: Arc<BufferPool>,
 }
 
 impl Worker {
@@ -130,7 +132,8 @@ impl Worker {
                 if finishing { Taken::Closed } else { self.intake.take(if more { Duration::ZERO } else { IDLE_TICK }) };
             let (mut parts, ack, when) = match taken {
                 Taken::Batch(seq, batch) => {
-                    let parts = self.process(batch.lines, &batch.origin, &log_path, &log_offset);
+                    let parts = self.process(&batch.lines, &batch.origin, &log_path, &log_offset);
+                    self.line_buffers.give(batch.lines.into_buffer());
                     (parts, batch.ack, Flush::Batch(seq))
                 }
                 Taken::Idle => (Vec::new(), None, Flush::Idle(self.intake.next_seq())),
@@ -157,7 +160,7 @@ impl Worker {
     }
 
     /// Filters a batch's lines and encodes the surviving events for their outputs.
-    fn process(&mut self, lines: Lines, origin: &Origin, log_path: &FieldRef, log_offset: &FieldRef) -> Vec<Encoded> {
+    fn process(&mut self, lines: &Lines, origin: &Origin, log_path: &FieldRef, log_offset: &FieldRef) -> Vec<Encoded> {
         let now = Utc::now();
         let stamp = Str::from(pipeline_dsl::event::format_timestamp(now));
         let mut parts = empty_parts(&self.encoders, &self.buffers);

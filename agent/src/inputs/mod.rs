@@ -2,8 +2,9 @@
 //! into [`RawBatch`]es and sends them to the filter workers through a bounded channel;
 //! a full channel blocks the reader, which is how back-pressure reaches it.
 
-use crate::batch::RawBatch;
+use crate::batch::{BufferPool, RawBatch};
 use crate::checkpoint::Checkpoints;
+use crate::line_codec::Lines;
 use crate::metrics::InputStats;
 use crate::shutdown::Shutdown;
 use pipeline_dsl::diagnostics::Diagnostic;
@@ -67,9 +68,16 @@ pub struct InputContext {
     pub stats: InputStats,
     /// Checkpoint stores, saved one last time when the agent has drained.
     pub checkpoints: Arc<Mutex<Vec<Arc<Checkpoints>>>>,
+    /// Text buffers of line batches, handed back by the filter workers.
+    pub line_buffers: Arc<BufferPool>,
 }
 
 impl InputContext {
+    /// An empty batch of lines, its text buffer recycled when one is free.
+    pub fn new_lines(&self) -> Lines {
+        Lines::with_buffer(self.line_buffers.take(), self.batch_lines)
+    }
+
     /// Sends a batch, waiting while the pipeline is full. Returns false when the agent
     /// is stopping (the batch is then not delivered, and its checkpoint not advanced).
     pub fn send(&self, mut batch: RawBatch) -> bool {

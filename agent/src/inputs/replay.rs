@@ -124,7 +124,7 @@ impl ReplayInput {
                 .collect();
             let started = Instant::now();
             let wall_start = Utc::now();
-            let mut pending: Vec<Lines> = files.iter().map(|_| Lines::default()).collect();
+            let mut pending: Vec<Lines> = files.iter().map(|_| ctx.new_lines()).collect();
             for r in &timeline {
                 let offset = (r.time - first).to_std().unwrap_or_default().div_f64(self.speed);
                 let due = started + offset;
@@ -208,7 +208,7 @@ fn flush(pending: &mut [Lines], origins: &[Arc<Origin>], ctx: &InputContext) -> 
         }
         ctx.stats.events.inc_by(lines.len() as u64);
         ctx.stats.bytes.inc_by((lines.text_len() + lines.len()) as u64);
-        let batch = RawBatch { lines: std::mem::take(lines), origin: origin.clone(), ack: None };
+        let batch = RawBatch { lines: std::mem::replace(lines, ctx.new_lines()), origin: origin.clone(), ack: None };
         if !ctx.send(batch) {
             return false;
         }

@@ -50,14 +50,13 @@ impl StdinInput {
         let mut stdin = std::io::stdin().lock();
         let mut buf = vec![0u8; 256 * 1024];
         let mut lines = Vec::new();
-        let mut batch = Lines::with_capacity(ctx.batch_lines, 0);
+        let mut batch = ctx.new_lines();
         let send = |batch: &mut Lines| {
             if batch.is_empty() {
                 return true;
             }
             ctx.stats.events.inc_by(batch.len() as u64);
-            let room = Lines::with_capacity(ctx.batch_lines, batch.text_len());
-            let lines = std::mem::replace(batch, room);
+            let lines = std::mem::replace(batch, ctx.new_lines());
             ctx.send(RawBatch { lines, origin: origin.clone(), ack: None })
         };
         loop {

@@ -273,7 +273,7 @@ impl<'a> Reader<'a, '_> {
             }),
             splitter: LineSplitter::new(self.input.max_line_bytes, start),
             multiline,
-            lines: Lines::default(),
+            lines: self.ctx.new_lines(),
             in_glob: true,
             at_eof: false,
             finished: false,
@@ -444,8 +444,7 @@ fn send_lines(f: &mut OpenFile, ctx: &InputContext) -> bool {
     if f.lines.is_empty() {
         return true;
     }
-    let room = Lines::with_capacity(f.lines.len(), f.lines.text_len());
-    let lines = std::mem::replace(&mut f.lines, room);
+    let lines = std::mem::replace(&mut f.lines, ctx.new_lines());
     let end = lines.last_end().unwrap_or(0);
     let ticket = f.tracker.register(end);
     ctx.stats.events.inc_by(lines.len() as u64);
