@@ -153,9 +153,10 @@ pub fn run(
     drop(sink_done_tx);
 
     // Text buffers of line batches: every batch queued or being filtered, plus one
-    // being filled per input. Larger ones (long lines) are not kept.
+    // being filled per input. A file batch holds at most about 512 KiB of text; larger
+    // buffers (a burst of very long lines) are freed rather than kept.
     let line_buffers =
-        Arc::new(BufferPool::new(workers * (QUEUE_PER_WORKER + 1) + config.inputs.len(), 8 * 1024 * 1024));
+        Arc::new(BufferPool::new(workers * (QUEUE_PER_WORKER + 1) + config.inputs.len(), 2 * 1024 * 1024));
 
     // Sequencer: restores input order and fans batches out to the outputs.
     let (done_tx, done_rx) = crossbeam_channel::bounded::<ProcessedBatch>(workers * IN_FLIGHT_PER_WORKER);
