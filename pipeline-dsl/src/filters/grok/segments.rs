@@ -427,7 +427,7 @@ impl SegmentMatcher {
                 (rest.len(), text.len())
             } else {
                 let first = step.literal.as_bytes()[0];
-                let Some(i) = memchr::memchr(first, rest.as_bytes()) else { return false };
+                let Some(i) = crate::literal::find_byte(first, rest.as_bytes()) else { return false };
                 if !crate::literal::starts_with(&rest.as_bytes()[i..], step.literal.as_bytes()) {
                     return false;
                 }
