@@ -77,8 +77,7 @@ pub struct LineRef<'a> {
 impl Lines {
     /// An empty batch with room for `lines` lines, its text kept in `buffer` (a
     /// recycled one keeps its pages: see [`BufferPool`](crate::batch::BufferPool)).
-    pub fn with_buffer(buffer: Vec<u8>, lines: usize) -> Self {
-        let mut buffer = buffer;
+    pub fn with_buffer(mut buffer: Vec<u8>, lines: usize) -> Self {
         buffer.clear();
         Self { text: String::from_utf8(buffer).unwrap_or_default(), meta: Vec::with_capacity(lines) }
     }

@@ -10,7 +10,7 @@ use compact_str::CompactString;
 use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -129,14 +129,27 @@ pub fn intern(name: &str) -> Key {
     Key::Static(k)
 }
 
+/// Most distinct texts kept by [`shared_text`] (file paths: a long-running agent
+/// whose logs rotate to new names meets new ones forever, so the table is bounded
+/// apart from the keys' and holds at most a few hundred KiB).
+const SHARED_TEXT_LIMIT: usize = 4096;
+
 /// `text` as a string that clones without allocating, for a text repeated on every
-/// event of a source (a file's path): it borrows the interned record of the same
-/// name. Past the intern table's bound it is an ordinary string.
+/// event of a source (a file's path): it borrows a copy kept for the life of the
+/// process. Past [`SHARED_TEXT_LIMIT`] texts it is an ordinary string.
 pub fn shared_text(text: &str) -> Str {
-    match intern(text) {
-        Key::Static(i) => Str::const_new(&i.name),
-        Key::Shared(_) => Str::from(text),
+    static TEXTS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut texts = TEXTS.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(kept) = texts.get(text) {
+        return Str::const_new(kept);
     }
+    if texts.len() >= SHARED_TEXT_LIMIT {
+        return Str::from(text);
+    }
+    // Leaked on purpose, bounded by SHARED_TEXT_LIMIT.
+    let kept: &'static str = Box::leak(Box::from(text));
+    texts.insert(kept);
+    Str::const_new(kept)
 }
 
 /// A string value (inline up to 24 bytes).
@@ -685,13 +698,24 @@ mod tests {
     }
 
     #[test]
-    fn shared_text_is_the_text_and_borrows_the_interned_record() {
+    fn shared_text_is_the_text_its_clones_borrow_one_copy_and_the_table_is_bounded() {
         let path = "/var/log/nginx/edge-access.log.2026-11-20-some-long-suffix";
         let s = shared_text(path);
         assert_eq!(s, path);
         assert_eq!(s.clone().as_static_str(), Some(path), "a clone borrows, it does not allocate");
         assert!(std::ptr::eq(shared_text(path).as_static_str().unwrap(), s.as_static_str().unwrap()));
-        assert_eq!(shared_text("short"), "short");
+        // Past the bound (this test is the only user in this process) texts are
+        // ordinary strings, and those kept stay kept.
+        for i in 0..SHARED_TEXT_LIMIT {
+            assert_eq!(
+                shared_text(&format!("/var/log/rotated/access.log.{i}")),
+                format!("/var/log/rotated/access.log.{i}")
+            );
+        }
+        let beyond = shared_text("/var/log/rotated/one-too-many.log");
+        assert_eq!(beyond, "/var/log/rotated/one-too-many.log");
+        assert_eq!(beyond.as_static_str(), None);
+        assert!(shared_text(path).as_static_str().is_some());
     }
 
     #[test]
