@@ -5,6 +5,10 @@
 //! The splitter is fed chunks as they are read, so a tailed file's last line stays
 //! pending until its newline arrives; [`LineSplitter::finish`] hands it over when the
 //! stream is known to be complete (end of stdin, a rotated-away file, read mode).
+//!
+//! Lines go to a [`LineSink`]: a `Vec` of single [`Line`]s (for the multiline codec and
+//! the replay input), or a [`Lines`] batch, the form in which lines travel to the
+//! filter workers, their text back to back in one recycled buffer.
 
 /// Tag added when a line exceeded the maximum size and was truncated.
 pub const TAG_TRUNCATED: &str = "_line_truncated";
