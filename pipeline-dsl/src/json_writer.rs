@@ -78,13 +78,13 @@ fn write_float(out: &mut Vec<u8>, f: f64) {
 /// Appends `s` as a JSON string.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    // Room for the quotes and for the last word store to overrun the string by up to
-    // seven bytes (overwritten by the closing quote or the escaped rest).
-    out.reserve(bytes.len() + 2 + WORD);
+    out.reserve(bytes.len() + 2);
     let start = out.len();
-    // SAFETY: `start + 1 + bytes.len() + WORD` bytes are reserved: the opening quote,
-    // then `copy_clean` writes at most `bytes.len()` rounded up to a whole word. The
-    // length set afterwards covers only bytes written: the quote and the clean prefix.
+    // SAFETY: room for `1 + bytes.len()` bytes past `start` is reserved: the opening
+    // quote, then `copy_clean` writes at most `bytes.len()` bytes. The length set
+    // afterwards covers only what was written: the quote and the clean prefix (bytes
+    // copied past it, up to the end of the word that held an escape, are overwritten
+    // by the escaped rest).
     let clean = unsafe {
         let dst = out.as_mut_ptr().add(start);
         dst.write(b'"');
@@ -103,10 +103,11 @@ const WORD: usize = 8;
 
 /// Copies `src` to `dst` a word at a time until the first word holding a byte to
 /// escape, returning how many bytes before that byte were copied clean (all of `src`
-/// when none needs escaping). A short tail is tested byte by byte and copied whole.
+/// when none needs escaping). A tail shorter than a word is tested byte by byte and
+/// its clean part copied.
 ///
 /// # Safety
-/// `dst` must be valid for writes of `src.len()` rounded up to a multiple of [`WORD`].
+/// `dst` must be valid for writes of `src.len()` bytes; no more are written.
 #[inline(always)]
 unsafe fn copy_clean(src: &[u8], dst: *mut u8) -> usize {
     let mut i = 0;
