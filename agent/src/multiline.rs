@@ -7,7 +7,7 @@
 //! and the event is tagged `multiline`. `max_lines` and `max_bytes` bound an event: past
 //! them it is emitted as it is and tagged, so nothing is lost and memory stays bounded.
 
-use crate::line_codec::Line;
+use crate::line_codec::{Line, LineSplitter, Lines};
 use pipeline_dsl::ast::Spanned;
 use pipeline_dsl::filters::grok::library::{Flavour, Library};
 use pipeline_dsl::filters::grok::GrokPattern;
@@ -90,6 +90,48 @@ impl MultilineConfig {
     }
 }
 
+/// Splits `data` into `out`: straight into the batch for a stream without a multiline
+/// codec, else line by line through `joiner` (`scratch` holds the single lines between).
+pub fn split_into(
+    splitter: &mut LineSplitter,
+    data: &[u8],
+    joiner: Option<&mut Multiline>,
+    scratch: &mut Vec<Line>,
+    out: &mut Lines,
+) {
+    match joiner {
+        None => splitter.push(data, out),
+        Some(joiner) => {
+            splitter.push(data, scratch);
+            for line in scratch.drain(..) {
+                if let Some(event) = joiner.push(line) {
+                    out.push(event);
+                }
+            }
+        }
+    }
+}
+
+/// The stream is complete: its partial last line and the event still being joined go
+/// to `out`.
+pub fn finish_into(splitter: &mut LineSplitter, joiner: Option<&mut Multiline>, out: &mut Lines) {
+    match joiner {
+        None => splitter.finish(out),
+        Some(joiner) => {
+            let mut last = Vec::new();
+            splitter.finish(&mut last);
+            for line in last {
+                if let Some(event) = joiner.push(line) {
+                    out.push(event);
+                }
+            }
+            if let Some(event) = joiner.flush() {
+                out.push(event);
+            }
+        }
+    }
+}
+
 /// Joins lines into events according to a [`MultilineConfig`]; one per stream, since
 /// an event never spans two files.
 pub struct Multiline<'a> {
@@ -103,15 +145,6 @@ impl<'a> Multiline<'a> {
     /// A joiner with nothing pending.
     pub fn new(config: &'a MultilineConfig) -> Self {
         Self { config, pending: None, lines: 0, spans: Vec::new() }
-    }
-
-    /// Feeds `line` through `joiner` when there is one (a stream without a multiline
-    /// codec passes lines through as they are).
-    pub fn feed(joiner: Option<&mut Multiline>, line: Line) -> Option<Line> {
-        match joiner {
-            Some(m) => m.push(line),
-            None => Some(line),
-        }
     }
 
     /// Feeds one line; returns the event it completes, if any.

@@ -6,7 +6,7 @@ use super::codec::InputCodec;
 use super::InputContext;
 use crate::batch::{Origin, RawBatch};
 use crate::line_codec::{LineSplitter, Lines, DEFAULT_MAX_LINE_BYTES};
-use crate::multiline::Multiline;
+use crate::multiline;
 use pipeline_dsl::settings::Settings;
 use std::io::Read;
 use std::sync::Arc;
@@ -49,7 +49,7 @@ impl StdinInput {
         let mut splitter = LineSplitter::new(self.max_line_bytes, 0);
         let mut stdin = std::io::stdin().lock();
         let mut buf = vec![0u8; 256 * 1024];
-        let mut lines = Vec::new();
+        let mut scratch = Vec::new();
         let mut batch = ctx.new_lines();
         let send = |batch: &mut Lines| {
             if batch.is_empty() {
@@ -72,32 +72,14 @@ impl StdinInput {
                 break;
             }
             ctx.stats.bytes.inc_by(n as u64);
-            match multiline.as_mut() {
-                Some(joiner) => {
-                    splitter.push(&buf[..n], &mut lines);
-                    for line in lines.drain(..) {
-                        if let Some(event) = joiner.push(line) {
-                            batch.push(event);
-                        }
-                    }
-                }
-                None => splitter.push(&buf[..n], &mut batch),
-            }
+            multiline::split_into(&mut splitter, &buf[..n], multiline.as_mut(), &mut scratch, &mut batch);
             // Send what was read at once when the input is slow (interactive use), in
             // full batches when it is fast.
             if (batch.len() >= ctx.batch_lines || n < buf.len()) && !send(&mut batch) {
                 return Ok(());
             }
         }
-        splitter.finish(&mut lines);
-        for line in lines {
-            if let Some(event) = Multiline::feed(multiline.as_mut(), line) {
-                batch.push(event);
-            }
-        }
-        if let Some(event) = multiline.as_mut().and_then(|m| m.flush()) {
-            batch.push(event);
-        }
+        multiline::finish_into(&mut splitter, multiline.as_mut(), &mut batch);
         send(&mut batch);
         Ok(())
     }

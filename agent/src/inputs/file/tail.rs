@@ -23,7 +23,7 @@ use crate::checkpoint::{Checkpoints, Identity, FINGERPRINT_BYTES};
 use crate::inputs::codec::InputCodec;
 use crate::inputs::InputContext;
 use crate::line_codec::{Line, LineSplitter, Lines};
-use crate::multiline::Multiline;
+use crate::multiline::{self, Multiline};
 use anyhow::Context;
 use std::collections::HashSet;
 use std::fs::File;
@@ -317,14 +317,7 @@ impl<'a> Reader<'a, '_> {
             f.at_eof = false;
             f.last_activity = Instant::now();
             self.ctx.stats.bytes.inc_by(n as u64);
-            if f.multiline.is_some() {
-                f.splitter.push(&buf[..n], scratch);
-                for line in scratch.drain(..) {
-                    f.add_line(line);
-                }
-            } else {
-                f.splitter.push(&buf[..n], &mut f.lines);
-            }
+            multiline::split_into(&mut f.splitter, &buf[..n], f.multiline.as_mut(), scratch, &mut f.lines);
             if (f.lines.len() >= self.ctx.batch_lines || f.lines.text_len() >= BATCH_BYTES) && !send_lines(f, self.ctx)
             {
                 return Ok(None);
@@ -368,7 +361,7 @@ impl<'a> Reader<'a, '_> {
                 // The last event of a quiet log is not held back until the next line.
                 if idle >= config.auto_flush_interval {
                     if let Some(event) = f.multiline.as_mut().and_then(|m| m.flush()) {
-                        f.push_event(event);
+                        f.lines.push(event);
                     }
                 }
             }
@@ -401,26 +394,9 @@ impl<'a> Reader<'a, '_> {
 }
 
 impl OpenFile<'_> {
-    fn add_line(&mut self, line: Line) {
-        if let Some(event) = Multiline::feed(self.multiline.as_mut(), line) {
-            self.push_event(event);
-        }
-    }
-
-    fn push_event(&mut self, line: Line) {
-        self.lines.push(line);
-    }
-
     /// The file is complete: its partial last line and pending multiline event are events.
     fn finish_lines(&mut self) {
-        let mut last = Vec::new();
-        self.splitter.finish(&mut last);
-        for line in last {
-            self.add_line(line);
-        }
-        if let Some(event) = self.multiline.as_mut().and_then(|m| m.flush()) {
-            self.push_event(event);
-        }
+        multiline::finish_into(&mut self.splitter, self.multiline.as_mut(), &mut self.lines);
     }
 }
 
