@@ -195,7 +195,9 @@ impl KeyStats {
 
 #[derive(Debug, Default)]
 struct Window {
-    keys: HashMap<Str, KeyStats>,
+    /// Keys come from event data, so the hasher is randomly seeded; foldhash rather than
+    /// SipHash, as every event of every window block looks its key up here.
+    keys: HashMap<Str, KeyStats, foldhash::fast::RandomState>,
     totals: KeyStats,
 }
 
