@@ -103,11 +103,7 @@ pub fn split_into(
         None => splitter.push(data, out),
         Some(joiner) => {
             splitter.push(data, scratch);
-            for line in scratch.drain(..) {
-                if let Some(event) = joiner.push(line) {
-                    out.push(event);
-                }
-            }
+            join_into(joiner, scratch.drain(..), out);
         }
     }
 }
@@ -120,14 +116,19 @@ pub fn finish_into(splitter: &mut LineSplitter, joiner: Option<&mut Multiline>, 
         Some(joiner) => {
             let mut last = Vec::new();
             splitter.finish(&mut last);
-            for line in last {
-                if let Some(event) = joiner.push(line) {
-                    out.push(event);
-                }
-            }
+            join_into(joiner, last, out);
             if let Some(event) = joiner.flush() {
                 out.push(event);
             }
+        }
+    }
+}
+
+/// Feeds `lines` through `joiner`, adding the events they complete to `out`.
+fn join_into(joiner: &mut Multiline, lines: impl IntoIterator<Item = Line>, out: &mut Lines) {
+    for line in lines {
+        if let Some(event) = joiner.push(line) {
+            out.push(event);
         }
     }
 }
