@@ -114,7 +114,19 @@ fn the_console_shows_live_streaming_health_and_switches_views() {
     let screen = tmux.wait_screen("the POPs view", |s| s.contains("POPs: cache hit ratio"));
     assert!(screen.contains(" %") && screen.contains("req/s"), "{screen}");
     tmux.keys(&["Tab"]);
-    tmux.wait_screen("the pipeline view", |s| s.contains("plugins") && s.contains("replay-0"));
+    // The CloudFront grok's line (on the first screen) ends with its cost per event and
+    // its share of the filters' time, once one of the events it saw was timed.
+    let cloudfront = |screen: &str| -> Option<Vec<String>> {
+        let line = screen.lines().find(|l| l.contains(" cloudfront "))?;
+        let figures = line.split(|c: char| c.is_whitespace() || c == '│').filter(|f| !f.is_empty());
+        Some(figures.map(str::to_string).collect())
+    };
+    let timed = |f: &[String]| f.len() >= 8 && f[f.len() - 3].parse::<f64>().is_ok_and(|us| us > 0.0);
+    let screen = tmux.wait_screen("the pipeline view with filter costs", |s| {
+        s.contains("replay-0") && s.contains("µs/event") && cloudfront(s).is_some_and(|f| timed(&f))
+    });
+    let figures = cloudfront(&screen).unwrap();
+    assert_eq!(figures[figures.len() - 1], "%", "{figures:?}");
     tmux.keys(&["?"]);
     tmux.wait_screen("the help", |s| s.contains("any key closes this help"));
     tmux.keys(&["x", "q"]);

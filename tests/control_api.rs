@@ -90,6 +90,8 @@ fn health_metrics_and_snapshot_report_what_happened() {
     let edge = filters.iter().find(|f| f["id"] == "edge").expect("the grok with id edge");
     assert_eq!(edge["events_in"], 8_000);
     assert_eq!(edge["not_applied"], 0);
+    // 8,000 events: about 62 of them timed, so the grok has an estimated time.
+    assert!(edge["duration_micros"].as_u64().unwrap() > 0, "{edge}");
     let queues: Vec<&str> =
         snapshot["queues"].as_array().unwrap().iter().map(|q| q["name"].as_str().unwrap()).collect();
     assert_eq!(queues, ["inputs", "sequencer", "output:jsonl"]);
@@ -106,6 +108,11 @@ fn health_metrics_and_snapshot_report_what_happened() {
     ] {
         assert!(metrics.lines().any(|l| l == line), "missing `{line}` in:\n{metrics}");
     }
+    let edge_seconds = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("logship_filter_duration_seconds_total{id=\"edge\"} "))
+        .map(|v| v.parse::<f64>().unwrap());
+    assert!(edge_seconds.is_some_and(|s| s > 0.0), "the edge grok's time in:\n{metrics}");
     assert!(agent.stop().success());
 }
 

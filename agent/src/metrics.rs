@@ -7,13 +7,14 @@
 
 use pipeline_dsl::aggregation::Aggregations;
 use pipeline_dsl::api::{InputSnapshot, OutputSnapshot, PipelineSnapshot, PluginSnapshot, QueueSnapshot, Snapshot};
-use pipeline_dsl::filters::NodeCounts;
+use pipeline_dsl::filters::{NodeCounts, TIMING_SAMPLE};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -70,6 +71,8 @@ pub struct FilterPluginStats {
     pub events_out: Counter,
     /// Events it did not apply to.
     pub not_applied: Counter,
+    /// Estimated seconds spent in it (see [`NodeCounts::nanos`]).
+    pub seconds: Counter<f64, AtomicU64>,
 }
 
 impl FilterPluginStats {
@@ -78,6 +81,9 @@ impl FilterPluginStats {
         self.events_in.inc_by(c.events_in);
         self.events_out.inc_by(c.events_in - c.dropped);
         self.not_applied.inc_by(c.events_in - c.applied - c.dropped);
+        if c.nanos > 0 {
+            self.seconds.inc_by(c.nanos as f64 / 1e9);
+        }
     }
 }
 
@@ -126,6 +132,7 @@ pub struct Metrics {
     plugin_in: Family<IdLabel, Counter>,
     plugin_out: Family<IdLabel, Counter>,
     plugin_not_applied: Family<IdLabel, Counter>,
+    plugin_seconds: Family<IdLabel, Counter<f64, AtomicU64>>,
     output_events: Family<IdLabel, Counter>,
     output_dead: Family<IdLabel, Counter>,
     output_retries: Family<IdLabel, Counter>,
@@ -177,6 +184,7 @@ impl Metrics {
             plugin_in: Family::default(),
             plugin_out: Family::default(),
             plugin_not_applied: Family::default(),
+            plugin_seconds: Family::default(),
             output_events: Family::default(),
             output_dead: Family::default(),
             output_retries: Family::default(),
@@ -210,6 +218,11 @@ impl Metrics {
         registry.register("filter_events_in", "Events that reached a filter", m.plugin_in.clone());
         registry.register("filter_events_out", "Events that left a filter", m.plugin_out.clone());
         registry.register("filter_not_applied", "Events a filter did not apply to", m.plugin_not_applied.clone());
+        registry.register(
+            "filter_duration_seconds",
+            format!("Estimated time spent in a filter (one event in {TIMING_SAMPLE} timed, plus its flushing)"),
+            m.plugin_seconds.clone(),
+        );
         registry.register("output_events", "Events delivered by an output", m.output_events.clone());
         registry.register(
             "output_dead_lettered",
@@ -264,6 +277,7 @@ impl Metrics {
             events_in: self.plugin_in.get_or_create(&l).clone(),
             events_out: self.plugin_out.get_or_create(&l).clone(),
             not_applied: self.plugin_not_applied.get_or_create(&l).clone(),
+            seconds: self.plugin_seconds.get_or_create(&l).clone(),
         };
         lock(&self.filter_plugins).push(s.clone());
         s
@@ -367,6 +381,7 @@ impl Metrics {
                         events_in: f.events_in.get(),
                         events_out: f.events_out.get(),
                         not_applied: f.not_applied.get(),
+                        duration_micros: (f.seconds.get() * 1e6) as u64,
                     })
                     .collect(),
             },

@@ -129,6 +129,25 @@ fn pops_and_pipeline_views() {
     let (text, _) = render(&app, 80, 24);
     assert!(text.contains("replay-0") && text.contains("json-1"), "{text}");
     assert_screen("pipeline-80x24", &text);
+    // The recorded agent predates per-filter timing, hence "-" above. With durations,
+    // a filter's line shows its µs per event and its share of all filters' time.
+    let mut timed = fixture("snapshot-2.json");
+    for f in &mut timed.pipeline.filters {
+        f.duration_micros = match f.id.as_str() {
+            "cloudfront" => 44_920, // 2,246 events: 20 µs each
+            "json-1" => 3_364,      // 3,364 events: 1 µs each
+            _ => 0,
+        };
+    }
+    let mut timed_app = App::new("http://127.0.0.1:9898".into(), Slo::default());
+    timed_app.update(Ok(fixture("snapshot-1.json")));
+    timed_app.update(Ok(timed));
+    press(&mut timed_app, KeyCode::Char('4'));
+    let (text, _) = render(&timed_app, 80, 24);
+    let line = |id: &str| text.lines().find(|l| l.contains(&format!(" {id} "))).unwrap().to_string();
+    assert!(line("cloudfront").ends_with("20.00    93.0 % │"), "{text}");
+    assert!(line("json-1").ends_with("1.00     7.0 %  │"), "{text}");
+    assert!(line("date-2").ends_with("-        0.0 %  │"), "{text}");
     // Scrolling reaches the last plugins.
     press(&mut app, KeyCode::End);
     let (text, _) = render(&app, 80, 24);

@@ -66,6 +66,10 @@ pub struct PluginSnapshot {
     pub events_out: u64,
     /// Events it did not apply to (no match, unparsable date…).
     pub not_applied: u64,
+    /// Estimated time spent in it, in microseconds (see
+    /// [`crate::filters::TIMING_SAMPLE`]); 0 from agents that do not measure it.
+    #[serde(default)]
+    pub duration_micros: u64,
 }
 
 /// One output.

@@ -10,7 +10,7 @@ use crate::condition::Condition;
 use crate::diagnostics::{Diagnostic, SourceDiagnostics};
 use crate::env;
 use crate::event::Event;
-use crate::filters::{self, BuildContext, CommonOptions, FilterNode, Flush, NodeCounts};
+use crate::filters::{self, BuildContext, CommonOptions, FilterNode, Flush, NodeCounts, TIMING_SAMPLE};
 use crate::parser::parse_config;
 use crate::settings::Settings;
 use std::path::{Path, PathBuf};
@@ -73,6 +73,8 @@ pub struct Pipeline {
     pub output_routes: Vec<Node<usize>>,
     /// The config files, for rendering later diagnostics.
     pub sources: Vec<ConfigSource>,
+    /// Events filtered so far: every [`TIMING_SAMPLE`]th is timed.
+    filtered: u64,
 }
 
 /// Every problem found in a set of config files.
@@ -174,7 +176,7 @@ pub fn compile(
     if !errors.is_empty() {
         return Err(ConfigErrors::from_pairs(&sources, errors));
     }
-    Ok(Pipeline { inputs, filters: filters_tree, outputs, output_routes, sources })
+    Ok(Pipeline { inputs, filters: filters_tree, outputs, output_routes, sources, filtered: 0 })
 }
 
 struct Compiler<'a> {
@@ -288,7 +290,8 @@ impl Compiler<'_> {
 impl Pipeline {
     /// Runs one event through the filters; returns false when it was dropped.
     pub fn filter(&mut self, event: &mut Event) -> bool {
-        run_filters(&mut self.filters, event)
+        self.filtered = self.filtered.wrapping_add(1);
+        run_filters(&mut self.filters, event, self.filtered.is_multiple_of(TIMING_SAMPLE))
     }
 
     /// Hands each event the filters make by themselves (window metrics) to `emit`,
@@ -361,11 +364,13 @@ fn for_each_filter(nodes: &mut [Node<FilterNode>], f: &mut dyn FnMut(&mut Filter
     }
 }
 
-fn run_filters(nodes: &mut [Node<FilterNode>], event: &mut Event) -> bool {
+/// Runs `event` through `nodes`; `timed` measures each filter's time on it.
+fn run_filters(nodes: &mut [Node<FilterNode>], event: &mut Event, timed: bool) -> bool {
     for node in nodes {
         match node {
             Node::Plugin(f) => {
-                if !f.run(event) {
+                let kept = if timed { f.run_timed(event) } else { f.run(event) };
+                if !kept {
                     return false;
                 }
             }
@@ -374,7 +379,7 @@ fn run_filters(nodes: &mut [Node<FilterNode>], event: &mut Event) -> bool {
                     Some((_, b)) => b,
                     None => otherwise,
                 };
-                if !run_filters(body, event) {
+                if !run_filters(body, event, timed) {
                     return false;
                 }
             }
@@ -392,5 +397,44 @@ fn route_nodes(nodes: &[Node<usize>], event: &Event, out: &mut Vec<usize>) {
                 route_nodes(body, event, out);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+
+    fn pipeline(text: &str) -> Pipeline {
+        let source = ConfigSource { path: "t.conf".into(), text: text.into() };
+        let options = LoadOptions { env: &|_| None, support_escapes: false, aggregations: Default::default() };
+        compile(vec![source], &[], &[], &options).expect("the test config compiles")
+    }
+
+    #[test]
+    fn one_event_in_timing_sample_is_timed_in_the_filters_it_reaches() {
+        let mut p = pipeline(
+            r#"filter {
+                 if [message] =~ /^GET/ { grok { id => "taken" match => { "message" => "^%{WORD:verb} %{NOTSPACE:path}" } } }
+                 else { grok { id => "skipped" match => { "message" => "%{WORD:other}" } } }
+               }"#,
+        );
+        let mut counts = vec![NodeCounts::default(); 2];
+        let run = |p: &mut Pipeline, n: u64| {
+            for _ in 0..n {
+                let mut e = Event::from_message("GET /vod/t1/seg.ts".into(), chrono::Utc::now());
+                assert!(p.filter(&mut e));
+            }
+        };
+        run(&mut p, TIMING_SAMPLE - 1);
+        p.drain_counts(&mut counts);
+        assert_eq!(counts[0].events_in, TIMING_SAMPLE - 1);
+        assert_eq!(counts[0].nanos, 0, "no event timed yet");
+
+        run(&mut p, 1);
+        p.drain_counts(&mut counts);
+        assert_eq!(counts[0].events_in, TIMING_SAMPLE);
+        assert!(counts[0].nanos > 0, "the {TIMING_SAMPLE}th event is timed");
+        assert_eq!(counts[1], NodeCounts::default(), "a filter no event reached has no time");
     }
 }

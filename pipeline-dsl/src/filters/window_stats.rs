@@ -279,6 +279,10 @@ impl Filter for WindowStats {
         let observations = std::mem::take(&mut self.pending);
         self.aggregator.submit(when, observations, chrono::Utc::now().timestamp_millis(), emit)
     }
+
+    fn flushes(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
