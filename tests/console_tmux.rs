@@ -1,7 +1,8 @@
 //! `logship console` end to end: the agent replays the sample logs through the root
 //! pipeline.conf's filters, the console runs inside tmux, and the screen it draws is
 //! read back with `capture-pane`: real title ids and figures appear, keys switch views,
-//! an unreachable agent is reported, and the terminal is restored on `q` and SIGTERM.
+//! an unreachable agent is reported, the terminal is restored on `q` and SIGTERM, and
+//! the console ends when its terminal goes away.
 
 mod common;
 
@@ -142,6 +143,26 @@ fn the_console_shows_live_streaming_health_and_switches_views() {
     signal(pid, "TERM");
     assert!(tmux.wait_exit(), "the console left the alternate screen on SIGTERM");
     assert!(agent.stop().success());
+}
+
+/// Whether process `pid` has ended (gone, or a zombie waiting to be reaped).
+fn ended(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_or(true, |stat| stat.rsplit(") ").next().is_some_and(|rest| rest.starts_with('Z')))
+}
+
+#[test]
+fn the_console_ends_when_its_terminal_goes_away() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let session = Tmux::start("hangup", &console_command(&format!("127.0.0.1:{port}")));
+    session.wait_screen("the console", |s| s.contains("UNREACHABLE, retrying"));
+    let pid: u32 = session.display("#{pane_pid}").parse().unwrap();
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(), "logship");
+    // Killing the session hangs up the console's terminal, as a dropped ssh session
+    // does. Its input reader then fails on every read; the console must end rather
+    // than spin on a core.
+    assert!(tmux().args(["kill-session", "-t", &session.name]).status().unwrap().success());
+    wait_for("the console to end after its terminal went away", || ended(pid));
 }
 
 #[test]

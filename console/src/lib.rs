@@ -3,7 +3,8 @@
 //! It polls the agent's control API (`/api/v1/snapshot`) every second and shows four
 //! views: Overview, Titles, POPs and Pipeline ([`app`] holds the state and the derived
 //! rows, [`views`] draws them). When the agent is unreachable it says so and keeps
-//! retrying; the terminal is restored on exit, on panic and on SIGTERM.
+//! retrying; the terminal is restored on exit, on panic and on SIGTERM, and the console
+//! ends when its terminal goes away.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -19,6 +20,7 @@ use client::Endpoint;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -59,6 +61,7 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT, signal_hook::consts::SIGHUP] {
         signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
     }
+    watch_for_stop(stop.clone())?;
     // Restore the terminal before a panic message is printed.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -73,6 +76,39 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     })();
     restore_terminal();
     result
+}
+
+/// How long the event loop has to end after a stop signal, or after the terminal went
+/// away, before the process exits regardless.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Makes sure the console ends when its terminal goes away (an ssh session dropped, a
+/// tmux pane killed), even if it never sees a SIGHUP (`nohup`).
+///
+/// On a hung-up terminal, crossterm's input reader retries its read forever without
+/// returning (crossterm-rs/crossterm#793): `event::poll` never comes back, so the event
+/// loop cannot see `stop`, and the process would spin on a core indefinitely. This
+/// thread sets `stop` when the terminal it started on is no longer one. Once `stop` is
+/// set by it or by a signal, it gives the event loop [`STOP_GRACE`] to end and restore
+/// the terminal, then exits the process.
+fn watch_for_stop(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let on_terminal = || std::io::stdin().is_terminal() || std::io::stdout().is_terminal();
+    let started_on_terminal = on_terminal();
+    std::thread::Builder::new()
+        .name("console-watch".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(250));
+            if started_on_terminal && !on_terminal() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            if stop.load(Ordering::Relaxed) {
+                std::thread::sleep(STOP_GRACE);
+                // Still here: the event loop is stuck in the input reader.
+                std::process::exit(1);
+            }
+        })
+        .context("starting the terminal watch")?;
+    Ok(())
 }
 
 fn restore_terminal() {
