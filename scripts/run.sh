@@ -10,10 +10,14 @@
 #   ELASTICSEARCH_HOSTS=https://es.example:9200 \
 #   ELASTICSEARCH_USER=elastic ELASTICSEARCH_PASSWORD=… scripts/run.sh   # a real cluster
 #
-# Extra arguments go to logship, e.g. `scripts/run.sh --workers 1`.
+# Extra arguments go to logship, e.g. `scripts/run.sh --workers 1`. LOGSHIP_BIN runs
+# another logship binary instead of building one (the quickstart test uses it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p logship
+logship=${LOGSHIP_BIN:-target/release/logship}
+if [ -z "${LOGSHIP_BIN:-}" ]; then
+    cargo build --release -p logship
+fi
 
 if [ -z "${ELASTICSEARCH_HOSTS:-}" ]; then
     if ! python3 -c "import osmem_server" >/dev/null 2>&1; then
@@ -26,8 +30,11 @@ if [ -z "${ELASTICSEARCH_HOSTS:-}" ]; then
         addr=127.0.0.1:0
     fi
     ready=$(mktemp)
-    # The server exits with this shell's process, which becomes logship below.
-    "$osmem" -addr "$addr" -no-stdin-watch -parent-pid $$ > "$ready" &
+    # The server exits with this shell's process, which becomes logship below. It runs
+    # in a session of its own, so that Ctrl-C (or `timeout`) stops only the agent: the
+    # agent then delivers what it holds to a server that is still there, instead of
+    # waiting out its shutdown timeout.
+    setsid "$osmem" -addr "$addr" -no-stdin-watch -parent-pid $$ > "$ready" &
     for _ in $(seq 1 100); do
         grep -q '"url"' "$ready" && break
         sleep 0.1
@@ -39,4 +46,4 @@ if [ -z "${ELASTICSEARCH_HOSTS:-}" ]; then
 fi
 
 echo "logship: shipping to $ELASTICSEARCH_HOSTS; control API on http://127.0.0.1:9898" >&2
-exec target/release/logship --config pipeline.conf "$@"
+exec "$logship" --config pipeline.conf "$@"
