@@ -11,6 +11,16 @@ use serde_json::Value;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+/// Kills the process group it names when dropped, so that a failed assertion does not
+/// leave the agent replaying forever (the embedded server exits with the agent).
+struct KillGroup(String);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &self.0]).status();
+    }
+}
+
 /// The value after `key=` on the last line of `log` that contains `marker`.
 fn logged(log: &str, marker: &str, key: &str) -> Option<String> {
     let line = log.lines().rev().find(|l| l.contains(marker))?;
@@ -35,6 +45,10 @@ fn the_run_command_ships_samples_to_the_embedded_server_and_stops_cleanly_on_ctr
         .stderr(std::fs::File::create(&stderr_path).unwrap())
         .spawn()
         .expect("start scripts/run.sh");
+    // procps `kill` needs `--` before a negative id (a process group), or it takes it
+    // for an option and signals nothing.
+    let group = format!("-{}", child.id());
+    let _cleanup = KillGroup(group.clone());
     let log = || strip_ansi(&String::from_utf8_lossy(&std::fs::read(&stderr_path).unwrap_or_default()));
     let mut api = String::new();
     wait_for("the control API to listen", || {
@@ -46,8 +60,8 @@ fn the_run_command_ships_samples_to_the_embedded_server_and_stops_cleanly_on_ctr
         .find_map(|l| l.split("(osmem-server) at http://").nth(1).map(str::to_string))
         .expect("run.sh names the embedded server it started");
 
-    // Live traffic reaches the embedded server through both outputs (the events and
-    // the window metrics, whose first windows close after 15 s).
+    // Live traffic reaches the embedded server through both outputs: the events, and
+    // the window metrics of the first windows to close.
     wait_for("events and window metrics delivered", || {
         let (_, body) = http(&api, "GET", "/api/v1/snapshot", "");
         let snapshot: Value = serde_json::from_str(&body).unwrap_or_default();
@@ -61,9 +75,7 @@ fn the_run_command_ships_samples_to_the_embedded_server_and_stops_cleanly_on_ctr
         assert!(status == 200 && count["count"].as_u64() > Some(0), "{index}: {status} {body}");
     }
 
-    // Ctrl-C: SIGINT to the process group the terminal would signal (procps `kill`
-    // needs `--` before a negative id, or it takes it for an option and signals nothing).
-    let group = format!("-{}", child.id());
+    // Ctrl-C: SIGINT to the process group the terminal would signal.
     assert!(Command::new("kill").args(["-s", "INT", "--", &group]).status().unwrap().success());
     let status = child.wait().expect("wait for the agent");
     let log = log();
