@@ -45,5 +45,5 @@ if [ -z "${ELASTICSEARCH_HOSTS:-}" ]; then
     export ELASTICSEARCH_HOSTS=$url
 fi
 
-echo "logship: shipping to $ELASTICSEARCH_HOSTS; control API on http://127.0.0.1:9898" >&2
+echo "logship: shipping to $ELASTICSEARCH_HOSTS; control API on http://127.0.0.1:9898 unless --api-addr says otherwise" >&2
 exec "$logship" --config pipeline.conf "$@"
