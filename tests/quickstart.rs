@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{http, root, strip_ansi, temp_dir, wait_for};
+use common::{http, logged_api_addr, root, strip_ansi, temp_dir, wait_for};
 use serde_json::Value;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -19,12 +19,6 @@ impl Drop for KillGroup {
     fn drop(&mut self) {
         let _ = Command::new("kill").args(["-s", "KILL", "--", &self.0]).status();
     }
-}
-
-/// The value after `key=` on the last line of `log` that contains `marker`.
-fn logged(log: &str, marker: &str, key: &str) -> Option<String> {
-    let line = log.lines().rev().find(|l| l.contains(marker))?;
-    Some(line.split(key).nth(1)?.split_whitespace().next()?.to_string())
 }
 
 #[test]
@@ -52,7 +46,7 @@ fn the_run_command_ships_samples_to_the_embedded_server_and_stops_cleanly_on_ctr
     let log = || strip_ansi(&String::from_utf8_lossy(&std::fs::read(&stderr_path).unwrap_or_default()));
     let mut api = String::new();
     wait_for("the control API to listen", || {
-        api = logged(&log(), "Control API listening", "addr=").unwrap_or_default();
+        api = logged_api_addr(&log()).unwrap_or_default();
         !api.is_empty()
     });
     let server = log()

@@ -274,22 +274,8 @@ impl Agent {
     pub fn api_addr(&self) -> String {
         let mut addr = String::new();
         wait_for("the control API to listen", || {
-            let log = self.stderr();
-            let plain: String = strip_ansi(&log);
-            match plain.lines().rev().find(|l| l.contains("Control API listening")) {
-                Some(l) => {
-                    addr = l
-                        .split("addr=")
-                        .nth(1)
-                        .unwrap_or_default()
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string();
-                    true
-                }
-                None => false,
-            }
+            addr = logged_api_addr(&self.stderr()).unwrap_or_default();
+            !addr.is_empty()
         });
         addr
     }
@@ -322,6 +308,13 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The control API address (`127.0.0.1:PORT`) an agent's log announced last, if any.
+pub fn logged_api_addr(log: &str) -> Option<String> {
+    let plain = strip_ansi(log);
+    let line = plain.lines().rev().find(|l| l.contains("Control API listening"))?;
+    Some(line.split("addr=").nth(1)?.split_whitespace().next()?.to_string())
 }
 
 /// Sends signal `sig` (`TERM`, `KILL`, `STOP`, `CONT`) to process `pid`.
