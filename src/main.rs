@@ -43,7 +43,7 @@ struct Cli {
     #[arg(long)]
     once: bool,
 
-    /// Directory for checkpoints and dead-letter files.
+    /// Directory for checkpoints, dead-letter files and the windows open at a stop.
     #[arg(long, value_name = "DIR", default_value = "data", env = "LOGSHIP_DATA_DIR")]
     data_dir: PathBuf,
 

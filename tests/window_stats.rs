@@ -1,12 +1,13 @@
 //! Streaming-health windows of the root pipeline.conf, replayed from the sample logs
 //! through the real binary (two filter workers), checked against figures computed here
 //! independently from the raw lines: every count and ratio exactly, every percentile
-//! within the histogram's precision (3 significant figures).
+//! within the histogram's precision (3 significant figures). Also: windows open when the
+//! agent stops are saved and go on after the restart.
 
 mod common;
 
 use chrono::{DateTime, NaiveDateTime};
-use common::{logship, metric_documents, read};
+use common::{append, is_metric, json_lines, logship, metric_documents, read, temp_dir, wait_for, Agent};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -72,8 +73,7 @@ fn expected_edge(text: &str) -> Windows {
     let mut w = Windows::new();
     for line in text.lines() {
         let quoted: Vec<&str> = line.split('"').collect();
-        let ts = &quoted[0][quoted[0].find('[').unwrap() + 1..quoted[0].find(']').unwrap()];
-        let ms = DateTime::parse_from_str(ts, "%d/%b/%Y:%H:%M:%S %z").unwrap().timestamp_millis();
+        let ms = edge_time_ms(line);
         let path = quoted[1].split(' ').nth(1).unwrap();
         let status_bytes: Vec<&str> = quoted[2].split_whitespace().collect();
         let tail: Vec<&str> = quoted[6].split_whitespace().collect();
@@ -88,6 +88,12 @@ fn expected_edge(text: &str) -> Windows {
         add_request(&mut w, "cdn.edge", ms, &title(path), tail[2], status, cache, bytes, latency);
     }
     w
+}
+
+/// The time of an edge line (`[20/Nov/2026:20:00:00 +0000]`), Unix ms.
+fn edge_time_ms(line: &str) -> i64 {
+    let ts = &line[line.find('[').unwrap() + 1..line.find(']').unwrap()];
+    DateTime::parse_from_str(ts, "%d/%b/%Y:%H:%M:%S %z").unwrap().timestamp_millis()
 }
 
 /// W3C tab-separated CloudFront lines (headers skipped).
@@ -255,4 +261,79 @@ fn cloudfront_windows_match_the_raw_lines() {
 fn playback_windows_match_the_raw_lines() {
     let text = String::from_utf8(read("sample-logs/playback.log")).unwrap();
     compare(expected_playback(&text), "sample-logs/playback.log");
+}
+
+/// A tailing config over `log` with the root pipeline.conf's filters, every document
+/// (events and metrics) to `out`. Windows get `idle_flush => "1h"`, so that only the
+/// stop can end them however slowly the test runs.
+fn tailing_config(dir: &std::path::Path, log: &std::path::Path, out: &std::path::Path) -> std::path::PathBuf {
+    let filters = common::root_filters().replace("window_stats {", "window_stats {\n        idle_flush => \"1h\"");
+    let text = format!(
+        "input {{ file {{ path => \"{}\" start_position => \"beginning\" stat_interval => 0.05 }} }}\n{filters}\noutput {{ file {{ path => \"{}\" codec => json_lines }} }}\n",
+        log.display(),
+        out.display()
+    );
+    let config = dir.join("tail.conf");
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// Metric documents by id; panics on an id seen twice.
+fn metrics_by_id(docs: &[Value]) -> BTreeMap<String, Value> {
+    let mut by_id = BTreeMap::new();
+    for d in docs.iter().filter(|d| is_metric(d)) {
+        let key = format!("{} {} {}", d["metric"]["name"], d["metric"]["key"], d["metric"]["window"]["start"]);
+        if let Some(previous) = by_id.insert(key.clone(), d.clone()) {
+            panic!("two documents for {key}:\n{previous}\n{d}");
+        }
+    }
+    by_id
+}
+
+#[test]
+fn windows_open_at_a_stop_are_emitted_once_and_whole_after_the_restart() {
+    let dir = temp_dir("window-restart");
+    let text = read("sample-logs/cdn-edge.log");
+    let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+    // Split past the middle where two neighbouring lines share a window: that window
+    // has events on both sides of the restart.
+    let window = |line: &[u8]| window_of(edge_time_ms(std::str::from_utf8(line).unwrap()));
+    let split = (lines.len() / 2..lines.len()).find(|&i| window(lines[i - 1]) == window(lines[i])).unwrap();
+    let (first, second) = lines.split_at(split);
+    let log = dir.join("edge.log");
+    let out = dir.join("out.jsonl");
+    let data = dir.join("data");
+    let config = tailing_config(&dir, &log, &out);
+
+    // First run: tail the first half, then SIGTERM with windows open.
+    append(&log, &first.concat());
+    let agent = Agent::start(&config, &data, &[]);
+    let events = |docs: &[Value]| docs.iter().filter(|d| !is_metric(d)).count();
+    wait_for("the first half delivered", || events(&json_lines(&out)) == first.len());
+    assert!(agent.stop().success());
+    let log_text = Agent::log_path(&data);
+    let stderr = std::fs::read_to_string(&log_text).unwrap();
+    assert!(stderr.contains("Open windows saved"), "{stderr}");
+    assert!(data.join("windows.json").exists());
+
+    // Second run: the second half, read to the end (`--once`).
+    append(&log, &second.concat());
+    assert!(Agent::start(&config, &data, &["--once"]).wait().success());
+    let stderr = std::fs::read_to_string(&log_text).unwrap();
+    assert!(stderr.contains("Open windows restored from the last run"), "{stderr}");
+    assert!(!data.join("windows.json").exists(), "the saved windows are used once");
+    let restarted = json_lines(&out);
+    assert_eq!(events(&restarted), lines.len(), "every event once");
+
+    // One undisturbed run over the whole log.
+    let whole_out = dir.join("whole.jsonl");
+    let whole_config = tailing_config(&dir, &log, &whole_out);
+    assert!(Agent::start(&whole_config, &dir.join("data-whole"), &["--once"]).wait().success());
+    let expected = metrics_by_id(&json_lines(&whole_out));
+    let got = metrics_by_id(&restarted);
+    assert!(expected.len() > 300, "{} metric documents", expected.len());
+    assert_eq!(got.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
+    for (id, d) in &expected {
+        assert_eq!(&got[id], d, "{id}");
+    }
 }

@@ -14,6 +14,7 @@ pub mod outputs;
 pub mod runtime;
 pub mod setup;
 pub mod shutdown;
+pub mod window_state;
 pub mod worker;
 
 use pipeline_dsl::pipeline::{ConfigErrors, Pipeline};

@@ -202,10 +202,13 @@ pub fn run(
             route_all: config.route_all,
             buffers: buffers.clone(),
             line_buffers: line_buffers.clone(),
+            stopping: shutdown.clone(),
         };
         spawn_thread(&format!("filter-{n}"), move || worker.run())?;
     }
     drop((done_tx, permit_rx, intake));
+    // Before any input runs, so the windows go on with the first event read.
+    crate::window_state::restore(&config.aggregations, &config.data_dir);
 
     // Inputs, each on its own thread.
     let checkpoints: Arc<Mutex<Vec<Arc<Checkpoints>>>> = Arc::default();
@@ -259,9 +262,35 @@ pub fn run(
             fail(e.context("saving checkpoints at exit"));
         }
     }
+    if shutdown.is_triggered() {
+        save_open_windows(&config.aggregations, &config.data_dir, drained);
+    }
     rt.shutdown_background();
     let error = first_error.lock().unwrap_or_else(|p| p.into_inner()).take();
     Ok(RunSummary { metrics, drained, error })
+}
+
+/// After a stop: writes the windows still open for the next start, when they match
+/// the checkpoints just saved (every event read was delivered). Otherwise the events
+/// not delivered are read again at the next start, and windows holding the delivered
+/// ones would count those twice; they are dropped instead, as after a crash.
+fn save_open_windows(aggregations: &Aggregations, data_dir: &std::path::Path, drained: bool) {
+    if !drained {
+        let open = aggregations.all().iter().filter_map(|a| a.save()).map(|s| s.windows.len()).sum::<usize>();
+        if open > 0 {
+            tracing::warn!(windows = open, "Open windows not saved: not every event was delivered");
+        }
+        return;
+    }
+    match crate::window_state::save(aggregations, data_dir) {
+        Ok(0) => {}
+        Ok(windows) => tracing::info!(
+            windows,
+            path = %crate::window_state::path(data_dir).display(),
+            "Open windows saved for the next start"
+        ),
+        Err(e) => tracing::error!(error = format!("{e:#}"), "Open windows not saved"),
+    }
 }
 
 /// Hands processed batches to the outputs in sequence order, each with one

@@ -1,5 +1,6 @@
-//! The agent-wide stop signal: set once (SIGINT, SIGTERM, or the inputs running dry in
-//! `--once` mode), observed by every input loop.
+//! The agent-wide stop signal: set once (SIGINT, SIGTERM, or an error that stops the
+//! agent), observed by every input loop. Inputs that run dry (`--once`, the end of
+//! standard input) end without setting it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -9,6 +9,7 @@ use crate::batch::{AckPoint, BufferPool, Encoded, Origin, RawBatch};
 use crate::line_codec::{LineRef, Lines};
 use crate::metrics::{FilterPluginStats, FilterStats};
 use crate::outputs::{Encoder, EventSource};
+use crate::shutdown::Shutdown;
 use chrono::{DateTime, Utc};
 use pipeline_dsl::event::Event;
 use pipeline_dsl::field_ref::FieldRef;
@@ -106,6 +107,9 @@ pub struct Worker {
     pub buffers: Arc<BufferPool>,
     /// Where the text buffers of filtered line batches go back to the inputs.
     pub line_buffers: Arc<BufferPool>,
+    /// The agent's stop flag. When the inputs close because it was set, the last turn
+    /// is [`Flush::Stop`]: open windows stay open, to be saved for the next start.
+    pub stopping: Shutdown,
 }
 
 impl Worker {
@@ -143,7 +147,8 @@ impl Worker {
                     }
                     finishing = true;
                     // The last worker: every batch has been filtered.
-                    (Vec::new(), None, Flush::Final(self.intake.next_seq()))
+                    let seq = self.intake.next_seq();
+                    (Vec::new(), None, if self.stopping.is_triggered() { Flush::Stop(seq) } else { Flush::Final(seq) })
                 }
             };
             more = self.flush(when, &mut parts);
@@ -152,8 +157,7 @@ impl Worker {
                 stats.add(std::mem::take(c));
             }
             // A batch without parts (an idle turn) only moves the sequence on.
-            let (Flush::Batch(seq) | Flush::Idle(seq) | Flush::Final(seq)) = when;
-            if self.done.send(ProcessedBatch { seq, parts, ack }).is_err() || (finishing && !more) {
+            if self.done.send(ProcessedBatch { seq: when.seq(), parts, ack }).is_err() || (finishing && !more) {
                 return;
             }
         }

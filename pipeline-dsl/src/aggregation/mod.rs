@@ -8,9 +8,11 @@
 //! observations locally and fold them in once per batch, under one lock.
 
 mod recorder;
+mod saved;
 mod window;
 
 pub use recorder::{Precision, Recorder, Summary, EXACT_LIMIT, QUANTILES};
+pub use saved::{SavedAggregation, SavedKey, SavedValues, SavedWindow};
 pub use window::{
     ratio, AggregationConfig, Aggregator, Observation, Observations, RatioTerm, CACHE_HIT, CACHE_MISS, ERROR,
     KEY_SEPARATOR,

@@ -7,6 +7,7 @@
 //! histogram. At window close both forms are summarised through the same histogram
 //! settings, so the figures do not depend on which form a key was in.
 
+use super::saved::SavedValues;
 use hdrhistogram::Histogram;
 
 /// Values kept exactly per key before it gets a histogram of its own (1 KiB).
@@ -37,6 +38,12 @@ impl Precision {
     /// An empty histogram with these settings.
     pub fn histogram(&self) -> Histogram<Counts> {
         self.empty.clone()
+    }
+
+    /// The settings as text (significant figures and range), to tell whether saved
+    /// values can be restored under them.
+    pub fn describe(&self) -> String {
+        format!("{} figures up to {}", self.empty.sigfig(), self.highest)
     }
 }
 
@@ -118,6 +125,46 @@ impl Recorder {
     pub fn heap_bytes(&self) -> usize {
         self.exact.capacity() * 8
             + self.dense.as_ref().map_or(0, |h| h.distinct_values() * std::mem::size_of::<Counts>())
+    }
+
+    /// The values as saved when the agent stops (see [`SavedValues`]).
+    pub fn save(&self) -> SavedValues {
+        let buckets = self.dense.as_ref().map_or_else(Vec::new, |h| {
+            h.iter_recorded().map(|v| (v.value_iterated_to(), u64::from(v.count_at_value()))).collect()
+        });
+        SavedValues {
+            count: self.count,
+            sum: self.sum,
+            min: self.min,
+            max: self.max,
+            clamped: self.clamped,
+            exact: self.exact.clone(),
+            buckets,
+        }
+    }
+
+    /// Values saved by [`Recorder::save`] under the same `precision`; an error when
+    /// they do not fit it or do not add up to their count.
+    pub fn restore(saved: SavedValues, precision: &Precision) -> Result<Self, String> {
+        let SavedValues { count, sum, min, max, clamped, exact, buckets } = saved;
+        let dense = if buckets.is_empty() {
+            None
+        } else {
+            let mut h = Box::new(precision.histogram());
+            for &(value, n) in &buckets {
+                let n = Counts::try_from(n).map_err(|_| format!("a bucket count of {n} is too large"))?;
+                h.record_n(value, n).map_err(|e| format!("bucket {value} does not fit the histogram: {e:?}"))?;
+            }
+            Some(h)
+        };
+        let held = dense.as_ref().map_or(exact.len() as u64, |h| h.len());
+        if held != count || (dense.is_some() && !exact.is_empty()) || exact.len() > EXACT_LIMIT {
+            return Err(format!("{count} values saved, {held} held"));
+        }
+        if exact.iter().any(|&v| v > precision.highest) {
+            return Err(format!("a value above the histogram's range ({})", precision.highest));
+        }
+        Ok(Self { exact, dense, count, sum, min, max, clamped })
     }
 
     /// Percentiles and histogram; `None` when nothing was recorded. Exact values are

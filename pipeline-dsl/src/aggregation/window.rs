@@ -2,6 +2,7 @@
 //! metric events emitted at close, and the live view for the control API.
 
 use super::recorder::{Precision, Recorder, Summary};
+use super::saved::{SavedAggregation, SavedKey, SavedWindow};
 use crate::api;
 use crate::event::{format_timestamp, Event};
 use crate::field_ref::FieldRef;
@@ -178,6 +179,24 @@ impl KeyStats {
         self.value.heap_bytes() + self.extras.capacity() * 8
     }
 
+    fn save(&self) -> SavedKey {
+        SavedKey {
+            count: self.count,
+            errors: self.errors,
+            hits: self.hits,
+            misses: self.misses,
+            bytes: self.bytes,
+            late: self.late,
+            extras: self.extras.clone(),
+            value: self.value.save(),
+        }
+    }
+
+    fn restore(saved: SavedKey, precision: &Precision) -> Result<Self, String> {
+        let SavedKey { count, errors, hits, misses, bytes, late, extras, value } = saved;
+        Ok(Self { count, errors, hits, misses, bytes, late, value: Recorder::restore(value, precision)?, extras })
+    }
+
     fn term(&self, t: RatioTerm, config: &AggregationConfig) -> f64 {
         match t {
             RatioTerm::Count => self.count as f64,
@@ -272,13 +291,13 @@ impl Aggregator {
     /// passed close and their metric events are handed to `emit`, at most
     /// [`EMIT_PER_TURN`] per turn (true: more are waiting for the next turns). An idle
     /// turn also closes every window once no event has come for `idle_flush`; the final
-    /// turn closes them all. `now_ms` is the wall clock, which bounds how far ahead
-    /// event times may be.
+    /// turn closes them all, a stop turn none beyond those due (the agent saves the
+    /// rest, see [`Aggregator::save`]). `now_ms` is the wall clock, which bounds how far
+    /// ahead event times may be.
     pub fn submit(&self, when: Flush, obs: Observations, now_ms: i64, emit: &mut dyn FnMut(Event)) -> bool {
         let mut state = self.lock();
         let state = &mut *state;
-        let (Flush::Batch(seq) | Flush::Idle(seq) | Flush::Final(seq)) = when;
-        state.pending.insert(seq, obs);
+        state.pending.insert(when.seq(), obs);
         while let Some(mut ready) = state.pending.remove(&state.next_seq) {
             self.record(state, &mut ready, now_ms);
             state.next_seq += 1;
@@ -288,7 +307,7 @@ impl Aggregator {
             self.close(state, |start, w| start.saturating_add(w) <= watermark);
         }
         let close_all = match when {
-            Flush::Batch(_) => false,
+            Flush::Batch(_) | Flush::Stop(_) => false,
             Flush::Idle(_) => !state.windows.is_empty() && state.last_event.elapsed() >= self.config.idle_flush,
             Flush::Final(_) => true,
         };
@@ -590,6 +609,81 @@ impl Aggregator {
             }
         }
         event
+    }
+
+    /// What its figures depend on, as text: saved windows are restored only into an
+    /// aggregation whose settings read the same.
+    pub fn settings_text(&self) -> String {
+        let c = &self.config;
+        format!(
+            "name {:?}, group_by {:?}, window {} ms, histogram {}, value {}, cache {}, bytes {}, sums {:?}, count_if {:?}",
+            c.name,
+            c.group_names,
+            c.window_ms,
+            c.precision.describe(),
+            c.has_value,
+            c.has_cache,
+            c.has_bytes,
+            c.sums,
+            c.counts,
+        )
+    }
+
+    /// Its open windows, to be written out when the agent stops (`None` when there
+    /// are none). Windows already closing are not included: the agent emits them
+    /// before it stops.
+    pub fn save(&self) -> Option<SavedAggregation> {
+        let state = self.lock();
+        if state.windows.is_empty() {
+            return None;
+        }
+        let windows = state
+            .windows
+            .iter()
+            .map(|(&start, w)| {
+                let mut keys: Vec<(String, SavedKey)> = w.keys.iter().map(|(k, s)| (k.to_string(), s.save())).collect();
+                keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                SavedWindow { start, totals: w.totals.save(), keys }
+            })
+            .collect();
+        Some(SavedAggregation {
+            id: self.config.id.clone(),
+            settings: self.settings_text(),
+            max_time: state.max_time,
+            closed_until: state.closed_until,
+            windows,
+        })
+    }
+
+    /// Takes back windows [`Aggregator::save`] wrote, before any event of this run:
+    /// they go on filling as if the agent had not stopped, and close on the watermark
+    /// (or after `idle_flush` without events). Returns the number of windows; an
+    /// error, and nothing taken, when the settings differ, events were already folded
+    /// in, or the saved figures do not hold together.
+    pub fn restore(&self, saved: SavedAggregation) -> Result<usize, String> {
+        let settings = self.settings_text();
+        if saved.settings != settings {
+            return Err(format!("saved with other settings ({}; now {settings})", saved.settings));
+        }
+        let precision = &self.config.precision;
+        let mut windows = BTreeMap::new();
+        for w in saved.windows {
+            let mut keys = HashMap::default();
+            for (key, stats) in w.keys {
+                keys.insert(Str::from(key), KeyStats::restore(stats, precision)?);
+            }
+            windows.insert(w.start, Window { keys, totals: KeyStats::restore(w.totals, precision)? });
+        }
+        let mut state = self.lock();
+        if state.max_time.is_some() || !state.windows.is_empty() {
+            return Err("events were already aggregated in this run".to_string());
+        }
+        let restored = windows.len();
+        state.windows = windows;
+        state.max_time = saved.max_time;
+        state.closed_until = saved.closed_until;
+        state.last_event = Instant::now();
+        Ok(restored)
     }
 
     /// Its counters and the size of its open windows (cheap: no percentiles).
@@ -943,5 +1037,66 @@ mod tests {
         let snap = a.snapshot();
         assert_eq!((snap.recent.len(), snap.recent[0].key_count, snap.counters.open_keys), (1, keys.len() as u64, 0));
         assert_eq!(snap.recent[0].keys.len(), 10, "snapshot_keys");
+    }
+
+    /// A config with a `sum` and a `count_if`, and observations of (key, second, value)
+    /// whose sum is the value and whose count is 1 for odd values.
+    fn config_with_extras() -> AggregationConfig {
+        AggregationConfig { sums: vec!["s".into()], counts: vec!["odd".into()], ..config(10) }
+    }
+
+    fn turn_with_extras(items: &[(&str, i64, u64)]) -> Observations {
+        let mut obs = turn(items);
+        obs.extras = items.iter().flat_map(|&(_, _, v)| [v as f64, (v % 2) as f64]).collect();
+        obs
+    }
+
+    #[test]
+    fn windows_saved_at_a_stop_go_on_after_the_restart_as_if_never_stopped() {
+        // [0,10) closes before the stop; [10,20) and [20,30) are open at it, and key
+        // "a" of [20,30) holds 300 values (a histogram of its own, not exact values).
+        let mut first: Vec<(&str, i64, u64)> = vec![("b", 1, 5), ("a", 12, 7), ("b", 15, 9)];
+        first.extend((0..300u64).map(|i| ("a", 21 + (i % 4) as i64, (i * 37) % 5000 + 1)));
+        let second = [("a", 18, 100), ("b", 26, 3), ("a", 31, 4), ("c", 40, 8)];
+        let whole = Aggregator::new(config_with_extras());
+        let mut expected = Vec::new();
+        whole.submit(Flush::Batch(0), turn_with_extras(&first), NOW, &mut |e| expected.push(e));
+        whole.submit(Flush::Batch(1), turn_with_extras(&second), NOW, &mut |e| expected.push(e));
+        whole.submit(Flush::Final(2), Observations::default(), NOW, &mut |e| expected.push(e));
+
+        let before = Aggregator::new(config_with_extras());
+        let mut got = Vec::new();
+        before.submit(Flush::Batch(0), turn_with_extras(&first), NOW, &mut |e| got.push(e));
+        before.submit(Flush::Stop(1), Observations::default(), NOW, &mut |e| got.push(e));
+        assert_eq!(counts(&got), [("b".to_string(), 1)], "a stop emits only the windows already due");
+        let saved = before.save().expect("open windows");
+        assert_eq!(saved.windows.iter().map(|w| w.start).collect::<Vec<_>>(), [10_000, 20_000]);
+        assert!(saved.windows[1].keys.iter().any(|(k, s)| k == "a" && !s.value.buckets.is_empty()));
+        let text = serde_json::to_string(&saved).unwrap();
+
+        let after = Aggregator::new(config_with_extras());
+        assert_eq!(after.restore(serde_json::from_str(&text).unwrap()), Ok(2));
+        after.submit(Flush::Batch(0), turn_with_extras(&second), NOW, &mut |e| got.push(e));
+        after.submit(Flush::Final(1), Observations::default(), NOW, &mut |e| got.push(e));
+        assert_eq!(got.len(), expected.len());
+        assert_eq!(got, expected, "the same documents, ids included, as an undisturbed run");
+    }
+
+    #[test]
+    fn saved_windows_are_refused_under_other_settings_or_after_events() {
+        let a = Aggregator::new(config(10));
+        a.submit(Flush::Stop(0), turn(&[("a", 1, 5)]), NOW, &mut |_| {});
+        let saved = a.save().unwrap();
+        let longer = Aggregator::new(AggregationConfig { window_ms: 60_000, ..config(10) });
+        let e = longer.restore(saved.clone()).unwrap_err();
+        assert!(e.contains("other settings") && e.contains("window 60000 ms"), "{e}");
+        let busy = Aggregator::new(config(10));
+        busy.submit(Flush::Batch(0), turn(&[("b", 2, 1)]), NOW, &mut |_| {});
+        assert!(busy.restore(saved.clone()).unwrap_err().contains("already aggregated"));
+        let mut broken = saved;
+        broken.windows[0].keys[0].1.value.count = 7;
+        let e = Aggregator::new(config(10)).restore(broken).unwrap_err();
+        assert!(e.contains("7 values saved, 1 held"), "{e}");
+        assert!(Aggregator::new(config(10)).save().is_none(), "nothing open, nothing saved");
     }
 }

@@ -61,8 +61,21 @@ pub enum Flush {
     Batch(u64),
     /// A turn without a batch (none came for a while).
     Idle(u64),
-    /// The last turn: the pipeline is finishing, emit everything held.
+    /// The last turn: the input has ended, emit everything held.
     Final(u64),
+    /// The last turn of an agent told to stop: fold what is held and finish emitting
+    /// what is already due, but keep open windows open, to be saved and continued
+    /// after the restart.
+    Stop(u64),
+}
+
+impl Flush {
+    /// The turn's sequence number.
+    pub fn seq(self) -> u64 {
+        match self {
+            Flush::Batch(seq) | Flush::Idle(seq) | Flush::Final(seq) | Flush::Stop(seq) => seq,
+        }
+    }
 }
 
 /// A filter plugin instance.

@@ -52,6 +52,11 @@
 //! passes on unchanged like every other. One filter block has one watermark: give each
 //! independently-timed stream (say, each log kind) its own block.
 //!
+//! When the agent is stopped, windows still open are not emitted: the agent saves them
+//! and the next start continues them (`Flush::Stop`, [`crate::aggregation::SavedAggregation`]),
+//! so a window spanning a restart is emitted once and whole. Windows are matched to
+//! their block by `id`.
+//!
 //! Memory: a key holds its values exactly (8 bytes each) up to 128 values, then a dense
 //! histogram (`significant_figures` 3 over 1–3,600,000: 53 KB); `max_keys` bounds the
 //! keys per window. BENCHMARKS.md has measured figures.
@@ -236,11 +241,14 @@ fn positive(s: &mut Settings, key: &str, default: Duration) -> Duration {
     }
 }
 
+/// A field's number (text is parsed); `None` for anything else, "NaN" and infinities
+/// included: they are no measurement, and would poison every sum they joined.
 fn number(v: Option<&Value>) -> Option<f64> {
-    match v? {
+    let x = match v? {
         Value::String(s) => s.trim().parse().ok(),
         other => other.as_f64(),
-    }
+    };
+    x.filter(|x: &f64| x.is_finite())
 }
 
 impl Filter for WindowStats {
