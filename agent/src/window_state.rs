@@ -2,7 +2,7 @@
 //!
 //! When the agent is told to stop, its last turn leaves open windows open; once every
 //! event read has been delivered, they are written to `windows.json` in the data
-//! directory, consistent with the checkpoints saved beside them (the windows hold
+//! directory, consistent with the checkpoints saved just before (the windows hold
 //! exactly the events before the checkpoints). At the next start they are read back
 //! before any input runs, and the file is removed. A window spanning the restart is
 //! then emitted once, with every event of it. Without a file (first start, a crash,
@@ -50,9 +50,9 @@ pub fn save(aggregations: &Aggregations, data_dir: &Path) -> anyhow::Result<usiz
 }
 
 /// Reads back the windows [`save`] wrote, removes the file, and gives the windows to
-/// the aggregations of the same ids and settings. Never stops the start: a file that cannot be read
-/// is renamed to `windows.json.unreadable` and reported, and windows that do not fit
-/// the current config are reported and dropped.
+/// the aggregations of the same ids and settings. Never stops the start: a file that
+/// cannot be read is renamed to `windows.json.unreadable` and reported, and windows
+/// that do not fit the current config are reported and dropped.
 pub fn restore(aggregations: &Aggregations, data_dir: &Path) {
     let file = path(data_dir);
     let bytes = match std::fs::read(&file) {
