@@ -290,37 +290,43 @@ fn metrics_by_id(docs: &[Value]) -> BTreeMap<String, Value> {
     by_id
 }
 
+/// Three stops, each in the middle of a window (a quarter, half and three quarters
+/// through the edge log), with two filter workers; the last run reads to the end.
 #[test]
 fn windows_open_at_a_stop_are_emitted_once_and_whole_after_the_restart() {
     let dir = temp_dir("window-restart");
     let text = read("sample-logs/cdn-edge.log");
     let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
-    // Split past the middle where two neighbouring lines share a window: that window
-    // has events on both sides of the restart.
+    // Each stop falls where two neighbouring lines share a window: that window has
+    // events on both sides of the restart.
     let window = |line: &[u8]| window_of(edge_time_ms(std::str::from_utf8(line).unwrap()));
-    let split = (lines.len() / 2..lines.len()).find(|&i| window(lines[i - 1]) == window(lines[i])).unwrap();
-    let (first, second) = lines.split_at(split);
+    let mid_window = |from: usize| (from..lines.len()).find(|&i| window(lines[i - 1]) == window(lines[i])).unwrap();
+    let stops = [mid_window(lines.len() / 4), mid_window(lines.len() / 2), mid_window(lines.len() * 3 / 4)];
     let log = dir.join("edge.log");
     let out = dir.join("out.jsonl");
     let data = dir.join("data");
     let config = tailing_config(&dir, &log, &out);
-
-    // First run: tail the first half, then SIGTERM with windows open.
-    append(&log, &first.concat());
-    let agent = Agent::start(&config, &data, &[]);
-    let events = |docs: &[Value]| docs.iter().filter(|d| !is_metric(d)).count();
-    wait_for("the first half delivered", || events(&json_lines(&out)) == first.len());
-    assert!(agent.stop().success());
     let log_text = Agent::log_path(&data);
-    let stderr = std::fs::read_to_string(&log_text).unwrap();
-    assert!(stderr.contains("Open windows saved"), "{stderr}");
-    assert!(data.join("windows.json").exists());
+    let events = |docs: &[Value]| docs.iter().filter(|d| !is_metric(d)).count();
+    let saved = || std::fs::read_to_string(&log_text).unwrap().matches("Open windows saved").count();
 
-    // Second run: the second half, read to the end (`--once`).
-    append(&log, &second.concat());
-    assert!(Agent::start(&config, &data, &["--once"]).wait().success());
+    // Tail up to each stop, then SIGTERM with windows open.
+    let mut written = 0;
+    for (n, &stop) in stops.iter().enumerate() {
+        append(&log, &lines[written..stop].concat());
+        written = stop;
+        let agent = Agent::start(&config, &data, &["--workers", "2"]);
+        wait_for("the lines so far delivered", || events(&json_lines(&out)) == stop);
+        assert!(agent.stop().success());
+        assert_eq!(saved(), n + 1, "{}", std::fs::read_to_string(&log_text).unwrap());
+        assert!(data.join("windows.json").exists());
+    }
+
+    // The last run: the rest, read to the end (`--once`).
+    append(&log, &lines[written..].concat());
+    assert!(Agent::start(&config, &data, &["--once", "--workers", "2"]).wait().success());
     let stderr = std::fs::read_to_string(&log_text).unwrap();
-    assert!(stderr.contains("Open windows restored from the last run"), "{stderr}");
+    assert!(stderr.matches("Open windows restored from the last run").count() >= stops.len(), "{stderr}");
     assert!(!data.join("windows.json").exists(), "the saved windows are used once");
     let restarted = json_lines(&out);
     assert_eq!(events(&restarted), lines.len(), "every event once");
