@@ -276,7 +276,7 @@ pub fn run(
 /// ones would count those twice; they are dropped instead, as after a crash.
 fn save_open_windows(aggregations: &Aggregations, data_dir: &std::path::Path, drained: bool) {
     if !drained {
-        let open = aggregations.all().iter().filter_map(|a| a.save()).map(|s| s.windows.len()).sum::<usize>();
+        let open: u64 = aggregations.all().iter().map(|a| a.counters().open_windows).sum();
         if open > 0 {
             tracing::warn!(windows = open, "Open windows not saved: not every event was delivered");
         }
