@@ -335,18 +335,11 @@ pub fn write_atomically_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A fresh directory; each test removes it when it passes (a failing one leaves it).
-    fn temp_dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("logship-ckpt-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
+    use crate::test_support::temp_dir;
 
     #[test]
     fn offsets_survive_a_reload_and_files_are_recognised_by_content() {
-        let dir = temp_dir("reload");
+        let dir = temp_dir("ckpt-reload");
         let path = dir.join("sincedb");
         let db = Checkpoints::load(Some(path.clone())).unwrap();
         let (id, tracker) = db.register(b"first line\nsecond", (1, 42), "/x/a.log", 0).unwrap();
@@ -398,7 +391,7 @@ mod tests {
 
     #[test]
     fn unchanged_checkpoints_are_not_rewritten() {
-        let dir = temp_dir("unchanged");
+        let dir = temp_dir("ckpt-unchanged");
         let path = dir.join("sincedb");
         let db = Checkpoints::load(Some(path.clone())).unwrap();
         db.register(b"abc\n", (1, 9), "x", 0).unwrap();
@@ -413,7 +406,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_file_is_set_aside() {
-        let dir = temp_dir("corrupt");
+        let dir = temp_dir("ckpt-corrupt");
         let path = dir.join("sincedb");
         std::fs::write(&path, b"{not json").unwrap();
         let db = Checkpoints::load(Some(path.clone())).unwrap();

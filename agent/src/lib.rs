@@ -48,3 +48,16 @@ pub fn build_plugins(pipeline: &Pipeline, force_stdin: bool, force_stdout: bool)
     }
     Ok(Plugins { inputs, outputs, route_all: force_stdout })
 }
+
+/// Helpers shared by this crate's unit tests.
+#[cfg(test)]
+mod test_support {
+    /// A fresh directory `logship-{name}-{pid}` under the system's temporary directory;
+    /// each test removes it when it passes (a failing one leaves it to look at).
+    pub fn temp_dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("logship-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}

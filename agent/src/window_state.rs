@@ -108,20 +108,13 @@ pub fn restore(aggregations: &Aggregations, data_dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::temp_dir;
     use pipeline_dsl::event::Event;
     use pipeline_dsl::field_ref::FieldRef;
     use pipeline_dsl::filters::Flush;
     use pipeline_dsl::pipeline::{compile, ConfigSource, LoadOptions};
     use pipeline_dsl::value::Value;
     use std::sync::Arc;
-
-    /// A fresh directory; each test removes it when it passes (a failing one leaves it).
-    fn temp_dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("logship-windows-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
 
     /// The aggregations of a config with one `window_stats` block (id `w`), after
     /// `events` of (key, second, value) and a stop turn.
@@ -148,7 +141,7 @@ mod tests {
 
     #[test]
     fn open_windows_come_back_once_at_the_next_start() {
-        let dir = temp_dir("roundtrip");
+        let dir = temp_dir("windows-roundtrip");
         let stopped = aggregations("10s", &[("a", 0, 5), ("b", 1, 7), ("a", 2, 9)]);
         let before = stopped.all()[0].save().expect("open windows");
         assert_eq!(save(&stopped, &dir).unwrap(), 1);
@@ -168,7 +161,7 @@ mod tests {
 
     #[test]
     fn unusable_saved_windows_are_set_aside_or_dropped_without_stopping_the_start() {
-        let dir = temp_dir("unusable");
+        let dir = temp_dir("windows-unusable");
         std::fs::write(path(&dir), b"{ not json").unwrap();
         let started = aggregations("10s", &[]);
         restore(&started, &dir);
