@@ -11,7 +11,7 @@ mod recorder;
 mod saved;
 mod window;
 
-pub use recorder::{Precision, Recorder, Summary, EXACT_LIMIT, QUANTILES};
+pub use recorder::{Precision, Recorder, Summary, QUANTILES};
 pub use saved::{SavedAggregation, SavedKey, SavedValues, SavedWindow};
 pub use window::{
     ratio, AggregationConfig, Aggregator, Observation, Observations, RatioTerm, CACHE_HIT, CACHE_MISS, ERROR,

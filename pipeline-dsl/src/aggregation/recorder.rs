@@ -2,16 +2,13 @@
 //!
 //! A dense HdrHistogram costs tens of kilobytes (3 significant figures over an hour in
 //! milliseconds: about 13,000 counters), which 100,000 keys cannot all afford; most keys
-//! of a window see only a handful of events. So a key keeps its values in a small vector
-//! until it holds [`EXACT_LIMIT`] of them, and only then moves them into its own
+//! of a window see only a handful of events. So a key keeps its values in a vector until
+//! it holds [`Precision::exact_limit`] of them, and only then moves them into its own
 //! histogram. At window close both forms are summarised through the same histogram
 //! settings, so the figures do not depend on which form a key was in.
 
 use super::saved::SavedValues;
 use hdrhistogram::Histogram;
-
-/// Values kept exactly per key before it gets a histogram of its own (1 KiB).
-pub const EXACT_LIMIT: usize = 128;
 
 /// Counter width of the per-key histograms: 4 billion events per key and window is
 /// far beyond any real window.
@@ -24,6 +21,8 @@ pub struct Precision {
     pub highest: u64,
     /// An empty histogram with these settings, cloned for every new one.
     empty: Histogram<Counts>,
+    /// See [`Precision::exact_limit`].
+    exact_limit: usize,
 }
 
 impl Precision {
@@ -32,7 +31,19 @@ impl Precision {
     pub fn new(significant_figures: u8, highest: u64) -> Result<Self, String> {
         let highest = highest.max(2);
         let empty = Histogram::new_with_bounds(1, highest, significant_figures).map_err(|e| format!("{e:?}"))?;
-        Ok(Self { highest, empty })
+        let histogram_bytes = empty.distinct_values() * std::mem::size_of::<Counts>();
+        let exact_limit = (histogram_bytes / std::mem::size_of::<u64>() / 4).clamp(128, 4096);
+        Ok(Self { highest, empty, exact_limit })
+    }
+
+    /// Values a key keeps exactly before it gets a histogram of its own: as many as
+    /// take a quarter of that histogram's bytes (1,664 values, 13 KB, for 3 significant
+    /// figures over 1 ms – 1 h), at least 128 and at most 4,096. Keys busy enough for a
+    /// few hundred values a window, such as a CDN's POPs, then never pay for building
+    /// and scanning a histogram of 13,000 counters, and no key holds more memory than
+    /// its histogram would.
+    pub fn exact_limit(&self) -> usize {
+        self.exact_limit
     }
 
     /// An empty histogram with these settings.
@@ -109,7 +120,7 @@ impl Recorder {
         };
         match &mut self.dense {
             Some(h) => h.saturating_record(stored),
-            None if self.exact.len() < EXACT_LIMIT => self.exact.push(stored),
+            None if self.exact.len() < precision.exact_limit => self.exact.push(stored),
             None => {
                 let mut h = Box::new(precision.histogram());
                 for v in self.exact.drain(..).chain(std::iter::once(stored)) {
@@ -158,7 +169,7 @@ impl Recorder {
             Some(h)
         };
         let held = dense.as_ref().map_or(exact.len() as u64, |h| h.len());
-        if held != count || (dense.is_some() && !exact.is_empty()) || exact.len() > EXACT_LIMIT {
+        if held != count || (dense.is_some() && !exact.is_empty()) || exact.len() > precision.exact_limit {
             return Err(format!("{count} values saved, {held} held"));
         }
         if exact.iter().any(|&v| v > precision.highest) {
@@ -243,14 +254,14 @@ mod tests {
 
     #[test]
     fn exact_and_dense_forms_summarise_alike() {
-        let values: Vec<u64> = (0..1000u64).map(|i| (i * 7919) % 5000 + 1).collect();
+        let values: Vec<u64> = (0..5000u64).map(|i| (i * 7919) % 5000 + 1).collect();
         let mut small = Recorder::default();
-        for &v in values.iter().take(EXACT_LIMIT) {
+        for &v in values.iter().take(precision().exact_limit()) {
             small.record(v, &precision());
         }
         assert!(small.dense.is_none());
         let mut reference = precision().histogram();
-        for &v in values.iter().take(EXACT_LIMIT) {
+        for &v in values.iter().take(precision().exact_limit()) {
             reference.record(v).unwrap();
         }
         let s = small.summarise(&precision()).unwrap();
@@ -263,12 +274,12 @@ mod tests {
         }
         assert!(big.dense.is_some() && big.exact.is_empty());
         let s = big.summarise(&precision()).unwrap();
-        assert_eq!(s.count, 1000);
-        assert_eq!(s.counts.iter().sum::<u64>(), 1000);
+        assert_eq!(s.count, 5000);
+        assert_eq!(s.counts.iter().sum::<u64>(), 5000);
         assert!(s.values.windows(2).all(|w| w[0] < w[1]), "histogram values ascend");
         let mut sorted = values.clone();
         sorted.sort_unstable();
-        let exact_p99 = sorted[(0.99f64 * 1000.0).ceil() as usize - 1];
+        let exact_p99 = sorted[(0.99f64 * 5000.0).ceil() as usize - 1];
         assert_eq!(s.percentiles[3], reference_for(&values).highest_equivalent(exact_p99));
     }
 
@@ -278,6 +289,24 @@ mod tests {
             h.record(v).unwrap();
         }
         h
+    }
+
+    #[test]
+    fn keys_stay_exact_while_smaller_than_a_quarter_of_their_histogram() {
+        let p = precision();
+        let histogram_bytes = p.histogram().distinct_values() * std::mem::size_of::<Counts>();
+        assert_eq!(p.exact_limit() * 8 * 4, histogram_bytes - histogram_bytes % 32);
+        let mut r = Recorder::default();
+        for v in 0..p.exact_limit() as u64 {
+            r.record(v + 1, &p);
+        }
+        assert!(r.dense.is_none(), "{} values are still exact", p.exact_limit());
+        r.record(1, &p);
+        assert!(r.dense.is_some() && r.exact.is_empty());
+        assert_eq!(r.dense.as_ref().map(|h| h.len()), Some(p.exact_limit() as u64 + 1));
+        // Coarse and fine settings keep the bounds.
+        assert_eq!(Precision::new(1, 1000).unwrap().exact_limit(), 128);
+        assert_eq!(Precision::new(5, 3_600_000).unwrap().exact_limit(), 4096);
     }
 
     #[test]

@@ -1054,9 +1054,11 @@ mod tests {
     #[test]
     fn windows_saved_at_a_stop_go_on_after_the_restart_as_if_never_stopped() {
         // [0,10) closes before the stop; [10,20) and [20,30) are open at it, and key
-        // "a" of [20,30) holds 300 values (a histogram of its own, not exact values).
+        // "a" of [20,30) holds more values than a key keeps exactly (a histogram of its
+        // own).
+        let busy = config_with_extras().precision.exact_limit() as u64 + 100;
         let mut first: Vec<(&str, i64, u64)> = vec![("b", 1, 5), ("a", 12, 7), ("b", 15, 9)];
-        first.extend((0..300u64).map(|i| ("a", 21 + (i % 4) as i64, (i * 37) % 5000 + 1)));
+        first.extend((0..busy).map(|i| ("a", 21 + (i % 4) as i64, (i * 37) % 5000 + 1)));
         let second = [("a", 18, 100), ("b", 26, 3), ("a", 31, 4), ("c", 40, 8)];
         let whole = Aggregator::new(config_with_extras());
         let mut expected = Vec::new();
