@@ -306,10 +306,10 @@ impl Pipeline {
     }
 
     /// Runs a batch of events through the filters, each filter over every event that
-    /// reaches it before the next filter starts (as Logstash runs its batches): the
-    /// filter's code and tables stay in cache, which the agent measured at about 10 %
-    /// of its time on `pipeline.conf` (BENCHMARKS.md). Each filter still sees the
-    /// events in batch order. `kept` holds a flag per event: events whose flag is false
+    /// reaches it before the next filter starts (as Logstash runs its batches). The
+    /// agent runs `pipeline.conf` about 10 % faster so (BENCHMARKS.md), most likely as
+    /// each filter's code and tables stay in cache. Each filter still sees the events
+    /// in batch order. `kept` holds a flag per event: events whose flag is false
     /// are skipped, and a filter that drops an event clears its flag.
     pub fn filter_batch(&mut self, events: &mut [Event], kept: &mut [bool]) {
         let first = self.filtered;
