@@ -351,6 +351,13 @@ impl Map {
         len
     }
 
+    /// Appends `key`, which the caller knows is absent (an object being built from
+    /// distinct keys): no lookup first.
+    pub fn push_new(&mut self, key: &Key, value: Value) {
+        debug_assert!(self.find(key, None).is_none(), "push_new of a key already present: {key}");
+        self.push_with(key.clone(), || value);
+    }
+
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.position(key).map(|i| &self.entries[i].1)

@@ -503,25 +503,23 @@ impl Aggregator {
         };
         let float = |x: Option<f64>| x.map_or(Value::Null, Value::Float);
         let mut metric = Map::with_capacity(14);
-        metric.insert_key(&k.name, None, Value::from(c.name.as_str()));
-        metric.insert_key(&k.key, None, Value::from(display_key(key)));
-        metric.insert_key(
+        metric.push_new(&k.name, Value::from(c.name.as_str()));
+        metric.push_new(&k.key, Value::from(display_key(key)));
+        metric.push_new(
             &k.window,
-            None,
             object([
                 (&k.start, Value::String(times.start.clone())),
                 (&k.end, Value::String(times.end.clone())),
                 (&k.seconds, Value::Float(c.window_ms as f64 / 1000.0)),
             ]),
         );
-        metric.insert_key(&k.count, None, Value::from(s.count));
-        metric.insert_key(&k.errors, None, Value::from(s.errors));
-        metric.insert_key(&k.error_rate, None, float(ratio(s.errors as f64, s.count as f64)));
-        metric.insert_key(&k.late_events, None, Value::from(s.late));
+        metric.push_new(&k.count, Value::from(s.count));
+        metric.push_new(&k.errors, Value::from(s.errors));
+        metric.push_new(&k.error_rate, float(ratio(s.errors as f64, s.count as f64)));
+        metric.push_new(&k.late_events, Value::from(s.late));
         if c.has_cache {
-            metric.insert_key(
+            metric.push_new(
                 &k.cache,
-                None,
                 object([
                     (&k.hits, Value::from(s.hits)),
                     (&k.misses, Value::from(s.misses)),
@@ -530,7 +528,7 @@ impl Aggregator {
             );
         }
         if c.has_bytes {
-            metric.insert_key(&k.bytes, None, number(s.bytes));
+            metric.push_new(&k.bytes, number(s.bytes));
         }
         if let Some(m) = summary {
             let p = |i: usize| Value::from(m.percentiles[i]);
@@ -538,9 +536,8 @@ impl Aggregator {
                 (&k.values, Value::Array(m.values.iter().map(|&v| Value::Float(v)).collect())),
                 (&k.counts, Value::Array(m.counts.iter().map(|&n| Value::from(n)).collect())),
             ]);
-            metric.insert_key(
+            metric.push_new(
                 &k.value,
-                None,
                 object([
                     (&k.count, Value::from(m.count)),
                     (&k.min, Value::from(m.min)),
@@ -557,29 +554,29 @@ impl Aggregator {
                 ]),
             );
         } else if c.has_value {
-            metric.insert_key(&k.value, None, object([(&k.count, Value::Int(0))]));
+            metric.push_new(&k.value, object([(&k.count, Value::Int(0))]));
         }
         let extra = |i: usize| s.extras.get(i).copied().unwrap_or(0.0);
         if !c.sums.is_empty() {
-            metric.insert_key(&k.sum, None, named(&mut c.sums.iter().enumerate().map(|(i, n)| (n, number(extra(i))))));
+            metric.push_new(&k.sum, named(&mut c.sums.iter().enumerate().map(|(i, n)| (n, number(extra(i))))));
         }
         if !c.counts.is_empty() {
             let counts =
                 &mut c.counts.iter().enumerate().map(|(i, n)| (n, Value::from(extra(c.sums.len() + i) as u64)));
-            metric.insert_key(&k.count_if, None, named(counts));
+            metric.push_new(&k.count_if, named(counts));
         }
         if !c.ratios.is_empty() {
             let ratios = &mut c.ratios.iter().map(|(n, a, b)| (n, float(ratio(s.term(*a, c), s.term(*b, c)))));
-            metric.insert_key(&k.ratio, None, named(ratios));
+            metric.push_new(&k.ratio, named(ratios));
             // Numerator and denominator, so that readers can merge windows of several
             // agents (the console's fleet mode) exactly.
             let parts = &mut c.ratios.iter().map(|(n, a, b)| {
                 let part = object([(&k.numerator, number(s.term(*a, c))), (&k.denominator, number(s.term(*b, c)))]);
                 (n, part)
             });
-            metric.insert_key(&k.ratio_parts, None, named(parts));
+            metric.push_new(&k.ratio_parts, named(parts));
         }
-        let id = format!("{}-{}-{start}-{:016x}", c.name, c.agent, fnv1a(key.as_bytes()));
+        let id = document_id(&c.name, &c.agent, start, key);
         let Value::Object(fields) = object([
             (&k.timestamp, Value::String(times.start.clone())),
             (&k.tags, Value::Array(c.tags.iter().map(|t| Value::from(t.as_str())).collect())),
@@ -842,13 +839,29 @@ impl WindowTimes {
     }
 }
 
-/// An object of fixed interned keys, built without an intermediate list.
+/// An object of fixed, distinct interned keys, built without an intermediate list.
 fn object<const N: usize>(entries: [(&Key, Value); N]) -> Value {
     let mut map = Map::with_capacity(N);
     for (name, value) in entries {
-        map.insert_key(name, None, value);
+        map.push_new(name, value);
     }
     Value::Object(map)
+}
+
+/// A metric document's id, `{name}-{agent}-{window start ms}-{key hash, 16 hex digits}`:
+/// written piece by piece, as `format!` took a fifth of building a metric document.
+fn document_id(name: &str, agent: &str, start: i64, key: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start_text = itoa::Buffer::new();
+    let start_text = start_text.format(start);
+    let mut id = String::with_capacity(name.len() + agent.len() + start_text.len() + 19);
+    for part in [name, agent, start_text] {
+        id.push_str(part);
+        id.push('-');
+    }
+    let hash = fnv1a(key.as_bytes());
+    id.extend((0..16).rev().map(|i| char::from(HEX[(hash >> (i * 4)) as usize & 0xf])));
+    id
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -915,6 +928,14 @@ mod tests {
                 (m.get("key").unwrap().as_str().unwrap().to_string(), count)
             })
             .collect()
+    }
+
+    #[test]
+    fn document_ids_name_the_block_agent_window_and_key() {
+        let key = format!("cdn.edge{KEY_SEPARATOR}t0042");
+        let id = document_id("cdn_title", "edge-7", -1_500, &key);
+        assert_eq!(id, format!("cdn_title-edge-7--1500-{:016x}", fnv1a(key.as_bytes())));
+        assert_eq!(document_id("n", "a", 1_763_668_800_000, "k"), "n-a-1763668800000-af63e64c8601fd8a");
     }
 
     #[test]
