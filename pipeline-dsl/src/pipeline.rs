@@ -314,12 +314,11 @@ impl Pipeline {
     pub fn filter_batch(&mut self, events: &mut [Event], kept: &mut [bool]) {
         let first = self.filtered;
         self.filtered = self.filtered.wrapping_add(events.len() as u64);
-        let lists = &mut self.spare_lists;
-        let mut live = lists.pop().unwrap_or_default();
-        live.clear();
-        live.extend((0..events.len().min(kept.len())).filter(|&i| kept[i]));
-        run_filters(&mut self.filters, &mut Batch { events, kept, first, lists }, &mut live);
-        lists.push(live);
+        let mut batch = Batch { events, kept, first, lists: &mut self.spare_lists };
+        let mut live = batch.list();
+        live.extend((0..batch.events.len().min(batch.kept.len())).filter(|&i| batch.kept[i]));
+        run_filters(&mut self.filters, &mut batch, &mut live);
+        batch.lists.push(live);
     }
 
     /// Hands each event the filters make by themselves (window metrics) to `emit`,
