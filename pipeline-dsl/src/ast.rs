@@ -91,6 +91,46 @@ pub enum Value {
     Plugin(Plugin),
 }
 
+impl Value {
+    /// A setting value from JSON, as a config would write it: strings quoted, booleans
+    /// as barewords, objects as hashes (null becomes an empty string). For building
+    /// plugins in code (tests, benchmarks) without writing config text.
+    pub fn from_json(v: &serde_json::Value) -> Self {
+        let spanned = |node| Spanned { node, span: 0..0 };
+        match v {
+            serde_json::Value::String(s) => Value::String(s.clone()),
+            serde_json::Value::Bool(b) => Value::Bareword(b.to_string()),
+            serde_json::Value::Number(n) => {
+                n.as_i64().map_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0)), Value::Integer)
+            }
+            serde_json::Value::Array(a) => Value::Array(a.iter().map(|x| spanned(Value::from_json(x))).collect()),
+            serde_json::Value::Object(m) => Value::Hash(
+                m.iter()
+                    .map(|(k, v)| (Spanned { node: k.clone(), span: 0..0 }, spanned(Value::from_json(v))))
+                    .collect(),
+            ),
+            serde_json::Value::Null => Value::String(String::new()),
+        }
+    }
+}
+
+impl Plugin {
+    /// A plugin block built in code from `(setting, JSON value)` pairs.
+    pub fn from_json(name: &str, attributes: &[(&str, serde_json::Value)]) -> Self {
+        Plugin {
+            name: Spanned { node: name.to_string(), span: 0..0 },
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| Attribute {
+                    name: Spanned { node: (*k).to_string(), span: 0..0 },
+                    value: Spanned { node: Value::from_json(v), span: 0..0 },
+                })
+                .collect(),
+            span: 0..0,
+        }
+    }
+}
+
 /// `if c { … } else if c { … } else { … }`
 #[derive(Debug, Clone, PartialEq)]
 pub struct IfChain {

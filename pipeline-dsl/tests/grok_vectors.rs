@@ -2,7 +2,7 @@
 //! (../shared/peer/grok/vectors.json) must all pass twice: with our built-in pattern
 //! library, and with the upstream pattern files loaded through `patterns_dir`.
 
-use pipeline_dsl::ast::{Attribute, Plugin, Spanned, Value as Ast};
+use pipeline_dsl::ast::Plugin;
 use pipeline_dsl::event::Event;
 use pipeline_dsl::field_ref::FieldRef;
 use pipeline_dsl::filters::{BuildContext, CommonOptions, Filter, Outcome};
@@ -12,21 +12,6 @@ use std::path::PathBuf;
 
 fn peer() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/peer/grok")
-}
-
-fn sp<T>(node: T) -> Spanned<T> {
-    Spanned { node, span: 0..0 }
-}
-
-fn to_ast(v: &Value) -> Ast {
-    match v {
-        Value::String(s) => Ast::String(s.clone()),
-        Value::Bool(b) => Ast::Bareword(b.to_string()),
-        Value::Number(n) => n.as_i64().map_or_else(|| Ast::Float(n.as_f64().unwrap()), Ast::Integer),
-        Value::Array(a) => Ast::Array(a.iter().map(|x| sp(to_ast(x))).collect()),
-        Value::Object(m) => Ast::Hash(m.iter().map(|(k, v)| (sp(k.clone()), sp(to_ast(v)))).collect()),
-        Value::Null => Ast::String(String::new()),
-    }
 }
 
 fn run_vector(v: &Value, upstream: bool) -> Result<(), String> {
@@ -63,11 +48,8 @@ fn run_vector(v: &Value, upstream: bool) -> Result<(), String> {
             attrs.push((k.clone(), val.clone()));
         }
     }
-    let plugin = Plugin {
-        name: sp("grok".to_string()),
-        attributes: attrs.iter().map(|(k, val)| Attribute { name: sp(k.clone()), value: sp(to_ast(val)) }).collect(),
-        span: 0..0,
-    };
+    let attrs: Vec<(&str, Value)> = attrs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let plugin = Plugin::from_json("grok", &attrs);
     let mut settings = Settings::new(&plugin);
     let common = CommonOptions::from_settings(&mut settings);
     let mut grok = pipeline_dsl::filters::grok::Grok::from_settings(&mut settings, &BuildContext::default());
