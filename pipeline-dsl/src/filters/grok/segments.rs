@@ -252,23 +252,109 @@ enum Check {
     Groups { regex: regex::Regex, map: Vec<(usize, usize)> },
 }
 
-/// A piece and the literal that follows it (empty for the last piece of an
-/// end-anchored pattern).
+/// Bytes a class repetition may run over: a table for ASCII, and whether every
+/// non-ASCII character belongs to the class (classes that take only some are not
+/// scanned; their pieces are asked of a sub-regex instead).
+struct ByteClass {
+    ascii: [bool; 128],
+    non_ascii: bool,
+}
+
+impl ByteClass {
+    fn from_hir(h: &Hir) -> Option<Self> {
+        let HirKind::Class(Class::Unicode(cls)) = h.kind() else { return None };
+        let mut ascii = [false; 128];
+        let mut non_ascii_ranges = Vec::new();
+        for r in cls.ranges() {
+            for c in (r.start() as u32)..=(r.end() as u32).min(127) {
+                ascii[c as usize] = true;
+            }
+            if r.end() as u32 >= 128 {
+                non_ascii_ranges.push(((r.start() as u32).max(128), r.end() as u32));
+            }
+        }
+        let non_ascii = match non_ascii_ranges.as_slice() {
+            [] => false,
+            // Every scalar value from U+0080 up (the surrogate gap cannot occur in a str).
+            [(start, end)] if *start == 128 && *end == 0x10FFFF => true,
+            [(128, 0xD7FF), (0xE000, 0x10FFFF)] => true,
+            _ => return None,
+        };
+        Some(Self { ascii, non_ascii })
+    }
+
+    #[inline]
+    fn allows(&self, b: u8) -> bool {
+        if b < 128 {
+            self.ascii[usize::from(b)]
+        } else {
+            self.non_ascii
+        }
+    }
+}
+
+/// A piece whose end is not forced by its delimiter: the ends it may take, in the
+/// order a backtracking regex engine tries them.
+enum Ends {
+    /// `C*?` / `C+?` (DATA): shortest first.
+    Lazy { class: ByteClass, min: usize, group: Option<usize> },
+    /// `C*` / `C+` (GREEDYDATA): longest first.
+    Greedy { class: ByteClass, min: usize, group: Option<usize> },
+}
+
+/// How the end of a piece is found.
+enum Piece {
+    /// No string the piece matches contains the first character of the literal that
+    /// follows it, so the piece ends at that character's first occurrence and is then
+    /// checked as a whole token (the last piece of an end-anchored match runs to the
+    /// end).
+    Split(Check),
+    /// Enumerated ends: every end in priority order, the rest tried after each (failed
+    /// positions are remembered, so the walk stays polynomial). `or_literal` is an
+    /// alternative tried before the scan (`(?:-|%{DATA:x})`).
+    Scan { ends: Ends, or_literal: Option<String> },
+    /// Anything else: the piece, followed by its literal, is matched by an anchored
+    /// sub-regex that sees the whole line (so look-arounds judge real neighbours). It
+    /// gives the end the regex would try first; should the rest then fail, the line
+    /// goes to the whole regex, which alone knows the piece's other ends.
+    Ask { regex: regex_automata::meta::Regex, map: Vec<(usize, usize)>, literal_len: usize },
+}
+
+/// A piece and the literal that follows it (empty for the last piece).
 struct Step {
-    check: Check,
+    piece: Piece,
     literal: String,
+    /// Whether the piece uses word-boundary assertions (judged at its edges).
+    word_looks: bool,
 }
 
 /// A compiled delimiter-split matcher.
 pub struct SegmentMatcher {
     prefix: String,
     steps: Vec<Step>,
-    /// Whether the pattern starts with `^`. Otherwise it starts with the literal
-    /// `prefix` and ends with `$`, and each occurrence of the prefix, from the left, is
-    /// tried as a start (the leftmost start that matches is the regex's match).
+    /// Whether the pattern starts with `^`.
     anchored_start: bool,
     anchored_end: bool,
+    /// Not anchored at the start and starting with a literal and ending with `$`
+    /// (`\.(?<ext>\w+)$`): each occurrence of the prefix, from the left, is tried as a
+    /// start (the leftmost start that matches is the regex's match).
+    prefix_starts: bool,
+    /// For patterns that are not anchored at the start: the whole regex, whose lazy-DFA
+    /// search finds the leftmost match when the line does not match from its start.
+    search: Option<regex_automata::meta::Regex>,
     groups: usize,
+    state: RefCell<WalkState>,
+}
+
+/// Scratch space of one walk, kept between lines.
+#[derive(Default)]
+struct WalkState {
+    /// `(step, position)` pairs from which the rest of the pattern is known to fail.
+    failed: foldhash::HashSet<(u32, u32)>,
+    /// Per step, the chosen `(start, end, took_or_literal)`.
+    trail: Vec<(usize, usize, bool)>,
+    /// Ends tried this line; past a budget the line goes to the regex.
+    work: usize,
 }
 
 /// Most starts tried for a pattern that is not anchored at the start; a line with more
@@ -281,13 +367,38 @@ enum Element {
     Other(String),
 }
 
+/// The outcome of a walk: matched, definitely not matched from here, or undecided (an
+/// asked piece's first end did not lead to a match; only the regex knows the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    Match,
+    NoMatch,
+    Undecided,
+}
+
+/// Splices `(?:…)` groups without flags or alternation into the sequence around them:
+/// `%{HTTPD_COMMONLOG}` expands to one such group, and its pieces should be split like
+/// any others.
+fn flatten<'a>(ast: &'a Ast, out: &mut Vec<&'a Ast>) {
+    match ast {
+        Ast::Group(g) if matches!(g.kind, ast::GroupKind::NonCapturing(ref f) if f.items.is_empty()) => match &*g.ast {
+            Ast::Concat(c) => c.asts.iter().for_each(|a| flatten(a, out)),
+            Ast::Alternation(_) => out.push(ast),
+            inner => flatten(inner, out),
+        },
+        Ast::Concat(c) => c.asts.iter().for_each(|a| flatten(a, out)),
+        other => out.push(other),
+    }
+}
+
 impl SegmentMatcher {
     /// Builds a matcher for the expanded regex `regex`, or `None` when the pattern does
     /// not have the required shape. `groups` is the full regex's group table.
     pub fn build(regex: &str, groups: &[Option<Capture>]) -> Option<Self> {
         let parsed = ast::parse::Parser::new().parse(regex).ok()?;
-        let Ast::Concat(concat) = &parsed else { return None };
-        let mut items = concat.asts.iter().peekable();
+        let mut flat = Vec::new();
+        flatten(&parsed, &mut flat);
+        let mut items = flat.into_iter().peekable();
         // The expansion always starts with `(?ms)`; nothing else may set flags.
         match items.next()? {
             Ast::Flags(f)
@@ -314,7 +425,7 @@ impl SegmentMatcher {
                     anchored_end = true;
                 }
                 Ast::Literal(lit) => elements.push(Element::Literal(lit.c)),
-                Ast::Flags(_) => return None,
+                Ast::Flags(_) | Ast::Alternation(_) => return None,
                 other => {
                     elements.push(Element::Other(regex[other.span().start.offset..other.span().end.offset].to_string()))
                 }
@@ -333,150 +444,426 @@ impl SegmentMatcher {
                 (Element::Other(text), _) => pieces.push((text, String::new())),
             }
         }
-        if pieces.is_empty() || (!anchored_start && (prefix.is_empty() || !anchored_end)) {
+        if pieces.is_empty() {
             return None;
         }
-        // A piece that can contain its delimiter absorbs the delimiter and the next piece.
-        let mut merged: Vec<(String, String)> = Vec::new();
-        // The character just before the current piece (None: start of the line), and a
-        // piece being merged with what follows together with its own preceding character.
+        let prefix_starts = !anchored_start && !prefix.is_empty() && anchored_end;
+        let search =
+            if anchored_start || prefix_starts { None } else { Some(regex_automata::meta::Regex::new(regex).ok()?) };
         let mut before: Option<char> = prefix.chars().last();
-        let mut pending: Option<(String, Option<char>)> = None;
-        for (piece, lit) in pieces {
-            let (piece, piece_before) = match pending.take() {
-                Some((p, b)) => (p + &piece, b),
-                None => (piece, before),
-            };
-            let first = lit.chars().next();
+        let mut steps = Vec::with_capacity(pieces.len());
+        let last = pieces.len() - 1;
+        for (i, (piece, literal)) in pieces.into_iter().enumerate() {
+            let first = literal.chars().next();
             let looks = piece_looks(&piece)?;
-            if looks.line_or_text {
-                // `^`/`$` inside a piece depend on text outside it: leave it to the regex.
-                return None;
-            }
             // A word boundary at a piece edge looks at the neighbouring character; it is
             // decided by the token alone only when that neighbour is not a word character.
-            let edges_safe =
-                !looks.word || (piece_before.is_none_or(|c| !is_word(c)) && first.is_none_or(|c| !is_word(c)));
-            let splittable = edges_safe
-                && match first {
-                    None => true,
-                    Some(c) => !can_contain(&piece, c)?,
-                };
-            before = lit.chars().last();
-            if splittable {
-                merged.push((piece, lit));
-            } else {
-                pending = Some((piece + &regex_syntax::escape(&lit), piece_before));
-            }
+            let edges_safe = !looks.word || (before.is_none_or(|c| !is_word(c)) && first.is_none_or(|c| !is_word(c)));
+            let forced = match first {
+                None => i == last,
+                Some(c) => !can_contain(&piece, c)?,
+            };
+            let delimiter = first.filter(char::is_ascii);
+            let split = (forced && edges_safe && !looks.line_or_text)
+                .then(|| compile_check(&piece, &names, delimiter))
+                .flatten();
+            let piece_kind = match split {
+                // The last piece of a match whose end is not anchored has no forced end.
+                Some(check) if !(i == last && first.is_none() && !anchored_end) => Piece::Split(check),
+                _ => match (!looks.word && !looks.line_or_text).then(|| scan_ends(&piece, &names)).flatten() {
+                    Some((ends, or_literal)) => Piece::Scan { ends, or_literal },
+                    None => ask(&piece, &literal, &names)?,
+                },
+            };
+            before = literal.chars().last().or(before);
+            steps.push(Step { piece: piece_kind, literal, word_looks: looks.word });
         }
-        if let Some((p, b)) = pending {
-            // Trailing text that could not be split: the last piece runs to the end.
-            if piece_looks(&p)?.word && b.is_some_and(is_word) {
-                return None;
-            }
-            merged.push((p, String::new()));
-        }
-        let last_is_open = merged.last().is_some_and(|(_, lit)| lit.is_empty());
-        if last_is_open && !anchored_end {
-            // An unanchored final piece could match a prefix: leave it to the regex.
-            return None;
-        }
-        let steps = merged
-            .into_iter()
-            .map(|(piece, literal)| {
-                let delimiter = literal.chars().next().filter(char::is_ascii);
-                Some(Step { check: compile_check(&piece, &names, delimiter)?, literal })
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(Self { prefix, steps, anchored_start, anchored_end, groups: groups.len() })
+        Some(Self {
+            prefix,
+            steps,
+            anchored_start,
+            anchored_end,
+            prefix_starts,
+            search,
+            groups: groups.len(),
+            state: RefCell::default(),
+        })
     }
 
     /// Matches `text` (a single line), filling group spans like a regex match would.
-    /// Returns false for no match; lines containing a newline are never handled here.
+    /// `None` when the regex must decide; lines containing a newline always go there.
     pub fn match_into(&self, text: &str, spans: &mut Spans) -> Option<bool> {
         if memchr::memchr(b'\n', text.as_bytes()).is_some() {
             return None;
         }
+        let end = self.anchored_end.then_some(text.len());
         if self.anchored_start {
-            return Some(self.match_at(text, 0, spans));
+            return self.decide(text, 0, end, spans);
         }
-        let first = self.prefix.as_bytes()[0];
-        let mut from = 0;
-        for _ in 0..MAX_STARTS {
-            let Some(i) = memchr::memchr(first, &text.as_bytes()[from..]) else { return Some(false) };
-            if self.match_at(text, from + i, spans) {
-                return Some(true);
+        if self.prefix_starts {
+            let first = self.prefix.as_bytes()[0];
+            let mut from = 0;
+            for _ in 0..MAX_STARTS {
+                let Some(i) = memchr::memchr(first, &text.as_bytes()[from..]) else { return Some(false) };
+                match self.walk_from(text, from + i, end, spans) {
+                    Walk::Match => return Some(true),
+                    Walk::NoMatch => {}
+                    Walk::Undecided => return None,
+                }
+                from += i + 1;
             }
-            from += i + 1;
+            return None;
         }
-        None
+        // Not anchored: most lines match from their first byte, so that is tried first.
+        // Otherwise the whole regex's lazy DFA finds the leftmost match, and the walk
+        // fills its captures with both ends fixed.
+        match self.walk_from(text, 0, end, spans) {
+            Walk::Match => return Some(true),
+            Walk::Undecided => return None,
+            Walk::NoMatch => {}
+        }
+        let found = self.search.as_ref()?.find(text)?;
+        let (start, stop) = (found.start(), found.end());
+        if !self.edges_are_free(text, start, stop) {
+            return None;
+        }
+        match self.walk_from(text, start, Some(stop), spans) {
+            Walk::Match => Some(true),
+            // The regex found a match the walk does not: let the regex decide.
+            Walk::NoMatch | Walk::Undecided => None,
+        }
     }
 
-    /// Matches the pattern starting exactly at `start`.
-    fn match_at(&self, text: &str, start: usize, spans: &mut Spans) -> bool {
-        spans.clear();
-        spans.resize(self.groups, None);
-        let Some(mut rest_start) = crate::literal::starts_with(&text.as_bytes()[start..], self.prefix.as_bytes())
-            .then_some(start + self.prefix.len())
-        else {
-            return false;
-        };
-        for step in &self.steps {
-            let rest = &text[rest_start..];
-            let (token_len, next) = if step.literal.is_empty() {
-                (rest.len(), text.len())
-            } else {
-                let first = step.literal.as_bytes()[0];
-                let Some(i) = crate::literal::find_byte(first, rest.as_bytes()) else { return false };
-                if !crate::literal::starts_with(&rest.as_bytes()[i..], step.literal.as_bytes()) {
-                    return false;
-                }
-                (i, rest_start + i + step.literal.len())
-            };
-            let token = &rest[..token_len];
-            let ok = match &step.check {
-                Check::Whole { check, group } => {
-                    let m = check.is_full_match(token);
-                    if m {
-                        spans[*group] = Some((rest_start, rest_start + token_len));
-                    }
-                    m
-                }
-                Check::LiteralOr { literal, check, group } => {
-                    if token == literal {
-                        true
-                    } else {
-                        let m = check.is_full_match(token);
-                        if m {
-                            spans[*group] = Some((rest_start, rest_start + token_len));
-                        }
-                        m
-                    }
-                }
-                Check::Plain(check) => check.is_full_match(token),
-                Check::Groups { regex, map } => match regex.captures(token) {
-                    Some(c) => {
-                        for (local, global) in map {
-                            if let Some(m) = c.get(*local) {
-                                spans[*global] = Some((rest_start + m.start(), rest_start + m.end()));
-                            }
-                        }
-                        true
-                    }
-                    None => false,
-                },
-            };
-            if !ok {
-                return false;
+    /// Word boundaries at the edges of a piece are judged by the piece alone, as if the
+    /// line ended there: true when the characters outside `start..stop` cannot change
+    /// that verdict.
+    fn edges_are_free(&self, text: &str, start: usize, stop: usize) -> bool {
+        let word_before = text[..start].chars().next_back().is_some_and(is_word);
+        let word_after = text[stop..].chars().next().is_some_and(is_word);
+        let first_looks = self.prefix.is_empty() && self.steps.first().is_some_and(|s| s.word_looks);
+        let last_looks = self.steps.last().is_some_and(|s| s.word_looks && s.literal.is_empty());
+        !(word_before && first_looks) && !(word_after && last_looks)
+    }
+
+    fn decide(&self, text: &str, start: usize, end: Option<usize>, spans: &mut Spans) -> Option<bool> {
+        match self.walk_from(text, start, end, spans) {
+            Walk::Match => Some(true),
+            Walk::NoMatch => Some(false),
+            Walk::Undecided => None,
+        }
+    }
+
+    /// Matches the pattern starting exactly at `start`; with `end`, the match must end
+    /// there.
+    fn walk_from(&self, text: &str, start: usize, end: Option<usize>, spans: &mut Spans) -> Walk {
+        if !crate::literal::starts_with(&text.as_bytes()[start..], self.prefix.as_bytes()) {
+            return Walk::NoMatch;
+        }
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        state.trail.clear();
+        if !state.failed.is_empty() {
+            state.failed.clear();
+        }
+        state.work = 0;
+        let result = self.walk(text, 0, start + self.prefix.len(), end, state);
+        if result == Walk::Match {
+            spans.clear();
+            spans.resize(self.groups, None);
+            if !self.fill(text, &state.trail, spans) {
+                return Walk::Undecided;
             }
-            rest_start = next;
+            let stop = state.trail.last().map_or(start + self.prefix.len(), |&(_, e, _)| e);
+            let stop = stop + self.steps.last().map_or(0, |s| s.literal.len());
+            spans[0] = Some((start, stop));
         }
-        if self.anchored_end && rest_start != text.len() {
-            return false;
+        result
+    }
+
+    fn walk(&self, text: &str, index: usize, pos: usize, end: Option<usize>, state: &mut WalkState) -> Walk {
+        let Some(step) = self.steps.get(index) else {
+            return if end.is_none_or(|e| e == pos) { Walk::Match } else { Walk::NoMatch };
+        };
+        let bytes = text.as_bytes();
+        let rest = &bytes[pos..];
+        match &step.piece {
+            Piece::Split(check) => {
+                let token_len = if step.literal.is_empty() {
+                    end.unwrap_or(text.len()).saturating_sub(pos)
+                } else {
+                    let Some(i) = crate::literal::find_byte(step.literal.as_bytes()[0], rest) else {
+                        return Walk::NoMatch;
+                    };
+                    if !crate::literal::starts_with(&rest[i..], step.literal.as_bytes()) {
+                        return Walk::NoMatch;
+                    }
+                    i
+                };
+                if pos + token_len > text.len() || !split_token_matches(check, &text[pos..pos + token_len]) {
+                    return Walk::NoMatch;
+                }
+                state.trail.push((pos, pos + token_len, false));
+                let r = self.walk(text, index + 1, pos + token_len + step.literal.len(), end, state);
+                if r != Walk::Match {
+                    state.trail.pop();
+                }
+                r
+            }
+            Piece::Ask { regex, literal_len, .. } => {
+                let input = regex_automata::Input::new(text).range(pos..).anchored(regex_automata::Anchored::Yes);
+                let Some(m) = regex.search(&input) else { return Walk::NoMatch };
+                let piece_end = m.end() - literal_len;
+                state.trail.push((pos, piece_end, false));
+                match self.walk(text, index + 1, m.end(), end, state) {
+                    Walk::Match => Walk::Match,
+                    // The regex's first choice failed: its other choices are unknown here.
+                    _ => {
+                        state.trail.pop();
+                        Walk::Undecided
+                    }
+                }
+            }
+            Piece::Scan { ends, or_literal } => {
+                if let Some(lit) = or_literal {
+                    if crate::literal::starts_with(rest, lit.as_bytes()) {
+                        let r = self.try_end(text, index, pos, pos + lit.len(), true, end, state);
+                        if r != Walk::NoMatch {
+                            return r;
+                        }
+                    }
+                }
+                let (class, min, lazy) = match ends {
+                    Ends::Lazy { class, min, .. } => (class, *min, true),
+                    Ends::Greedy { class, min, .. } => (class, *min, false),
+                };
+                let run = rest.iter().position(|&b| !class.allows(b)).unwrap_or(rest.len());
+                let limit = end.map_or(pos + run, |e| e.min(pos + run));
+                if step.literal.is_empty() {
+                    // The last piece: with a fixed end the run must reach it; otherwise
+                    // the preferred end is the shortest or the longest.
+                    let piece_end = match end {
+                        Some(e) if limit == e => e,
+                        Some(_) => return Walk::NoMatch,
+                        // One character at least for `+?`: a whole character, not a byte.
+                        None if lazy && min == 0 => pos,
+                        None if lazy => pos + text[pos..].chars().next().map_or(1, char::len_utf8).min(run.max(1)),
+                        None => pos + run,
+                    };
+                    if piece_end < pos + min || !text.is_char_boundary(piece_end) {
+                        return Walk::NoMatch;
+                    }
+                    return self.try_end(text, index, pos, piece_end, false, end, state);
+                }
+                let lit = step.literal.as_bytes();
+                // Candidate ends: where the literal starts within the run (or right
+                // after it), at least `min` bytes in.
+                let window = &bytes[pos..(limit + lit.len()).min(bytes.len())];
+                let fits = |&i: &usize| i >= min && crate::literal::starts_with(&window[i..], lit) && pos + i <= limit;
+                let try_one = |i: usize, state: &mut WalkState| {
+                    state.work += 1;
+                    if state.work > WORK_BUDGET {
+                        return Walk::Undecided;
+                    }
+                    self.try_end(text, index, pos, pos + i, false, end, state)
+                };
+                if lazy {
+                    for i in memchr::memchr_iter(lit[0], window).filter(fits) {
+                        match try_one(i, state) {
+                            Walk::NoMatch => continue,
+                            r => return r,
+                        }
+                    }
+                } else {
+                    for i in memchr::memrchr_iter(lit[0], window).filter(fits) {
+                        match try_one(i, state) {
+                            Walk::NoMatch => continue,
+                            r => return r,
+                        }
+                    }
+                }
+                Walk::NoMatch
+            }
         }
-        spans[0] = Some((start, rest_start));
+    }
+
+    /// Tries `piece_end` as the end of step `index` (the literal after it, then the rest).
+    #[allow(clippy::too_many_arguments)]
+    fn try_end(
+        &self,
+        text: &str,
+        index: usize,
+        pos: usize,
+        piece_end: usize,
+        took_or_literal: bool,
+        end: Option<usize>,
+        state: &mut WalkState,
+    ) -> Walk {
+        let step = &self.steps[index];
+        let next = piece_end + if took_or_literal { 0 } else { step.literal.len() };
+        let next = if took_or_literal {
+            if !crate::literal::starts_with(&text.as_bytes()[next..], step.literal.as_bytes()) {
+                return Walk::NoMatch;
+            }
+            next + step.literal.len()
+        } else {
+            next
+        };
+        let key = ((index + 1) as u32, next as u32);
+        if state.failed.contains(&key) {
+            return Walk::NoMatch;
+        }
+        state.trail.push((pos, piece_end, took_or_literal));
+        let r = self.walk(text, index + 1, next, end, state);
+        match r {
+            Walk::Match => {}
+            Walk::NoMatch => {
+                state.trail.pop();
+                state.failed.insert(key);
+            }
+            Walk::Undecided => {
+                state.trail.pop();
+            }
+        }
+        r
+    }
+
+    /// Fills the group spans of a successful walk; false when a piece with groups
+    /// inside cannot be captured on its own (the regex then decides).
+    fn fill(&self, text: &str, trail: &[(usize, usize, bool)], spans: &mut Spans) -> bool {
+        for (step, &(start, stop, took_or_literal)) in self.steps.iter().zip(trail) {
+            match &step.piece {
+                Piece::Split(check) => {
+                    if !fill_split(check, text, start, stop, spans) {
+                        return false;
+                    }
+                }
+                Piece::Scan { ends, .. } => {
+                    let (Ends::Lazy { group, .. } | Ends::Greedy { group, .. }) = ends;
+                    if let (Some(g), false) = (group, took_or_literal) {
+                        spans[*g] = Some((start, stop));
+                    }
+                }
+                Piece::Ask { regex, map, literal_len } => {
+                    if map.is_empty() {
+                        continue;
+                    }
+                    let input = regex_automata::Input::new(text)
+                        .range(start..stop + literal_len)
+                        .anchored(regex_automata::Anchored::Yes);
+                    let mut caps = regex.create_captures();
+                    regex.search_captures(&input, &mut caps);
+                    if !caps.is_match() {
+                        return false;
+                    }
+                    for (local, global) in map {
+                        if let Some(s) = caps.get_group(*local) {
+                            spans[*global] = Some((s.start, s.end));
+                        }
+                    }
+                }
+            }
+        }
         true
     }
+}
+
+/// Most ends a line's enumerated pieces may try before the line goes to the regex.
+const WORK_BUDGET: usize = 4096;
+
+/// Whether a forced token passes its piece's check.
+fn split_token_matches(check: &Check, token: &str) -> bool {
+    match check {
+        Check::Whole { check, .. } => check.is_full_match(token),
+        Check::LiteralOr { literal, check, .. } => token == literal || check.is_full_match(token),
+        Check::Plain(check) => check.is_full_match(token),
+        Check::Groups { regex, .. } => regex.is_match(token),
+    }
+}
+
+/// Stores a forced token's captures.
+fn fill_split(check: &Check, text: &str, start: usize, stop: usize, spans: &mut Spans) -> bool {
+    match check {
+        Check::Whole { group, .. } => spans[*group] = Some((start, stop)),
+        Check::LiteralOr { literal, group, .. } => {
+            if &text[start..stop] != literal {
+                spans[*group] = Some((start, stop));
+            }
+        }
+        Check::Plain(_) => {}
+        Check::Groups { regex, map } => {
+            let Some(c) = regex.captures(&text[start..stop]) else { return false };
+            for (local, global) in map {
+                if let Some(m) = c.get(*local) {
+                    spans[*global] = Some((start + m.start(), start + m.end()));
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Recognises pieces whose ends can be enumerated in priority order: a lazy or greedy
+/// unbounded repetition of a class (at least 0 or 1 times), maybe as one named group,
+/// maybe behind a literal alternative (`(?:-|%{DATA:x})`).
+fn scan_ends(piece: &str, names: &HashMap<String, usize>) -> Option<(Ends, Option<String>)> {
+    let parsed = ast::parse::Parser::new().parse(piece).ok()?;
+    let (or_literal, body): (Option<String>, &Ast) = match &parsed {
+        Ast::Group(outer) if matches!(outer.kind, ast::GroupKind::NonCapturing(ref f) if f.items.is_empty()) => {
+            match &*outer.ast {
+                Ast::Alternation(alt) => {
+                    let [first, second] = alt.asts.as_slice() else { return None };
+                    let literal = match first {
+                        Ast::Literal(l) => l.c.to_string(),
+                        Ast::Concat(c) => c
+                            .asts
+                            .iter()
+                            .map(|a| if let Ast::Literal(l) = a { Some(l.c) } else { None })
+                            .collect::<Option<String>>()?,
+                        _ => return None,
+                    };
+                    (Some(literal), second)
+                }
+                inner => (None, inner),
+            }
+        }
+        other => (None, other),
+    };
+    let (group, inner) = match body {
+        Ast::Group(g) => match &g.kind {
+            ast::GroupKind::CaptureName { name, .. } => (Some(*names.get(&name.name)?), &*g.ast),
+            ast::GroupKind::NonCapturing(f) if f.items.is_empty() => (None, &*g.ast),
+            _ => return None,
+        },
+        other => (None, other),
+    };
+    let inner_text = &piece[inner.span().start.offset..inner.span().end.offset];
+    let hir = regex_syntax::ParserBuilder::new()
+        .dot_matches_new_line(true)
+        .multi_line(true)
+        .build()
+        .parse(inner_text)
+        .ok()?;
+    let HirKind::Repetition(rep) = hir.kind() else { return None };
+    if rep.max.is_some() || rep.min > 1 {
+        return None;
+    }
+    let class = ByteClass::from_hir(&rep.sub)?;
+    let min = rep.min as usize;
+    let ends = if rep.greedy { Ends::Greedy { class, min, group } } else { Ends::Lazy { class, min, group } };
+    Some((ends, or_literal))
+}
+
+/// A piece asked of an anchored sub-regex: the piece followed by its literal.
+fn ask(piece: &str, literal: &str, names: &HashMap<String, usize>) -> Option<Piece> {
+    let pattern = format!("(?ms)(?:{piece}){}", regex_syntax::escape(literal));
+    let regex = regex_automata::meta::Regex::new(&pattern).ok()?;
+    let map = regex
+        .group_info()
+        .pattern_names(regex_automata::PatternID::ZERO)
+        .enumerate()
+        .filter_map(|(i, n)| n.and_then(|n| names.get(n).map(|g| (i, *g))))
+        .collect();
+    Some(Piece::Ask { regex, map, literal_len: literal.len() })
 }
 
 /// Compiles the anchored check for one piece.
@@ -688,12 +1075,32 @@ mod tests {
     }
 
     #[test]
-    fn declines_patterns_it_cannot_split_exactly() {
+    fn pieces_that_may_hold_their_delimiter_are_walked() {
+        // Unanchored, lazy and greedy pieces, pieces asked of a sub-regex.
+        agree("%{WORD:a} %{WORD:b}", &["x y", "x y z", "  x y", "x", "é x y", "-x y"]);
+        agree("^%{WORD:a} %{GREEDYDATA:b}", &["x y z", "x ", "x", "x y\tz"]);
+        agree(r"\.(?<e>\w+)", &["a.b", "a.b.c", "ab", "a..b", ".é"]);
+        agree(r"(?<e>\w+)\.x$", &["a.x", "a.b.x", "a.xx", ".x", "a b.x"]);
+        agree("%{DATA:a}:%{DATA:b}:%{GREEDYDATA:c}", &["a:b:c", "::", "a:b", "a:b:c:d", "é:ü:x"]);
+        agree("%{GREEDYDATA:a}:%{DATA:b}:%{GREEDYDATA:c}", &["a:b:c", "::", "a:b", "a:b:c:d:e", "x"]);
+        agree(
+            r#"%{IPORHOST:h} (?:-|%{DATA:u}) "(?:%{WORD:m} %{NOTSPACE:p}(?: HTTP/%{NUMBER:v})?|%{DATA:raw})" %{QS:r}$"#,
+            &[
+                r#"1.2.3.4 - "GET /a HTTP/1.1" "x""#,
+                r#"1.2.3.4 bob "GET /a" "x y""#,
+                r#"h - "weird request line" "-""#,
+                r#"h - "GET /a HTTP/1.1" "x" trailing"#,
+                r#"junk h - "GET / HTTP/1.1" "q""#,
+                r#"h - "" """#,
+            ],
+        );
+        agree("(?:-|%{DATA:a})\\t%{DATA:b}$", &["-\tx", "-x\ty", "\t", "a\tb\tc", "-\t-"]);
+    }
+
+    #[test]
+    fn declines_top_level_alternation() {
         let lib = Library::builtin(Flavour::EcsV1);
-        for pattern in ["%{WORD:a} %{WORD:b}", "^a|b$", "^%{WORD:a} %{GREEDYDATA:b}", r"\.(?<e>\w+)", r"(?<e>\w+)\.x$"]
-        {
-            let p = GrokPattern::compile(pattern, &lib, true).unwrap();
-            assert!(!p.uses_segments(), "{pattern} must not use the fast path");
-        }
+        let p = GrokPattern::compile("^a|b$", &lib, true).unwrap();
+        assert!(!p.uses_segments());
     }
 }
