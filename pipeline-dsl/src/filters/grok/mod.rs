@@ -48,6 +48,12 @@ impl GrokPattern {
         self.segments.is_some()
     }
 
+    /// How the segment matcher walks this pattern, a line per piece (empty when the
+    /// regex engine runs it).
+    pub fn describe(&self) -> Vec<String> {
+        self.segments.as_ref().map(segments::SegmentMatcher::describe).unwrap_or_default()
+    }
+
     /// Matches `text`, filling `spans` with group positions.
     pub fn match_into(&self, text: &str, spans: &mut Spans) -> bool {
         if let Some(m) = &self.segments {

@@ -303,6 +303,9 @@ enum Ends {
 }
 
 /// How the end of a piece is found.
+// A pattern has a few dozen steps at most, built once: their size does not matter, an
+// indirection on the hot path would.
+#[allow(clippy::large_enum_variant)]
 enum Piece {
     /// No string the piece matches contains the first character of the literal that
     /// follows it, so the piece ends at that character's first occurrence and is then
@@ -317,7 +320,14 @@ enum Piece {
     /// sub-regex that sees the whole line (so look-arounds judge real neighbours). It
     /// gives the end the regex would try first; should the rest then fail, the line
     /// goes to the whole regex, which alone knows the piece's other ends.
-    Ask { regex: regex_automata::meta::Regex, map: Vec<(usize, usize)>, literal_len: usize },
+    Ask {
+        regex: regex_automata::meta::Regex,
+        /// Groups inside the piece: (sub-regex group, full regex group).
+        map: Vec<(usize, usize)>,
+        /// The piece is one named group with none inside: it spans the piece.
+        whole: Option<usize>,
+        literal_len: usize,
+    },
 }
 
 /// A piece and the literal that follows it (empty for the last piece).
@@ -355,6 +365,8 @@ struct WalkState {
     trail: Vec<(usize, usize, bool)>,
     /// Ends tried this line; past a budget the line goes to the regex.
     work: usize,
+    /// Per step: the sub-regex's cache and captures (asked pieces only).
+    asked: Vec<Option<(regex_automata::meta::Cache, regex_automata::util::captures::Captures)>>,
 }
 
 /// Most starts tried for a pattern that is not anchored at the start; a line with more
@@ -478,6 +490,13 @@ impl SegmentMatcher {
             before = literal.chars().last().or(before);
             steps.push(Step { piece: piece_kind, literal, word_looks: looks.word });
         }
+        let asked = steps
+            .iter()
+            .map(|s| match &s.piece {
+                Piece::Ask { regex, .. } => Some((regex.create_cache(), regex.create_captures())),
+                _ => None,
+            })
+            .collect();
         Some(Self {
             prefix,
             steps,
@@ -486,8 +505,25 @@ impl SegmentMatcher {
             prefix_starts,
             search,
             groups: groups.len(),
-            state: RefCell::default(),
+            state: RefCell::new(WalkState { asked, ..WalkState::default() }),
         })
+    }
+
+    /// One line per step: how its end is found, and the literal after it (for
+    /// `logship check --explain`-style diagnostics and tests).
+    pub fn describe(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .map(|s| {
+                let kind = match &s.piece {
+                    Piece::Split(_) => "split",
+                    Piece::Scan { ends: Ends::Lazy { .. }, .. } => "scan, shortest first",
+                    Piece::Scan { ends: Ends::Greedy { .. }, .. } => "scan, longest first",
+                    Piece::Ask { .. } => "sub-regex",
+                };
+                format!("{kind} then {:?}", s.literal)
+            })
+            .collect()
     }
 
     /// Matches `text` (a single line), filling group spans like a regex match would.
@@ -570,7 +606,7 @@ impl SegmentMatcher {
         if result == Walk::Match {
             spans.clear();
             spans.resize(self.groups, None);
-            if !self.fill(text, &state.trail, spans) {
+            if !self.fill(text, state, spans) {
                 return Walk::Undecided;
             }
             let stop = state.trail.last().map_or(start + self.prefix.len(), |&(_, e, _)| e);
@@ -609,12 +645,18 @@ impl SegmentMatcher {
                 }
                 r
             }
-            Piece::Ask { regex, literal_len, .. } => {
+            Piece::Ask { regex, map, literal_len, .. } => {
                 let input = regex_automata::Input::new(text).range(pos..).anchored(regex_automata::Anchored::Yes);
-                let Some(m) = regex.search(&input) else { return Walk::NoMatch };
-                let piece_end = m.end() - literal_len;
-                state.trail.push((pos, piece_end, false));
-                match self.walk(text, index + 1, m.end(), end, state) {
+                let Some((cache, caps)) = state.asked[index].as_mut() else { return Walk::Undecided };
+                let found = if map.is_empty() {
+                    regex.search_with(cache, &input).map(|m| m.end())
+                } else {
+                    regex.search_captures_with(cache, &input, caps);
+                    caps.get_match().map(|m| m.end())
+                };
+                let Some(match_end) = found else { return Walk::NoMatch };
+                state.trail.push((pos, match_end - literal_len, false));
+                match self.walk(text, index + 1, match_end, end, state) {
                     Walk::Match => Walk::Match,
                     // The regex's first choice failed: its other choices are unknown here.
                     _ => {
@@ -729,8 +771,9 @@ impl SegmentMatcher {
 
     /// Fills the group spans of a successful walk; false when a piece with groups
     /// inside cannot be captured on its own (the regex then decides).
-    fn fill(&self, text: &str, trail: &[(usize, usize, bool)], spans: &mut Spans) -> bool {
-        for (step, &(start, stop, took_or_literal)) in self.steps.iter().zip(trail) {
+    fn fill(&self, text: &str, state: &WalkState, spans: &mut Spans) -> bool {
+        let asked = &state.asked;
+        for (index, (step, &(start, stop, took_or_literal))) in self.steps.iter().zip(&state.trail).enumerate() {
             match &step.piece {
                 Piece::Split(check) => {
                     if !fill_split(check, text, start, stop, spans) {
@@ -743,18 +786,11 @@ impl SegmentMatcher {
                         spans[*g] = Some((start, stop));
                     }
                 }
-                Piece::Ask { regex, map, literal_len } => {
-                    if map.is_empty() {
-                        continue;
+                Piece::Ask { map, whole, .. } => {
+                    if let Some(g) = whole {
+                        spans[*g] = Some((start, stop));
                     }
-                    let input = regex_automata::Input::new(text)
-                        .range(start..stop + literal_len)
-                        .anchored(regex_automata::Anchored::Yes);
-                    let mut caps = regex.create_captures();
-                    regex.search_captures(&input, &mut caps);
-                    if !caps.is_match() {
-                        return false;
-                    }
+                    let Some((_, caps)) = asked[index].as_ref() else { continue };
                     for (local, global) in map {
                         if let Some(s) = caps.get_group(*local) {
                             spans[*global] = Some((s.start, s.end));
@@ -855,6 +891,19 @@ fn scan_ends(piece: &str, names: &HashMap<String, usize>) -> Option<(Ends, Optio
 
 /// A piece asked of an anchored sub-regex: the piece followed by its literal.
 fn ask(piece: &str, literal: &str, names: &HashMap<String, usize>) -> Option<Piece> {
+    // One named group with none inside spans the piece: no captures needed.
+    let parsed = ast::parse::Parser::new().parse(piece).ok()?;
+    if let Ast::Group(g) = &parsed {
+        if let ast::GroupKind::CaptureName { name, .. } = &g.kind {
+            let inner = &piece[g.ast.span().start.offset..g.ast.span().end.offset];
+            if group_count(inner)? == 0 {
+                let pattern = format!("(?ms)(?:{inner}){}", regex_syntax::escape(literal));
+                let regex = regex_automata::meta::Regex::new(&pattern).ok()?;
+                let whole = Some(*names.get(&name.name)?);
+                return Some(Piece::Ask { regex, map: Vec::new(), whole, literal_len: literal.len() });
+            }
+        }
+    }
     let pattern = format!("(?ms)(?:{piece}){}", regex_syntax::escape(literal));
     let regex = regex_automata::meta::Regex::new(&pattern).ok()?;
     let map = regex
@@ -863,7 +912,7 @@ fn ask(piece: &str, literal: &str, names: &HashMap<String, usize>) -> Option<Pie
         .enumerate()
         .filter_map(|(i, n)| n.and_then(|n| names.get(n).map(|g| (i, *g))))
         .collect();
-    Some(Piece::Ask { regex, map, literal_len: literal.len() })
+    Some(Piece::Ask { regex, map, whole: None, literal_len: literal.len() })
 }
 
 /// Compiles the anchored check for one piece.
