@@ -74,6 +74,13 @@ impl Library {
         self.patterns.insert(name.to_string(), definition.to_string());
     }
 
+    /// Every defined name, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.patterns.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
     /// The definition of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.patterns.get(name).map(String::as_str)

@@ -54,6 +54,17 @@ impl GrokPattern {
         self.segments.as_ref().map(segments::SegmentMatcher::describe).unwrap_or_default()
     }
 
+    /// Matches `text` on the regex engine alone, never the segment matcher: the
+    /// reference the differential tests compare [`GrokPattern::match_into`] with.
+    pub fn reference_match_into(&self, text: &str, spans: &mut Spans) -> bool {
+        self.regex.captures_into(text, spans)
+    }
+
+    /// The groups that fill a field (named in the pattern), and group 0.
+    pub fn field_groups(&self) -> Vec<usize> {
+        (0..self.by_group.len()).filter(|&g| g == 0 || self.by_group[g].is_some()).collect()
+    }
+
     /// Matches `text`, filling `spans` with group positions.
     pub fn match_into(&self, text: &str, spans: &mut Spans) -> bool {
         if let Some(m) = &self.segments {
