@@ -635,7 +635,7 @@ impl Sequence {
         let word_after = text[stop..].chars().next().is_some_and(is_word);
         let first_looks = self.prefix.is_empty() && self.steps.first().is_some_and(|s| s.word_looks);
         let last_looks = self.steps.last().is_some_and(|s| s.word_looks && s.literal.is_empty());
-        !(word_before && first_looks) && !(word_after && last_looks)
+        !((word_before && first_looks) || (word_after && last_looks))
     }
 
     fn decide(&self, text: &str, start: usize, end: Option<usize>, spans: &mut Spans) -> Option<bool> {
