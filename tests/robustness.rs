@@ -252,3 +252,37 @@ fn json_lines_input_codec_decodes_objects_and_tags_the_rest() {
     assert_eq!(docs[2]["_@timestamp"], "yesterday");
     assert_eq!(tags(&docs[2]), ["_timestampparsefailure"]);
 }
+
+#[test]
+fn unclosed_grok_reference_is_an_error_at_its_position() {
+    let path = temp_config(
+        "grok-unclosed",
+        "p.conf",
+        b"input { stdin {} }\nfilter {\n  grok { match => { \"message\" => \"%{WORD:verb} %{IP:ip\" } }\n}\n",
+    );
+    let run = logship(&["check", "--config", path.to_str().unwrap()], b"");
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    let want = format!("{}:3:48: grok pattern does not compile: unclosed `%{{`", path.display());
+    assert!(run.stderr.contains(&want), "missing `{want}` in:\n{}", run.stderr);
+}
+
+/// Captures under `target => "[@metadata][grok]"` land in metadata (not shipped) and
+/// are readable by later filters, in both naming modes (upstream grokfilter-003/006).
+#[test]
+fn grok_target_under_metadata_is_readable_by_later_filters() {
+    let line = "Mar 16 00:01:25 evita postfix/smtpd[1713]: connect from camomile.cloud9.net[168.100.1.3]\n";
+    for (ecs, host_field) in [("disabled", "[logsource]"), ("v1", "[host][hostname]")] {
+        let config = format!(
+            "input {{ stdin {{}} }}\nfilter {{\n  grok {{ match => {{ \"message\" => \"%{{SYSLOGLINE}}\" }} target => \"[@metadata][grok]\" ecs_compatibility => {ecs} }}\n  mutate {{ add_field => {{ \"host_seen\" => \"%{{[@metadata][grok]{host_field}}}\" \"rest\" => \"%{{[@metadata][grok][message]}}\" }} }}\n}}\noutput {{ stdout {{ codec => json_lines }} }}\n"
+        );
+        let path = temp_config("grok-metadata-target", "p.conf", config.as_bytes());
+        let run = logship(&["--config", path.to_str().unwrap()], line.as_bytes());
+        assert!(run.status.success(), "{}", run.stderr);
+        let docs = documents(&run.stdout);
+        assert_eq!(docs.len(), 1, "{ecs}");
+        assert_eq!(docs[0]["host_seen"], "evita", "{ecs}: {}", docs[0]);
+        assert_eq!(docs[0]["rest"], "connect from camomile.cloud9.net[168.100.1.3]", "{ecs}");
+        assert!(docs[0].get("@metadata").is_none() && docs[0].get("grok").is_none(), "{ecs}: {}", docs[0]);
+        assert!(docs[0].get("tags").is_none(), "{ecs}: {}", docs[0]);
+    }
+}

@@ -46,6 +46,9 @@ pub enum ExpandError {
     /// Patterns refer to each other in a cycle (or nest absurdly deep).
     #[error("grok pattern `%{{{0}}}` is recursive")]
     Recursive(String),
+    /// `%{` with no `}` after it; the byte offset of the `%` in the expression.
+    #[error("unclosed `%{{` in the grok pattern (no `}}` after it)")]
+    Unclosed(usize),
     /// `%{NAME:field:type}` with a type other than int/float.
     #[error("unknown grok type `{0}` (expected int or float)")]
     UnknownType(String),
@@ -147,12 +150,13 @@ impl Expander<'_> {
                 continue;
             }
             if pattern[i..].starts_with("%{") {
-                if let Some(end) = pattern[i + 2..].find('}') {
-                    let spec = &pattern[i + 2..i + 2 + end];
-                    out.push_str(&self.reference(spec, depth)?);
-                    i += end + 3;
-                    continue;
-                }
+                // Oniguruma would read an unclosed `%{IP:ip` as literal text; a user
+                // never means that, so it is an error rather than a silent non-match.
+                let Some(end) = pattern[i + 2..].find('}') else { return Err(ExpandError::Unclosed(i)) };
+                let spec = &pattern[i + 2..i + 2 + end];
+                out.push_str(&self.reference(spec, depth)?);
+                i += end + 3;
+                continue;
             }
             if pattern[i..].starts_with("(?<") && !pattern[i..].starts_with("(?<=") && !pattern[i..].starts_with("(?<!")
             {

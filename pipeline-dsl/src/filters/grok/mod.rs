@@ -31,9 +31,13 @@ pub struct GrokPattern {
 impl GrokPattern {
     /// Expands and compiles `pattern`.
     pub fn compile(pattern: &str, library: &Library, named_captures_only: bool) -> Result<Self, String> {
-        let Expanded { regex, captures } =
-            expand::expand(pattern, library, named_captures_only).map_err(|e| e.to_string())?;
-        let compiled = Regex::new(&regex).map_err(|e| format!("{e} (in `{pattern}`)"))?;
+        Self::compile_expanded(pattern, library, named_captures_only).map_err(|e| e.to_string())
+    }
+
+    /// Like [`GrokPattern::compile`], keeping the expansion error's kind (and offset).
+    fn compile_expanded(pattern: &str, library: &Library, named_captures_only: bool) -> Result<Self, CompileError> {
+        let Expanded { regex, captures } = expand::expand(pattern, library, named_captures_only)?;
+        let compiled = Regex::new(&regex).map_err(|e| CompileError::Regex(format!("{e} (in `{pattern}`)")))?;
         let by_group = compiled
             .capture_names()
             .into_iter()
@@ -74,6 +78,15 @@ impl GrokPattern {
         }
         self.regex.captures_into(text, spans)
     }
+}
+
+/// Why a pattern did not compile.
+#[derive(Debug, thiserror::Error)]
+enum CompileError {
+    #[error(transparent)]
+    Expand(#[from] expand::ExpandError),
+    #[error("{0}")]
+    Regex(String),
 }
 
 /// One capture of a pattern as the filter stores it.
@@ -194,8 +207,17 @@ impl Grok {
             };
             let mut compiled = Vec::new();
             for t in texts {
-                match GrokPattern::compile(&t.node, &library, named_captures_only) {
+                match GrokPattern::compile_expanded(&t.node, &library, named_captures_only) {
                     Ok(p) => compiled.push(PatternStore::new(p, target.as_ref(), &overwrite)),
+                    Err(CompileError::Expand(e @ expand::ExpandError::Unclosed(at))) => {
+                        // Point at the `%{` itself: the string's span starts at its quote.
+                        let start = (t.span.start + 1 + at).min(t.span.end.saturating_sub(1));
+                        s.error(
+                            format!("grok pattern does not compile: {e}"),
+                            start..start + 2,
+                            "this `%{` is never closed",
+                        )
+                    }
                     Err(e) => s.error(format!("grok pattern does not compile: {e}"), t.span, "in this pattern"),
                 }
             }
