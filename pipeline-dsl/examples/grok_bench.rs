@@ -31,6 +31,31 @@ struct Case {
     label: String,
     settings: Vec<(String, Value)>,
     inputs: Vec<String>,
+    /// A grok block of pipeline.conf, by id, instead of `settings`.
+    root_block: Option<&'static str>,
+}
+
+/// The `grok` block with `id => …` in pipeline.conf.
+fn root_block(id: &str) -> Plugin {
+    use pipeline_dsl::ast::{Statement, Value as Ast};
+    fn find(body: &[Statement], id: &str) -> Option<Plugin> {
+        body.iter().find_map(|st| match st {
+            Statement::Plugin(p) => p
+                .attributes
+                .iter()
+                .any(|a| a.name.node == "id" && a.value.node == Ast::String(id.to_string()))
+                .then(|| p.clone()),
+            Statement::If(chain) => chain
+                .branches
+                .iter()
+                .find_map(|(_, b)| find(b, id))
+                .or_else(|| chain.otherwise.as_deref().and_then(|b| find(b, id))),
+        })
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipeline.conf");
+    let text = std::fs::read_to_string(path).expect("read pipeline.conf");
+    let config = pipeline_dsl::parser::parse_config(&text).expect("parse pipeline.conf");
+    config.sections.iter().find_map(|s| find(&s.body, id)).expect("grok id in pipeline.conf")
 }
 
 fn thread_cpu_seconds() -> f64 {
@@ -40,12 +65,16 @@ fn thread_cpu_seconds() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
-fn build(settings: &[(String, Value)]) -> Result<Box<dyn Filter>, String> {
-    let attrs: Vec<(&str, Value)> = settings.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    let plugin = Plugin::from_json("grok", &attrs);
+fn build(case: &Case) -> Result<Box<dyn Filter>, String> {
+    let attrs: Vec<(&str, Value)> = case.settings.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let plugin = match case.root_block {
+        Some(id) => root_block(id),
+        None => Plugin::from_json("grok", &attrs),
+    };
     let mut s = Settings::new(&plugin);
     // Common options (add_field, add_tag, …) run after grok; they are not timed here.
     let _common = CommonOptions::from_settings(&mut s);
+    s.accept(&["id"]);
     let filter = filters::build("grok", "bench", &mut s, &BuildContext::default()).ok_or("grok did not build")?;
     let errors = s.finish();
     if !errors.is_empty() {
@@ -57,7 +86,7 @@ fn build(settings: &[(String, Value)]) -> Result<Box<dyn Filter>, String> {
 /// Lines per CPU-second over `total` events cycling through `inputs`, and whether every
 /// event matched.
 fn measure(case: &Case, total: usize) -> Result<(f64, bool), String> {
-    let mut filter = build(&case.settings)?;
+    let mut filter = build(case)?;
     let now = chrono::Utc::now();
     let events: Vec<Event> =
         (0..total).map(|i| Event::from_message(case.inputs[i % case.inputs.len()].clone(), now)).collect();
@@ -117,6 +146,7 @@ fn vector_cases(path: &str) -> Vec<Case> {
             label: format!("{} {ecs} {}", v["id"].as_str().unwrap_or("?"), shorten(&shown, 60)),
             settings,
             inputs: vec![input.to_string()],
+            root_block: None,
         });
     }
     cases
@@ -161,6 +191,7 @@ fn named_cases(vectors: &str, edge: &str, cloudfront: &str) -> Vec<Case> {
                 ("ecs_compatibility".to_string(), json!(ecs)),
             ],
             inputs: inputs.to_vec(),
+            root_block: None,
         });
     };
     for ecs in ["v1", "disabled"] {
@@ -177,6 +208,14 @@ fn named_cases(vectors: &str, edge: &str, cloudfront: &str) -> Vec<Case> {
             add(format!("{name} {ecs}, generated edge lines"), &format!("%{{{name}}}"), ecs, &edge);
         }
         add(format!("hand-written nginx pattern {ecs}, generated edge lines"), NGINX, ecs, &edge);
+    }
+    for (id, inputs) in [("edge", &edge), ("cloudfront", &cloudfront)] {
+        cases.push(Case {
+            label: format!("pipeline.conf grok `{id}`, generated lines"),
+            settings: Vec::new(),
+            inputs: inputs.clone(),
+            root_block: Some(id),
+        });
     }
     cases
 }

@@ -358,6 +358,8 @@ struct Sequence {
     /// (`\.(?<ext>\w+)$`): each occurrence of the prefix, from the left, is tried as a
     /// start (the leftmost start that matches is the regex's match).
     prefix_starts: bool,
+    /// Every piece ends at its delimiter: one pass, no walk state.
+    all_split: bool,
     groups: usize,
     state: RefCell<WalkState>,
 }
@@ -580,12 +582,14 @@ impl Sequence {
                 _ => None,
             })
             .collect();
+        let all_split = steps.iter().all(|s| matches!(s.piece, Piece::Split(_)));
         Some(Self {
             prefix,
             steps,
             anchored_start,
             anchored_end,
             prefix_starts,
+            all_split,
             groups: groups.len(),
             state: RefCell::new(WalkState { asked, ..WalkState::default() }),
         })
@@ -652,6 +656,9 @@ impl Sequence {
         if !crate::literal::starts_with(&text.as_bytes()[start..], self.prefix.as_bytes()) {
             return Walk::NoMatch;
         }
+        if self.all_split {
+            return self.split_pass(text, start, end, spans);
+        }
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
         state.trail.clear();
@@ -671,6 +678,43 @@ impl Sequence {
             spans[0] = Some((start, stop));
         }
         result
+    }
+
+    /// The walk of a sequence whose every piece ends at its delimiter: there is one way
+    /// to split the line, so the spans are filled as the pieces pass.
+    fn split_pass(&self, text: &str, start: usize, end: Option<usize>, spans: &mut Spans) -> Walk {
+        spans.clear();
+        spans.resize(self.groups, None);
+        let bytes = text.as_bytes();
+        let mut pos = start + self.prefix.len();
+        for step in &self.steps {
+            let Piece::Split(check) = &step.piece else { return Walk::Undecided };
+            let token_len = if step.literal.is_empty() {
+                end.unwrap_or(text.len()).saturating_sub(pos)
+            } else {
+                let rest = &bytes[pos..];
+                let Some(i) = crate::literal::find_byte(step.literal.as_bytes()[0], rest) else {
+                    return Walk::NoMatch;
+                };
+                if !crate::literal::starts_with(&rest[i..], step.literal.as_bytes()) {
+                    return Walk::NoMatch;
+                }
+                i
+            };
+            let stop = pos + token_len;
+            if stop > text.len() || !split_token_matches(check, &text[pos..stop]) {
+                return Walk::NoMatch;
+            }
+            if !fill_split(check, text, pos, stop, spans) {
+                return Walk::Undecided;
+            }
+            pos = stop + step.literal.len();
+        }
+        if end.is_some_and(|e| e != pos) {
+            return Walk::NoMatch;
+        }
+        spans[0] = Some((start, pos));
+        Walk::Match
     }
 
     fn walk(&self, text: &str, index: usize, pos: usize, end: Option<usize>, state: &mut WalkState) -> Walk {
