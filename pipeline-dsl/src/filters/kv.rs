@@ -51,11 +51,13 @@ impl Kv {
             let Some(eq) = rest.find(|c| self.value_split.contains(&c)) else { break };
             let key_part = &rest[..eq];
             // A field separator inside the key part means the text before it had no value.
+            // Separators may be multi-byte characters (`¦`): step over the whole character.
+            let char_len = |text: &str, at: usize| text[at..].chars().next().map_or(1, char::len_utf8);
             let key = match key_part.rfind(|c| self.field_split.contains(&c)) {
-                Some(i) => &key_part[i + 1..],
+                Some(i) => &key_part[i + char_len(key_part, i)..],
                 None => key_part,
             };
-            let after = &rest[eq + 1..];
+            let after = &rest[eq + char_len(rest, eq)..];
             let (value, next) = match after.chars().next() {
                 Some(q @ ('"' | '\'' | '(' | '[' | '<')) => {
                     let close = match q {
@@ -151,5 +153,16 @@ mod tests {
         assert_eq!(k.pairs(r#"a=1 b="two words" c=3"#), [("a", "1"), ("b", "two words"), ("c", "3")]);
         let k = kv(r#"field_split => "&" value_split => "=""#);
         assert_eq!(k.pairs("cdn=edge&title=t1&empty="), [("cdn", "edge"), ("title", "t1"), ("empty", "")]);
+    }
+
+    /// Multi-byte separators: the value starts after the whole character.
+    #[test]
+    fn multi_byte_separators() {
+        let k = kv(r#"value_split => "¦""#);
+        assert_eq!(k.pairs("a¦1 b¦2"), [("a", "1"), ("b", "2")]);
+        let k = kv(r#"field_split => "¦" value_split => "→""#);
+        assert_eq!(k.pairs("a→1¦b→é¦c→"), [("a", "1"), ("b", "é"), ("c", "")]);
+        let k = kv(r#"field_split => "é" value_split => "=""#);
+        assert_eq!(k.pairs("xéa=1éb=2"), [("a", "1"), ("b", "2")]);
     }
 }
