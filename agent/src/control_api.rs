@@ -2,7 +2,8 @@
 //! metrics for Prometheus, and the JSON snapshot the console polls every second.
 //!
 //! - `GET /health`: `{"status":"ok"}`, or `"degraded"` with the outputs that cannot
-//!   deliver (still HTTP 200: the agent itself is alive and holding data safely);
+//!   deliver and the filters that panicked on an event (still HTTP 200: the agent itself
+//!   is alive and holding data safely);
 //! - `GET /metrics`: OpenMetrics text (see [`crate::metrics`]);
 //! - `GET /api/v1/snapshot`: [`pipeline_dsl::api::Snapshot`] as JSON.
 
@@ -27,9 +28,13 @@ pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
 }
 
 async fn health(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
-    let down: Vec<String> = m.snapshot().outputs.into_iter().filter(|o| !o.up).map(|o| o.id).collect();
-    let status = if down.is_empty() { "ok" } else { "degraded" };
-    Json(serde_json::json!({ "status": status, "outputs_down": down }))
+    let snapshot = m.snapshot();
+    let down: Vec<String> = snapshot.outputs.into_iter().filter(|o| !o.up).map(|o| o.id).collect();
+    // A filter that panicked is a bug that tags events instead of parsing them: the
+    // agent stays degraded until it restarts, so that the bug is seen and reported.
+    let faulted: Vec<String> = snapshot.pipeline.filters.into_iter().filter(|f| f.faults > 0).map(|f| f.id).collect();
+    let status = if down.is_empty() && faulted.is_empty() { "ok" } else { "degraded" };
+    Json(serde_json::json!({ "status": status, "outputs_down": down, "filters_faulted": faulted }))
 }
 
 async fn prometheus(State(m): State<Arc<Metrics>>) -> impl IntoResponse {

@@ -73,6 +73,8 @@ pub struct FilterPluginStats {
     pub not_applied: Counter,
     /// Estimated seconds spent in it (see [`NodeCounts::nanos`]).
     pub seconds: Counter<f64, AtomicU64>,
+    /// Events it panicked on (contained; they went on tagged `_filter_error`).
+    pub faults: Counter,
 }
 
 impl FilterPluginStats {
@@ -83,6 +85,9 @@ impl FilterPluginStats {
         self.not_applied.inc_by(c.events_in - c.applied - c.dropped);
         if c.nanos > 0 {
             self.seconds.inc_by(c.nanos as f64 / 1e9);
+        }
+        if c.faults > 0 {
+            self.faults.inc_by(c.faults);
         }
     }
 }
@@ -133,6 +138,7 @@ pub struct Metrics {
     plugin_out: Family<IdLabel, Counter>,
     plugin_not_applied: Family<IdLabel, Counter>,
     plugin_seconds: Family<IdLabel, Counter<f64, AtomicU64>>,
+    plugin_faults: Family<IdLabel, Counter>,
     output_events: Family<IdLabel, Counter>,
     output_dead: Family<IdLabel, Counter>,
     output_retries: Family<IdLabel, Counter>,
@@ -185,6 +191,7 @@ impl Metrics {
             plugin_out: Family::default(),
             plugin_not_applied: Family::default(),
             plugin_seconds: Family::default(),
+            plugin_faults: Family::default(),
             output_events: Family::default(),
             output_dead: Family::default(),
             output_retries: Family::default(),
@@ -222,6 +229,11 @@ impl Metrics {
             "filter_duration_seconds",
             format!("Estimated time spent in a filter (one event in {TIMING_SAMPLE} timed, plus its flushing)"),
             m.plugin_seconds.clone(),
+        );
+        registry.register(
+            "filter_faults",
+            "Events a filter panicked on (contained: tagged _filter_error and passed on)",
+            m.plugin_faults.clone(),
         );
         registry.register("output_events", "Events delivered by an output", m.output_events.clone());
         registry.register(
@@ -278,6 +290,7 @@ impl Metrics {
             events_out: self.plugin_out.get_or_create(&l).clone(),
             not_applied: self.plugin_not_applied.get_or_create(&l).clone(),
             seconds: self.plugin_seconds.get_or_create(&l).clone(),
+            faults: self.plugin_faults.get_or_create(&l).clone(),
         };
         lock(&self.filter_plugins).push(s.clone());
         s
@@ -382,6 +395,7 @@ impl Metrics {
                         events_out: f.events_out.get(),
                         not_applied: f.not_applied.get(),
                         duration_micros: (f.seconds.get() * 1e6) as u64,
+                        faults: f.faults.get(),
                     })
                     .collect(),
             },

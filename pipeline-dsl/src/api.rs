@@ -70,6 +70,9 @@ pub struct PluginSnapshot {
     /// [`crate::filters::TIMING_SAMPLE`]); 0 from agents that do not measure it.
     #[serde(default)]
     pub duration_micros: u64,
+    /// Events it panicked on: contained (tagged `_filter_error`), but a bug to report.
+    #[serde(default)]
+    pub faults: u64,
 }
 
 /// One output.

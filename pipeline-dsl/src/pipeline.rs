@@ -245,7 +245,7 @@ impl Compiler<'_> {
         for st in body {
             match st {
                 Statement::Plugin(p) => {
-                    if !self.check_name(p, "filter", filters::FILTER_NAMES) {
+                    if !filters::is_test_filter(&p.name.node) && !self.check_name(p, "filter", filters::FILTER_NAMES) {
                         continue;
                     }
                     let mut s = Settings::new(p);
@@ -420,12 +420,27 @@ fn run_filters(nodes: &mut [Node<FilterNode>], batch: &mut Batch<'_>, live: &mut
         match node {
             Node::Plugin(f) => {
                 let mut dropped = false;
-                for &i in live.iter() {
-                    let timed = batch.first.wrapping_add(i as u64 + 1).is_multiple_of(TIMING_SAMPLE);
-                    let event = &mut batch.events[i];
-                    if !(if timed { f.run_timed(event) } else { f.run(event) }) {
-                        batch.kept[i] = false;
-                        dropped = true;
+                // A panic in a filter is contained here: the event it was working on goes
+                // on tagged (`_filter_error`, with the plugin id), the filter is counted
+                // as faulted, and the rest of the batch carries on. Catching once per
+                // batch, not per event, keeps the common path as it was.
+                let mut at = 0;
+                while at < live.len() {
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        while at < live.len() {
+                            let i = live[at];
+                            let timed = batch.first.wrapping_add(i as u64 + 1).is_multiple_of(TIMING_SAMPLE);
+                            let event = &mut batch.events[i];
+                            if !(if timed { f.run_timed(event) } else { f.run(event) }) {
+                                batch.kept[i] = false;
+                                dropped = true;
+                            }
+                            at += 1;
+                        }
+                    }));
+                    if let Err(payload) = outcome {
+                        f.record_fault(&mut batch.events[live[at]], payload.as_ref());
+                        at += 1;
                     }
                 }
                 if dropped {

@@ -19,6 +19,8 @@ pub mod csv;
 pub mod date;
 pub mod dissect;
 pub mod drop;
+#[cfg(feature = "fault-injection")]
+pub mod fault_injection;
 pub mod fingerprint;
 pub mod grok;
 pub mod json;
@@ -126,6 +128,12 @@ pub const FILTER_NAMES: &[&str] = &[
     "window_stats",
 ];
 
+/// Whether `name` is a filter that exists only in test builds (the `fault-injection`
+/// feature), which is not listed among the plugins logship offers.
+pub fn is_test_filter(name: &str) -> bool {
+    cfg!(feature = "fault-injection") && name == "fault_injection"
+}
+
 /// Builds the filter `name` (with plugin id `id`), or `None` when logship has no such
 /// filter.
 pub fn build(name: &str, id: &str, s: &mut Settings, ctx: &BuildContext) -> Option<Box<dyn Filter>> {
@@ -143,6 +151,8 @@ pub fn build(name: &str, id: &str, s: &mut Settings, ctx: &BuildContext) -> Opti
         "drop" => Box::new(drop::Drop::from_settings(s)),
         "math" => Box::new(math::Math::from_settings(s)),
         "window_stats" => Box::new(window_stats::WindowStats::from_settings(s, ctx, id)),
+        #[cfg(feature = "fault-injection")]
+        "fault_injection" => Box::new(fault_injection::FaultInjection::from_settings(s)),
         _ => return None,
     })
 }
@@ -257,6 +267,20 @@ pub struct FilterNode {
     counts: NodeCounts,
 }
 
+impl FilterNode {
+    /// Records that the filter panicked on `event`: tags it, says which plugin and why,
+    /// and counts the fault. The event then goes on through the rest of the pipeline.
+    pub fn record_fault(&mut self, event: &mut Event, payload: &(dyn std::any::Any + Send)) {
+        // `run` counted the event in before the filter panicked.
+        self.counts.faults += 1;
+        event.add_tag(FILTER_ERROR_TAG);
+        let id = crate::field_ref::FieldRef::from_segments(["filter_error", "plugin_id"]);
+        let message = crate::field_ref::FieldRef::from_segments(["filter_error", "message"]);
+        event.set(&id, Value::from(self.id.as_str()));
+        event.set(&message, Value::from(panic_message(payload)));
+    }
+}
+
 /// One event in this many has its time in each filter measured (two clock reads per
 /// filter it reaches), and counts for this many in [`NodeCounts::nanos`]: timing every
 /// event would cost more than most filters do.
@@ -277,6 +301,9 @@ pub struct NodeCounts {
     /// filter's flushing (window metrics are recorded and built there), less the time
     /// the events it emitted spent in routing and encoding.
     pub nanos: u64,
+    /// Events the filter panicked on (contained: the event went on tagged
+    /// [`FILTER_ERROR_TAG`]).
+    pub faults: u64,
 }
 
 impl NodeCounts {
@@ -286,7 +313,21 @@ impl NodeCounts {
         self.applied += other.applied;
         self.dropped += other.dropped;
         self.nanos += other.nanos;
+        self.faults += other.faults;
     }
+}
+
+/// The tag of an event a filter panicked on; `[filter_error][plugin_id]` and
+/// `[filter_error][message]` say which filter and why.
+pub const FILTER_ERROR_TAG: &str = "_filter_error";
+
+/// The text of a panic's payload (`panic!` with a literal or a formatted message).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-text payload".to_string())
 }
 
 /// `d` in whole nanoseconds, saturating (a u64 of nanoseconds lasts 584 years).
