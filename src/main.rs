@@ -9,6 +9,46 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Standard error as the log's writer. A write that fails (the terminal or `| tee` is
+/// gone, `2>/dev/full`) is dropped: logging must never stop or kill the agent, and
+/// `eprintln!` (which tracing-subscriber uses to report such errors) would panic.
+struct QuietStderr;
+
+impl std::io::Write for QuietStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
+/// Writes a line to standard error without panicking when it is closed or full.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Writes a line to standard output without panicking when its reader is gone.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Colours in the log only on a terminal, and never when `NO_COLOR` is set
+/// (no-color.org): files and pipes get plain text.
+fn log_colours() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Events are trees of many small, short-lived allocations; mimalloc serves them
 /// markedly faster than the system allocator (see BENCHMARKS.md). It is built with
 /// `no_thp`: with transparent huge pages its arenas were committed 2 MiB at a time,
@@ -205,20 +245,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let pipeline = match load(&cli.config, cli.config_support_escapes, &aggregations)? {
         Ok(p) => p,
         Err(errors) => {
-            eprintln!("{errors}");
+            note!("{errors}");
             return Ok(ExitCode::from(2));
         }
     };
     let plugins = match agent::build_plugins(&pipeline, cli.stdin, cli.stdout) {
         Ok(p) => p,
         Err(errors) => {
-            eprintln!("{errors}");
+            note!("{errors}");
             return Ok(ExitCode::from(2));
         }
     };
     if let Some(Command::Check) = cli.command {
         let files: Vec<String> = cli.config.iter().map(|p| p.display().to_string()).collect();
-        println!("configuration OK: {}", files.join(", "));
+        say!("configuration OK: {}", files.join(", "));
         return Ok(ExitCode::SUCCESS);
     }
     let workers = cli.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -254,7 +294,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         " (stopped before every event was delivered; the rest is read again at the next start)"
     };
-    eprintln!(
+    note!(
         "logship: {} events in, {} out, {} dropped{cut_short}",
         f.events_in.get(),
         f.events_out.get(),
@@ -314,12 +354,12 @@ fn setup(a: SetupArgs) -> anyhow::Result<ExitCode> {
                         }
                     };
                     let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
-                    println!("{label:<8} {part}: {}{detail}", step.what);
+                    say!("{label:<8} {part}: {}{detail}", step.what);
                 }
             }
             Err(e) => {
                 failed = true;
-                println!("FAILED   {part}: {e:#}");
+                say!("FAILED   {part}: {e:#}");
             }
         }
     }
@@ -329,7 +369,13 @@ fn setup(a: SetupArgs) -> anyhow::Result<ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| QuietStderr)
+        .with_ansi(log_colours())
+        .log_internal_errors(false)
+        .with_target(false)
+        .init();
     match run(cli) {
         Ok(code) => code,
         // The reader of our output went away (`logship … | head`): a normal end.
@@ -341,7 +387,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("logship: error: {e:#}");
+            note!("logship: error: {e:#}");
             ExitCode::FAILURE
         }
     }
