@@ -107,7 +107,8 @@ fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
         if size == 0 {
             return Ok(out);
         }
-        if data.len() < size + 2 {
+        // `checked_add`: a hostile chunk size near usize::MAX must not wrap around.
+        if size.checked_add(2).is_none_or(|need| data.len() < need) {
             bail!("truncated chunk");
         }
         out.extend_from_slice(&data[..size]);
@@ -135,6 +136,8 @@ mod tests {
     fn chunked_bodies() {
         assert_eq!(dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").unwrap(), b"abcde");
         assert!(dechunk(b"5\r\nab").is_err());
+        // A size that would wrap around when 2 is added: an error, not a panic.
+        assert!(dechunk(b"ffffffffffffffff\r\nab\r\n").is_err());
     }
 
     #[test]

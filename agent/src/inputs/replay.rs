@@ -221,7 +221,8 @@ fn find_stamp(line: &str) -> Option<Stamp> {
     let b = line.as_bytes();
     // CloudFront: the line starts with date TAB time.
     if b.len() >= 19 && b[10] == b'\t' && b[4] == b'-' && b[13] == b':' {
-        if let Ok(t) = NaiveDateTime::parse_from_str(&line[..19], "%Y-%m-%d\t%H:%M:%S") {
+        // `get`: byte 19 may fall inside a multi-byte character of a malformed line.
+        if let Some(Ok(t)) = line.get(..19).map(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d\t%H:%M:%S")) {
             return Some(Stamp { at: 0..19, format: Format::CloudFront, time: Utc.from_utc_datetime(&t) });
         }
     }
@@ -278,5 +279,8 @@ mod tests {
             assert_eq!(text, want);
         }
         assert_eq!(find_stamp("#Version: 1.0"), None);
+        // Malformed lines never panic: a multi-byte character across byte 19.
+        assert_eq!(find_stamp("2026-11-20\t20:00:0é rest"), None);
+        assert_eq!(find_stamp("[20/Nov/2026:20:00:00 +00é"), None);
     }
 }
