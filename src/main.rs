@@ -46,7 +46,7 @@ macro_rules! say {
 /// (no-color.org): files and pipes get plain text.
 fn log_colours() -> bool {
     use std::io::IsTerminal as _;
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
 }
 
 /// Events are trees of many small, short-lived allocations; mimalloc serves them
