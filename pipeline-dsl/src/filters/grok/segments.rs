@@ -702,11 +702,8 @@ impl Sequence {
                 i
             };
             let stop = pos + token_len;
-            if stop > text.len() || !split_token_matches(check, &text[pos..stop]) {
+            if stop > text.len() || !check_and_fill(check, text, pos, stop, spans) {
                 return Walk::NoMatch;
-            }
-            if !fill_split(check, text, pos, stop, spans) {
-                return Walk::Undecided;
             }
             pos = stop + step.literal.len();
         }
@@ -914,6 +911,43 @@ fn split_token_matches(check: &Check, token: &str) -> bool {
         Check::LiteralOr { literal, check, .. } => token == literal || check.is_full_match(token),
         Check::Plain(check) => check.is_full_match(token),
         Check::Groups { regex, .. } => regex.is_match(token),
+    }
+}
+
+/// Checks a forced token and stores its captures in one pass (the one-way split, where
+/// no later failure can take the captures back).
+fn check_and_fill(check: &Check, text: &str, start: usize, stop: usize, spans: &mut Spans) -> bool {
+    let token = &text[start..stop];
+    match check {
+        Check::Whole { check, group } => {
+            let m = check.is_full_match(token);
+            if m {
+                spans[*group] = Some((start, stop));
+            }
+            m
+        }
+        Check::LiteralOr { literal, check, group } => {
+            if token == literal {
+                return true;
+            }
+            let m = check.is_full_match(token);
+            if m {
+                spans[*group] = Some((start, stop));
+            }
+            m
+        }
+        Check::Plain(check) => check.is_full_match(token),
+        Check::Groups { regex, map } => match regex.captures(token) {
+            Some(c) => {
+                for (local, global) in map {
+                    if let Some(m) = c.get(*local) {
+                        spans[*global] = Some((start + m.start(), start + m.end()));
+                    }
+                }
+                true
+            }
+            None => false,
+        },
     }
 }
 
