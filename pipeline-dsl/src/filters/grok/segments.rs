@@ -336,6 +336,10 @@ struct Step {
     literal: String,
     /// Whether the piece uses word-boundary assertions (judged at its edges).
     word_looks: bool,
+    /// How many times the first byte of `literal` occurs in it and in every later
+    /// literal: a scanned piece cannot end where fewer of them follow, however the
+    /// pieces after it split.
+    needed: usize,
 }
 
 /// A compiled delimiter-split matcher: the pattern's top-level alternatives (usually
@@ -573,7 +577,7 @@ impl Sequence {
                 },
             };
             before = literal.chars().last().or(before);
-            steps.push(Step { piece: piece_kind, literal, word_looks: looks.word });
+            steps.push(Step { piece: piece_kind, literal, word_looks: looks.word, needed: 0 });
         }
         let asked = steps
             .iter()
@@ -582,6 +586,10 @@ impl Sequence {
                 _ => None,
             })
             .collect();
+        for i in 0..steps.len() {
+            let Some(&first) = steps[i].literal.as_bytes().first() else { continue };
+            steps[i].needed = steps[i..].iter().map(|s| memchr::memchr_iter(first, s.literal.as_bytes()).count()).sum();
+        }
         let all_split = steps.iter().all(|s| matches!(s.piece, Piece::Split(_)));
         Some(Self {
             prefix,
@@ -806,15 +814,35 @@ impl Sequence {
                     }
                     self.try_end(text, index, pos, pos + i, false, end, state)
                 };
+                // Occurrences of the literal's first byte from `pos` on: a candidate
+                // with fewer than `needed` at or after it cannot lead to a match.
+                let stop = end.unwrap_or(bytes.len()).min(bytes.len());
+                let total = memchr::memchr_iter(lit[0], &bytes[pos..stop]).count();
+                if total < step.needed {
+                    return Walk::NoMatch;
+                }
                 if lazy {
-                    for i in memchr::memchr_iter(lit[0], window).filter(fits) {
+                    for (k, i) in memchr::memchr_iter(lit[0], window).enumerate() {
+                        if total - k < step.needed {
+                            break;
+                        }
+                        if !fits(&i) {
+                            continue;
+                        }
                         match try_one(i, state) {
                             Walk::NoMatch => continue,
                             r => return r,
                         }
                     }
                 } else {
-                    for i in memchr::memrchr_iter(lit[0], window).filter(fits) {
+                    // The window may reach past `stop` by the literal's length; only
+                    // occurrences before `stop` are counted in `total`.
+                    let in_window = memchr::memchr_iter(lit[0], &window[..window.len().min(stop - pos)]).count();
+                    let beyond = total.saturating_sub(in_window);
+                    for (k, i) in memchr::memrchr_iter(lit[0], window).enumerate() {
+                        if k + 1 + beyond < step.needed || !fits(&i) {
+                            continue;
+                        }
                         match try_one(i, state) {
                             Walk::NoMatch => continue,
                             r => return r,
