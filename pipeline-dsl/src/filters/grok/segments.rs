@@ -330,40 +330,90 @@ enum Piece {
     },
 }
 
-/// A piece and the literal that follows it (empty for the last piece).
-struct Step {
+/// A node of the pattern's structure as the walk sees it: pieces (runs of regex matched
+/// as one token), literals, and the structure around them.
+enum Node {
+    /// Regex text matched as one token, with the parsed items it came from, kept so that
+    /// a piece whose end cannot be found on its own can be opened up.
+    Piece(Vec<Ast>),
+    Literal(String),
+    Seq(Vec<Node>),
+    /// Ordered choice: the first alternative that leads to a match wins.
+    Alt(Vec<Node>),
+    /// `(?:…)?`: the body first when greedy, after skipping it when lazy.
+    Opt {
+        body: Box<Node>,
+        greedy: bool,
+    },
+    /// A named group over several nodes: its span is saved as the walk passes.
+    Group {
+        index: usize,
+        body: Box<Node>,
+    },
+    /// `^`: only at the line's start.
+    Start,
+    /// `$`: only at the line's end.
+    End,
+}
+
+/// One instruction of the walk: the pattern's structure laid out flat.
+enum Op {
+    /// Piece number `n` of [`SegmentMatcher::pieces`].
+    Piece(usize),
+    Literal(String),
+    /// Try each target in order.
+    Choice(Vec<usize>),
+    Jump(usize),
+    /// Record the position as the start (even slot) or end (odd) of a group.
+    Save(usize),
+    Start,
+    End,
+    Match,
+}
+
+/// What can come right after a piece.
+#[derive(Default, Clone)]
+struct Follow {
+    /// First bytes of the literals that can follow.
+    bytes: Vec<u8>,
+    /// `$` can follow: the piece may run to the line's end.
+    end: bool,
+    /// The match may end right after it (not anchored at the end there).
+    open: bool,
+    /// Another piece can follow, whose first byte is unknown.
+    unknown: bool,
+}
+
+/// A compiled piece with what its walk needs.
+struct PieceOp {
     piece: Piece,
-    literal: String,
+    follow: Follow,
     /// Whether the piece uses word-boundary assertions (judged at its edges).
     word_looks: bool,
-    /// How many times the first byte of `literal` occurs in it and in every later
-    /// literal: a scanned piece cannot end where fewer of them follow, however the
-    /// pieces after it split.
+    /// With a single follow byte: how many of it every path after the piece needs; a
+    /// scanned piece cannot end where fewer follow.
     needed: usize,
 }
 
-/// A compiled delimiter-split matcher: the pattern's top-level alternatives (usually
-/// one), each walked as a sequence of pieces.
+/// A compiled matcher: the pattern's structure walked piece by piece.
 pub struct SegmentMatcher {
-    alternatives: Vec<Sequence>,
-    /// For patterns that are not anchored at the start: the whole regex, whose lazy-DFA
-    /// search finds the leftmost match when the line does not match from its start.
-    search: Option<regex_automata::meta::Regex>,
-}
-
-/// One alternative: a prefix literal, then pieces each followed by a literal.
-struct Sequence {
-    prefix: String,
-    steps: Vec<Step>,
-    /// Whether the pattern starts with `^`.
+    ops: Vec<Op>,
+    pieces: Vec<PieceOp>,
+    /// The program starts with `^`: it can match only at the line's start.
     anchored_start: bool,
-    anchored_end: bool,
-    /// Not anchored at the start and starting with a literal and ending with `$`
-    /// (`\.(?<ext>\w+)$`): each occurrence of the prefix, from the left, is tried as a
-    /// start (the leftmost start that matches is the regex's match).
-    prefix_starts: bool,
-    /// Every piece ends at its delimiter: one pass, no walk state.
-    all_split: bool,
+    /// Not anchored at the start, starting with a literal and ending with `$`
+    /// (`\.(?<ext>\w+)$`): each occurrence of that literal's first byte, from the
+    /// left, is tried as a start.
+    prefix_starts: Option<u8>,
+    /// A piece with word-boundary assertions can be the first of a match: split there,
+    /// its verdict assumes the line starts before it.
+    word_at_entry: bool,
+    /// No choices and every piece split at its delimiter: one way through, walked in
+    /// one pass without walk state.
+    straight: bool,
+    /// For patterns not anchored at the start: the whole regex, whose lazy-DFA search
+    /// finds the leftmost match when the line does not match from its start.
+    search: Option<regex_automata::meta::Regex>,
     groups: usize,
     state: RefCell<WalkState>,
 }
@@ -371,25 +421,38 @@ struct Sequence {
 /// Scratch space of one walk, kept between lines.
 #[derive(Default)]
 struct WalkState {
-    /// `(step, position)` pairs from which the rest of the pattern is known to fail.
+    /// `(op, position)` pairs from which the rest of the pattern is known to fail.
     failed: foldhash::HashSet<(u32, u32)>,
-    /// Per step, the chosen `(start, end, took_or_literal)`.
-    trail: Vec<(usize, usize, bool)>,
+    /// The path taken: pieces with their spans, and group saves.
+    trail: Vec<Mark>,
     /// Ends tried this line; past a budget the line goes to the regex.
     work: usize,
-    /// Per step: the sub-regex's cache and captures (asked pieces only).
+    /// Per piece: the sub-regex's cache and captures (asked pieces only).
     asked: Vec<Option<(regex_automata::meta::Cache, regex_automata::util::captures::Captures)>>,
+}
+
+/// One step of the path taken.
+#[derive(Clone, Copy)]
+enum Mark {
+    /// Piece `n` spans `start..end`; `or_literal`: its literal alternative was taken.
+    Piece {
+        n: usize,
+        start: usize,
+        end: usize,
+        or_literal: bool,
+    },
+    Save {
+        slot: usize,
+        at: usize,
+    },
 }
 
 /// Most starts tried for a pattern that is not anchored at the start; a line with more
 /// occurrences of its leading literal goes to the regex engine, which stays linear.
 const MAX_STARTS: usize = 16;
 
-/// A top-level element of the pattern.
-enum Element {
-    Literal(char),
-    Other(String),
-}
+/// Most instructions a pattern's walk may grow to when pieces are opened up.
+const MAX_OPS: usize = 2048;
 
 /// The outcome of a walk: matched, definitely not matched from here, or undecided (an
 /// asked piece's first end did not lead to a match; only the regex knows the others).
@@ -400,59 +463,451 @@ enum Walk {
     Undecided,
 }
 
-/// Splices `(?:…)` groups without flags or alternation into the sequence around them:
-/// `%{HTTPD_COMMONLOG}` expands to one such group, and its pieces should be split like
-/// any others.
-fn flatten<'a>(ast: &'a Ast, out: &mut Vec<&'a Ast>) {
-    match ast {
-        Ast::Group(g) if matches!(g.kind, ast::GroupKind::NonCapturing(ref f) if f.items.is_empty()) => match &*g.ast {
-            Ast::Concat(c) => c.asts.iter().for_each(|a| flatten(a, out)),
-            Ast::Alternation(_) => out.push(ast),
-            inner => flatten(inner, out),
-        },
-        Ast::Concat(c) => c.asts.iter().for_each(|a| flatten(a, out)),
-        other => out.push(other),
+fn plain_group(g: &ast::Group) -> bool {
+    matches!(&g.kind, ast::GroupKind::NonCapturing(f) if f.items.is_empty())
+}
+
+/// Whether opening `a` up would show literals or choices inside it.
+fn has_structure(a: &Ast) -> bool {
+    match a {
+        Ast::Literal(_) | Ast::Alternation(_) => true,
+        Ast::Concat(c) => c.asts.iter().any(has_structure),
+        Ast::Group(g) => has_structure(&g.ast),
+        Ast::Repetition(r) => {
+            matches!(r.op.kind, ast::RepetitionKind::ZeroOrOne)
+                && matches!(&*r.ast, Ast::Group(_))
+                && has_structure(&r.ast)
+        }
+        _ => false,
     }
+}
+
+/// The items of a sequence: `(?:…)` groups without flags or alternation spliced in.
+fn sequence_items(a: &Ast, out: &mut Vec<Ast>) {
+    match a {
+        Ast::Concat(c) => c.asts.iter().for_each(|x| sequence_items(x, out)),
+        Ast::Group(g) if plain_group(g) && !matches!(&*g.ast, Ast::Alternation(_)) => sequence_items(&g.ast, out),
+        Ast::Empty(_) => {}
+        other => out.push(other.clone()),
+    }
+}
+
+/// The top level of a pattern: literals, anchors, and runs of other items as pieces.
+fn top_level(items: &[Ast]) -> Option<Node> {
+    let mut nodes = Vec::new();
+    let mut run: Vec<Ast> = Vec::new();
+    let flush = |run: &mut Vec<Ast>, nodes: &mut Vec<Node>| {
+        if !run.is_empty() {
+            nodes.push(Node::Piece(std::mem::take(run)));
+        }
+    };
+    for item in items {
+        match item {
+            Ast::Literal(l) => {
+                flush(&mut run, &mut nodes);
+                match nodes.last_mut() {
+                    Some(Node::Literal(s)) => s.push(l.c),
+                    _ => nodes.push(Node::Literal(l.c.to_string())),
+                }
+            }
+            Ast::Assertion(a) if matches!(a.kind, ast::AssertionKind::StartLine | ast::AssertionKind::StartText) => {
+                flush(&mut run, &mut nodes);
+                nodes.push(Node::Start);
+            }
+            Ast::Assertion(a) if matches!(a.kind, ast::AssertionKind::EndLine | ast::AssertionKind::EndText) => {
+                flush(&mut run, &mut nodes);
+                nodes.push(Node::End);
+            }
+            Ast::Flags(_) => return None,
+            other => run.push(other.clone()),
+        }
+    }
+    flush(&mut run, &mut nodes);
+    Some(Node::Seq(nodes))
+}
+
+/// Opens a piece up: its items as structure (groups, choices, optional parts) with
+/// pieces between their literals. `None` when it has nothing to open.
+fn open_up(items: &[Ast], names: &HashMap<String, usize>) -> Option<Node> {
+    if !items.iter().any(has_structure) {
+        return None;
+    }
+    let mut nodes = Vec::new();
+    let mut run: Vec<Ast> = Vec::new();
+    for item in items {
+        let opened = match item {
+            Ast::Literal(_) | Ast::Assertion(_) | Ast::Flags(_) => None,
+            Ast::Group(g) if has_structure(&g.ast) => Some(group_node(g, names)?),
+            Ast::Alternation(alt) => Some(alternation_node(alt, names)?),
+            Ast::Repetition(r) if matches!(r.op.kind, ast::RepetitionKind::ZeroOrOne) && has_structure(&r.ast) => {
+                let Ast::Group(g) = &*r.ast else { return None };
+                Some(Node::Opt { body: Box::new(group_node(g, names)?), greedy: r.greedy })
+            }
+            _ => None,
+        };
+        match opened {
+            Some(node) => {
+                if !run.is_empty() {
+                    nodes.push(top_level(&std::mem::take(&mut run))?);
+                }
+                nodes.push(node);
+            }
+            None => run.push(item.clone()),
+        }
+    }
+    if !run.is_empty() {
+        nodes.push(top_level(&run)?);
+    }
+    Some(Node::Seq(nodes))
+}
+
+fn group_node(g: &ast::Group, names: &HashMap<String, usize>) -> Option<Node> {
+    let body = match &*g.ast {
+        Ast::Alternation(alt) => alternation_node(alt, names)?,
+        inner => {
+            let mut items = Vec::new();
+            sequence_items(inner, &mut items);
+            top_level(&items)?
+        }
+    };
+    match &g.kind {
+        ast::GroupKind::CaptureName { name, .. } => {
+            Some(Node::Group { index: *names.get(&name.name)?, body: Box::new(body) })
+        }
+        ast::GroupKind::CaptureIndex(_) => Some(body),
+        ast::GroupKind::NonCapturing(f) if f.items.is_empty() => Some(body),
+        ast::GroupKind::NonCapturing(_) => None,
+    }
+}
+
+fn alternation_node(alt: &ast::Alternation, _names: &HashMap<String, usize>) -> Option<Node> {
+    let branches = alt
+        .asts
+        .iter()
+        .map(|a| {
+            let mut items = Vec::new();
+            sequence_items(a, &mut items);
+            top_level(&items)
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Node::Alt(branches))
+}
+
+/// Lays `node` out as instructions; pieces are numbered in `texts` order.
+fn lay_out(node: &Node, ops: &mut Vec<Op>, items: &mut Vec<Vec<Ast>>) {
+    match node {
+        Node::Piece(p) => {
+            ops.push(Op::Piece(items.len()));
+            items.push(p.clone());
+        }
+        Node::Literal(s) => ops.push(Op::Literal(s.clone())),
+        Node::Seq(nodes) => nodes.iter().for_each(|n| lay_out(n, ops, items)),
+        Node::Alt(branches) => {
+            let choice = ops.len();
+            ops.push(Op::Choice(Vec::new()));
+            let mut starts = Vec::new();
+            let mut jumps = Vec::new();
+            for b in branches {
+                starts.push(ops.len());
+                lay_out(b, ops, items);
+                jumps.push(ops.len());
+                ops.push(Op::Jump(0));
+            }
+            let after = ops.len();
+            for j in jumps {
+                ops[j] = Op::Jump(after);
+            }
+            ops[choice] = Op::Choice(starts);
+        }
+        Node::Opt { body, greedy } => {
+            let choice = ops.len();
+            ops.push(Op::Choice(Vec::new()));
+            lay_out(body, ops, items);
+            let after = ops.len();
+            ops[choice] = Op::Choice(if *greedy { vec![choice + 1, after] } else { vec![after, choice + 1] });
+        }
+        Node::Group { index, body } => {
+            ops.push(Op::Save(2 * index));
+            lay_out(body, ops, items);
+            ops.push(Op::Save(2 * index + 1));
+        }
+        Node::Start => ops.push(Op::Start),
+        Node::End => ops.push(Op::End),
+    }
+}
+
+/// Replaces the pieces numbered in `open` by their opened-up structure.
+fn open_pieces(node: Node, counter: &mut usize, open: &[usize], names: &HashMap<String, usize>) -> Node {
+    match node {
+        Node::Piece(items) => {
+            let n = *counter;
+            *counter += 1;
+            if open.contains(&n) {
+                if let Some(opened) = open_up(&items, names) {
+                    return opened;
+                }
+            }
+            Node::Piece(items)
+        }
+        Node::Seq(nodes) => Node::Seq(nodes.into_iter().map(|x| open_pieces(x, counter, open, names)).collect()),
+        Node::Alt(nodes) => Node::Alt(nodes.into_iter().map(|x| open_pieces(x, counter, open, names)).collect()),
+        Node::Opt { body, greedy } => Node::Opt { body: Box::new(open_pieces(*body, counter, open, names)), greedy },
+        Node::Group { index, body } => Node::Group { index, body: Box::new(open_pieces(*body, counter, open, names)) },
+        other => other,
+    }
+}
+
+/// The instructions that can run next after `at` without consuming text, and whether
+/// they include the end of the program.
+fn successors(ops: &[Op], at: usize) -> Vec<usize> {
+    match &ops[at] {
+        Op::Choice(targets) => targets.clone(),
+        Op::Jump(t) => vec![*t],
+        Op::Match => Vec::new(),
+        _ => vec![at + 1],
+    }
+}
+
+/// What can come right after the instruction `at` (a piece).
+fn follow_of(ops: &[Op], at: usize) -> Follow {
+    let mut follow = Follow::default();
+    let mut seen = vec![false; ops.len()];
+    let mut todo = successors(ops, at);
+    while let Some(i) = todo.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        match &ops[i] {
+            Op::Literal(s) => follow.bytes.extend(s.as_bytes().first()),
+            Op::Piece(_) | Op::Start => follow.unknown = true,
+            Op::Match => follow.open = true,
+            Op::End => follow.end = true,
+            Op::Choice(_) | Op::Jump(_) | Op::Save(_) => todo.extend(successors(ops, i)),
+        }
+    }
+    follow.bytes.sort_unstable();
+    follow.bytes.dedup();
+    follow
+}
+
+/// The characters that can come right before the instruction `at`: `None` for the
+/// start of the match, and whether something unknown (a piece) can.
+fn before_of(ops: &[Op], at: usize) -> (Vec<Option<char>>, bool) {
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); ops.len()];
+    for i in 0..ops.len() {
+        for s in successors(ops, i) {
+            if s < ops.len() {
+                preds[s].push(i);
+            }
+        }
+    }
+    let (mut chars, mut unknown) = (Vec::new(), false);
+    let mut seen = vec![false; ops.len()];
+    let mut todo = preds[at].clone();
+    if at == 0 {
+        chars.push(None);
+    }
+    while let Some(i) = todo.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        match &ops[i] {
+            Op::Literal(s) => chars.push(s.chars().last()),
+            Op::Piece(_) | Op::Match => unknown = true,
+            Op::Start => chars.push(None),
+            Op::Choice(_) | Op::Jump(_) | Op::Save(_) | Op::End => {
+                if i == 0 {
+                    chars.push(None);
+                }
+                todo.extend(preds[i].iter().copied());
+            }
+        }
+    }
+    (chars, unknown)
+}
+
+/// How many times `byte` must occur from instruction `at` on, on every path: literals
+/// up to the first choice.
+fn needed_from(ops: &[Op], mut at: usize, byte: u8) -> usize {
+    let mut n = 0;
+    while let Some(op) = ops.get(at) {
+        match op {
+            Op::Literal(s) => n += memchr::memchr_iter(byte, s.as_bytes()).count(),
+            Op::Jump(t) if *t > at => {
+                at = *t;
+                continue;
+            }
+            Op::Piece(_) | Op::Save(_) | Op::End => {}
+            _ => break,
+        }
+        at += 1;
+    }
+    n
 }
 
 impl SegmentMatcher {
     /// Builds a matcher for the expanded regex `regex`, or `None` when the pattern does
-    /// not have the required shape. `groups` is the full regex's group table.
+    /// not have a shape the walk handles exactly. `groups` is the full regex's group
+    /// table.
     pub fn build(regex: &str, groups: &[Option<Capture>]) -> Option<Self> {
-        // The expansion is `(?ms)` and the body; a body that is an alternation, maybe in
-        // one non-capturing group, is walked alternative by alternative.
-        let body = regex.strip_prefix("(?ms)")?;
-        let parsed = ast::parse::Parser::new().parse(body).ok()?;
-        let mut top = &parsed;
-        while let Ast::Group(g) = top {
-            match &g.kind {
-                ast::GroupKind::NonCapturing(f) if f.items.is_empty() => top = &g.ast,
-                _ => break,
+        let names: HashMap<String, usize> =
+            groups.iter().enumerate().filter_map(|(i, g)| g.as_ref().map(|g| (g.group.clone(), i))).collect();
+        // The expansion is `(?ms)` and the body; nothing else may set flags (pieces
+        // are compiled with those two flags on).
+        let full = regex;
+        let regex = full.strip_prefix("(?ms)")?;
+        let parsed = ast::parse::Parser::new().parse(regex).ok()?;
+        let mut items = Vec::new();
+        sequence_items(&parsed, &mut items);
+        let mut tree = match items.as_slice() {
+            // The whole pattern is one choice (`%{HTTPD_ERRORLOG}`, `^a|b$`): its
+            // alternatives.
+            [Ast::Alternation(alt)] => alternation_node(alt, &names)?,
+            [Ast::Group(g)] if plain_group(g) && matches!(&*g.ast, Ast::Alternation(_)) => {
+                let Ast::Alternation(alt) = &*g.ast else { return None };
+                alternation_node(alt, &names)?
             }
-        }
-        let texts: Vec<String> = match top {
-            Ast::Alternation(alt) => {
-                alt.asts.iter().map(|a| format!("(?ms){}", &body[a.span().start.offset..a.span().end.offset])).collect()
-            }
-            _ => vec![regex.to_string()],
+            _ => top_level(&items)?,
         };
-        let alternatives = texts.iter().map(|t| Sequence::build(t, groups)).collect::<Option<Vec<_>>>()?;
-        let needs_search = alternatives.iter().any(|a| !a.anchored_start && !a.prefix_starts) || alternatives.len() > 1;
-        let search = if needs_search { Some(regex_automata::meta::Regex::new(regex).ok()?) } else { None };
-        Some(Self { alternatives, search })
+        // Lay out, find each piece's kind; pieces whose end cannot be found on their own
+        // are opened up and the layout done again, a few rounds at most.
+        for _ in 0..4 {
+            let (ops, piece_items) = Self::layout(&tree);
+            let to_open: Vec<usize> = (0..piece_items.len())
+                .filter(|&n| {
+                    let at = ops.iter().position(|o| matches!(o, Op::Piece(m) if *m == n)).unwrap_or(0);
+                    let text = piece_text(regex, &piece_items[n]);
+                    // Opened up only when asking would need a capture pass: a piece
+                    // without groups inside costs one lazy-DFA search as it is.
+                    Self::kind_of(&ops, at, &text, &names).is_none()
+                        && piece_items[n].iter().any(has_structure)
+                        && captures_inside(&text)
+                })
+                .collect();
+            if to_open.is_empty() || ops.len() > MAX_OPS {
+                break;
+            }
+            tree = open_pieces(tree, &mut 0, &to_open, &names);
+        }
+        let (ops, piece_items) = Self::layout(&tree);
+        if ops.len() > MAX_OPS {
+            return None;
+        }
+        let mut pieces = Vec::with_capacity(piece_items.len());
+        for (n, its) in piece_items.iter().enumerate() {
+            let at = ops.iter().position(|o| matches!(o, Op::Piece(m) if *m == n))?;
+            let text = piece_text(regex, its);
+            let piece = match Self::kind_of(&ops, at, &text, &names) {
+                Some(p) => p,
+                None => ask(&text, &next_literal(&ops, at), &names)?,
+            };
+            let follow = follow_of(&ops, at);
+            let needed = match follow.bytes.as_slice() {
+                [b] if !follow.end && !follow.unknown && !follow.open => needed_from(&ops, at + 1, *b),
+                _ => 0,
+            };
+            pieces.push(PieceOp { piece, follow, word_looks: piece_looks(&text)?.word, needed });
+        }
+        let anchored_start = matches!(ops.first(), Some(Op::Start));
+        let anchored_end = matches!(ops.len().checked_sub(2).map(|i| &ops[i]), Some(Op::End));
+        let prefix_starts = match ops.first() {
+            Some(Op::Literal(s)) if anchored_end => s.as_bytes().first().copied(),
+            _ => None,
+        };
+        let word_at_entry = entry_pieces(&ops).iter().any(|&n| pieces[n].word_looks);
+        let straight = ops.iter().all(|op| match op {
+            Op::Piece(n) => matches!(pieces[*n].piece, Piece::Split(_)),
+            Op::Choice(_) | Op::Jump(_) => false,
+            _ => true,
+        });
+        let search = if anchored_start || prefix_starts.is_some() {
+            None
+        } else {
+            Some(regex_automata::meta::Regex::new(full).ok()?)
+        };
+        let asked = pieces
+            .iter()
+            .map(|p| match &p.piece {
+                Piece::Ask { regex, .. } => Some((regex.create_cache(), regex.create_captures())),
+                _ => None,
+            })
+            .collect();
+        Some(Self {
+            ops,
+            pieces,
+            anchored_start,
+            prefix_starts,
+            word_at_entry,
+            straight,
+            search,
+            groups: groups.len(),
+            state: RefCell::new(WalkState { asked, ..WalkState::default() }),
+        })
     }
 
-    /// One line per step of each alternative: how its end is found, and the literal
-    /// after it.
-    pub fn describe(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (i, a) in self.alternatives.iter().enumerate() {
-            if self.alternatives.len() > 1 {
-                out.push(format!("alternative {}:", i + 1));
+    fn layout(tree: &Node) -> (Vec<Op>, Vec<Vec<Ast>>) {
+        let (mut ops, mut items) = (Vec::new(), Vec::new());
+        lay_out(tree, &mut ops, &mut items);
+        ops.push(Op::Match);
+        (ops, items)
+    }
+
+    /// The piece at instruction `at` as a forced split or a scan; `None` when neither
+    /// applies (it is then opened up or asked).
+    fn kind_of(ops: &[Op], at: usize, text: &str, names: &HashMap<String, usize>) -> Option<Piece> {
+        let looks = piece_looks(text)?;
+        let follow = follow_of(ops, at);
+        let (before, before_unknown) = before_of(ops, at);
+        let edges_safe = !looks.word
+            || (!before_unknown
+                && before.iter().all(|c| c.is_none_or(|c| !is_word(c)))
+                && !follow.unknown
+                && !follow.open
+                && follow.bytes.iter().all(|&b| !is_word(b as char)));
+        let forced = !follow.unknown
+            && !follow.open
+            && follow.bytes.iter().all(|&b| b.is_ascii() && can_contain(text, b as char) == Some(false));
+        if forced && edges_safe && !looks.line_or_text {
+            let delimiter = match follow.bytes.as_slice() {
+                [b] if !follow.end => Some(*b as char),
+                _ => None,
+            };
+            if let Some(check) = compile_check(text, names, delimiter) {
+                return Some(Piece::Split(check));
             }
-            out.extend(a.describe());
         }
-        out
+        if !looks.word && !looks.line_or_text && !follow.unknown && follow.bytes.iter().all(u8::is_ascii) {
+            if let Some((ends, or_literal)) = scan_ends(text, names) {
+                return Some(Piece::Scan { ends, or_literal });
+            }
+        }
+        None
+    }
+
+    /// One line per instruction: how the walk runs this pattern.
+    pub fn describe(&self) -> Vec<String> {
+        self.ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| match op {
+                Op::Piece(n) => {
+                    let kind = match &self.pieces[*n].piece {
+                        Piece::Split(_) => "split at its delimiter",
+                        Piece::Scan { ends: Ends::Lazy { .. }, .. } => "scan, shortest first",
+                        Piece::Scan { ends: Ends::Greedy { .. }, .. } => "scan, longest first",
+                        Piece::Ask { .. } => "sub-regex",
+                    };
+                    format!("{i}: piece {n}, {kind}")
+                }
+                Op::Literal(s) => format!("{i}: literal {s:?}"),
+                Op::Choice(t) => format!("{i}: choice {t:?}"),
+                Op::Jump(t) => format!("{i}: jump {t}"),
+                Op::Save(s) => format!("{i}: save {s}"),
+                Op::Start => format!("{i}: ^"),
+                Op::End => format!("{i}: $"),
+                Op::Match => format!("{i}: match"),
+            })
+            .collect()
     }
 
     /// Matches `text` (a single line), filling group spans like a regex match would.
@@ -461,193 +916,43 @@ impl SegmentMatcher {
         if memchr::memchr(b'\n', text.as_bytes()).is_some() {
             return None;
         }
-        if let [only] = self.alternatives.as_slice() {
-            if only.anchored_start || only.prefix_starts {
-                return only.match_into(text, spans);
-            }
+        if self.anchored_start {
+            return self.decide(text, 0, None, spans);
         }
-        // Leftmost-first: a match from the line's start is the leftmost, and among the
-        // alternatives the first that matches there wins. Most lines match from their
-        // first byte, so that is tried first.
-        for a in &self.alternatives {
-            match a.walk_from(text, 0, a.anchored_end.then_some(text.len()), spans) {
-                Walk::Match => return Some(true),
-                Walk::Undecided => return None,
-                Walk::NoMatch => {}
+        if let Some(first) = self.prefix_starts {
+            let mut from = 0;
+            for _ in 0..MAX_STARTS {
+                let Some(i) = memchr::memchr(first, &text.as_bytes()[from..]) else { return Some(false) };
+                match self.walk_from(text, from + i, None, spans) {
+                    Walk::Match => return Some(true),
+                    Walk::NoMatch => {}
+                    Walk::Undecided => return None,
+                }
+                from += i + 1;
             }
+            return None;
         }
-        // Otherwise the whole regex's lazy DFA finds the leftmost match, and the first
-        // alternative that spans exactly that match fills its captures.
+        // Leftmost-first: a match from the line's start is the leftmost. Most lines
+        // match from their first byte, so that is tried first; otherwise the whole
+        // regex's lazy DFA finds the leftmost match, and the walk fills its captures
+        // with both ends fixed.
+        match self.walk_from(text, 0, None, spans) {
+            Walk::Match => return Some(true),
+            Walk::Undecided => return None,
+            Walk::NoMatch => {}
+        }
         let Some(found) = self.search.as_ref()?.find(text) else { return Some(false) };
         let (start, stop) = (found.start(), found.end());
-        for a in &self.alternatives {
-            if a.anchored_start && start > 0 {
-                // `^` holds only at the line's start.
-                continue;
-            }
-            if !a.edges_are_free(text, start, stop) {
-                return None;
-            }
-            match a.walk_from(text, start, Some(stop), spans) {
-                Walk::Match => return Some(true),
-                Walk::Undecided => return None,
-                Walk::NoMatch => {}
-            }
+        if self.word_at_entry && text[..start].chars().next_back().is_some_and(is_word) {
+            // A piece split at the start judged its word boundary as if the line began
+            // there.
+            return None;
         }
-        // The regex found a match the walk does not: let the regex decide.
-        None
-    }
-}
-
-impl Sequence {
-    fn build(regex: &str, groups: &[Option<Capture>]) -> Option<Self> {
-        let parsed = ast::parse::Parser::new().parse(regex).ok()?;
-        let mut flat = Vec::new();
-        flatten(&parsed, &mut flat);
-        let mut items = flat.into_iter().peekable();
-        // The expansion always starts with `(?ms)`; nothing else may set flags.
-        match items.next()? {
-            Ast::Flags(f)
-                if f.flags.items.iter().all(|i| {
-                    matches!(i.kind, ast::FlagsItemKind::Flag(ast::Flag::DotMatchesNewLine | ast::Flag::MultiLine))
-                }) => {}
-            _ => return None,
+        match self.walk_from(text, start, Some(stop), spans) {
+            Walk::Match => Some(true),
+            // The regex found a match the walk does not: let the regex decide.
+            Walk::NoMatch | Walk::Undecided => None,
         }
-        let anchored_start = matches!(
-            items.peek(),
-            Some(Ast::Assertion(a)) if matches!(a.kind, ast::AssertionKind::StartLine | ast::AssertionKind::StartText)
-        );
-        if anchored_start {
-            items.next();
-        }
-        let mut elements = Vec::new();
-        let mut anchored_end = false;
-        while let Some(item) = items.next() {
-            match item {
-                Ast::Assertion(a)
-                    if items.peek().is_none()
-                        && matches!(a.kind, ast::AssertionKind::EndLine | ast::AssertionKind::EndText) =>
-                {
-                    anchored_end = true;
-                }
-                Ast::Literal(lit) => elements.push(Element::Literal(lit.c)),
-                Ast::Flags(_) | Ast::Alternation(_) => return None,
-                other => {
-                    elements.push(Element::Other(regex[other.span().start.offset..other.span().end.offset].to_string()))
-                }
-            }
-        }
-        let names: HashMap<String, usize> =
-            groups.iter().enumerate().filter_map(|(i, g)| g.as_ref().map(|g| (g.group.clone(), i))).collect();
-        // Fold into prefix literal, then (piece, following literal) steps.
-        let mut prefix = String::new();
-        let mut pieces: Vec<(String, String)> = Vec::new();
-        for e in elements {
-            match (e, pieces.last_mut()) {
-                (Element::Literal(c), None) => prefix.push(c),
-                (Element::Literal(c), Some((_, lit))) => lit.push(c),
-                (Element::Other(text), Some((piece, lit))) if lit.is_empty() => piece.push_str(&text),
-                (Element::Other(text), _) => pieces.push((text, String::new())),
-            }
-        }
-        let prefix_starts = !anchored_start && !prefix.is_empty() && anchored_end;
-        let mut before: Option<char> = prefix.chars().last();
-        let mut steps = Vec::with_capacity(pieces.len());
-        let last = pieces.len().saturating_sub(1);
-        for (i, (piece, literal)) in pieces.into_iter().enumerate() {
-            let first = literal.chars().next();
-            let looks = piece_looks(&piece)?;
-            // A word boundary at a piece edge looks at the neighbouring character; it is
-            // decided by the token alone only when that neighbour is not a word character.
-            let edges_safe = !looks.word || (before.is_none_or(|c| !is_word(c)) && first.is_none_or(|c| !is_word(c)));
-            let forced = match first {
-                None => i == last,
-                Some(c) => !can_contain(&piece, c)?,
-            };
-            let delimiter = first.filter(char::is_ascii);
-            let split = (forced && edges_safe && !looks.line_or_text)
-                .then(|| compile_check(&piece, &names, delimiter))
-                .flatten();
-            let piece_kind = match split {
-                // The last piece of a match whose end is not anchored has no forced end.
-                Some(check) if !(i == last && first.is_none() && !anchored_end) => Piece::Split(check),
-                _ => match (!looks.word && !looks.line_or_text).then(|| scan_ends(&piece, &names)).flatten() {
-                    Some((ends, or_literal)) => Piece::Scan { ends, or_literal },
-                    None => ask(&piece, &literal, &names)?,
-                },
-            };
-            before = literal.chars().last().or(before);
-            steps.push(Step { piece: piece_kind, literal, word_looks: looks.word, needed: 0 });
-        }
-        let asked = steps
-            .iter()
-            .map(|s| match &s.piece {
-                Piece::Ask { regex, .. } => Some((regex.create_cache(), regex.create_captures())),
-                _ => None,
-            })
-            .collect();
-        for i in 0..steps.len() {
-            let Some(&first) = steps[i].literal.as_bytes().first() else { continue };
-            steps[i].needed = steps[i..].iter().map(|s| memchr::memchr_iter(first, s.literal.as_bytes()).count()).sum();
-        }
-        let all_split = steps.iter().all(|s| matches!(s.piece, Piece::Split(_)));
-        Some(Self {
-            prefix,
-            steps,
-            anchored_start,
-            anchored_end,
-            prefix_starts,
-            all_split,
-            groups: groups.len(),
-            state: RefCell::new(WalkState { asked, ..WalkState::default() }),
-        })
-    }
-
-    fn describe(&self) -> Vec<String> {
-        self.steps
-            .iter()
-            .map(|s| {
-                let kind = match &s.piece {
-                    Piece::Split(_) => "split",
-                    Piece::Scan { ends: Ends::Lazy { .. }, .. } => "scan, shortest first",
-                    Piece::Scan { ends: Ends::Greedy { .. }, .. } => "scan, longest first",
-                    Piece::Ask { .. } => "sub-regex",
-                };
-                format!("{kind} then {:?}", s.literal)
-            })
-            .collect()
-    }
-
-    /// Matches a sequence anchored at the start, or starting with a literal and
-    /// anchored at the end.
-    fn match_into(&self, text: &str, spans: &mut Spans) -> Option<bool> {
-        let end = self.anchored_end.then_some(text.len());
-        if self.anchored_start {
-            return self.decide(text, 0, end, spans);
-        }
-        let first = self.prefix.as_bytes()[0];
-        let mut from = 0;
-        for _ in 0..MAX_STARTS {
-            let Some(i) = memchr::memchr(first, &text.as_bytes()[from..]) else { return Some(false) };
-            match self.walk_from(text, from + i, end, spans) {
-                Walk::Match => return Some(true),
-                Walk::NoMatch => {}
-                Walk::Undecided => return None,
-            }
-            from += i + 1;
-        }
-        None
-    }
-
-    /// Word boundaries at the edges of a piece are judged by the piece alone, as if the
-    /// line ended there: true when the characters outside `start..stop` cannot change
-    /// that verdict.
-    fn edges_are_free(&self, text: &str, start: usize, stop: usize) -> bool {
-        let word_before = text[..start].chars().next_back().is_some_and(is_word);
-        let word_after = text[stop..].chars().next().is_some_and(is_word);
-        let first_looks = self.prefix.is_empty() && self.steps.first().is_some_and(|s| s.word_looks);
-        let last_looks = self.steps.last().is_some_and(|s| s.word_looks && s.literal.is_empty());
-        !((word_before && first_looks) || (word_after && last_looks))
     }
 
     fn decide(&self, text: &str, start: usize, end: Option<usize>, spans: &mut Spans) -> Option<bool> {
@@ -661,11 +966,8 @@ impl Sequence {
     /// Matches the pattern starting exactly at `start`; with `end`, the match must end
     /// there.
     fn walk_from(&self, text: &str, start: usize, end: Option<usize>, spans: &mut Spans) -> Walk {
-        if !crate::literal::starts_with(&text.as_bytes()[start..], self.prefix.as_bytes()) {
-            return Walk::NoMatch;
-        }
-        if self.all_split {
-            return self.split_pass(text, start, end, spans);
+        if self.straight {
+            return self.straight_pass(text, start, end, spans);
         }
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
@@ -674,86 +976,214 @@ impl Sequence {
             state.failed.clear();
         }
         state.work = 0;
-        let result = self.walk(text, 0, start + self.prefix.len(), end, state);
+        let mut stop = start;
+        let result = self.walk(text, 0, start, end, state, &mut stop);
         if result == Walk::Match {
             spans.clear();
             spans.resize(self.groups, None);
             if !self.fill(text, state, spans) {
                 return Walk::Undecided;
             }
-            let stop = state.trail.last().map_or(start + self.prefix.len(), |&(_, e, _)| e);
-            let stop = stop + self.steps.last().map_or(0, |s| s.literal.len());
             spans[0] = Some((start, stop));
         }
         result
     }
 
-    /// The walk of a sequence whose every piece ends at its delimiter: there is one way
-    /// to split the line, so the spans are filled as the pieces pass.
-    fn split_pass(&self, text: &str, start: usize, end: Option<usize>, spans: &mut Spans) -> Walk {
+    /// The walk of a program with one way through: spans are filled as pieces pass.
+    fn straight_pass(&self, text: &str, start: usize, end: Option<usize>, spans: &mut Spans) -> Walk {
         spans.clear();
         spans.resize(self.groups, None);
         let bytes = text.as_bytes();
-        let mut pos = start + self.prefix.len();
-        for step in &self.steps {
-            let Piece::Split(check) = &step.piece else { return Walk::Undecided };
-            let token_len = if step.literal.is_empty() {
-                end.unwrap_or(text.len()).saturating_sub(pos)
-            } else {
-                let rest = &bytes[pos..];
-                let Some(i) = crate::literal::find_byte(step.literal.as_bytes()[0], rest) else {
-                    return Walk::NoMatch;
-                };
-                if !crate::literal::starts_with(&rest[i..], step.literal.as_bytes()) {
-                    return Walk::NoMatch;
-                }
-                i
-            };
-            let stop = pos + token_len;
-            if stop > text.len() || !check_and_fill(check, text, pos, stop, spans) {
-                return Walk::NoMatch;
-            }
-            pos = stop + step.literal.len();
-        }
-        if end.is_some_and(|e| e != pos) {
-            return Walk::NoMatch;
-        }
-        spans[0] = Some((start, pos));
-        Walk::Match
-    }
-
-    fn walk(&self, text: &str, index: usize, pos: usize, end: Option<usize>, state: &mut WalkState) -> Walk {
-        let Some(step) = self.steps.get(index) else {
-            return if end.is_none_or(|e| e == pos) { Walk::Match } else { Walk::NoMatch };
-        };
-        let bytes = text.as_bytes();
-        let rest = &bytes[pos..];
-        match &step.piece {
-            Piece::Split(check) => {
-                let token_len = if step.literal.is_empty() {
-                    end.unwrap_or(text.len()).saturating_sub(pos)
-                } else {
-                    let Some(i) = crate::literal::find_byte(step.literal.as_bytes()[0], rest) else {
-                        return Walk::NoMatch;
-                    };
-                    if !crate::literal::starts_with(&rest[i..], step.literal.as_bytes()) {
+        let limit = end.unwrap_or(bytes.len()).min(bytes.len());
+        let mut pos = start;
+        for op in &self.ops {
+            match op {
+                Op::Literal(s) => {
+                    if pos + s.len() > limit || !crate::literal::starts_with(&bytes[pos..], s.as_bytes()) {
                         return Walk::NoMatch;
                     }
-                    i
-                };
-                if pos + token_len > text.len() || !split_token_matches(check, &text[pos..pos + token_len]) {
+                    pos += s.len();
+                }
+                Op::Piece(n) => {
+                    let p = &self.pieces[*n];
+                    let Piece::Split(check) = &p.piece else { return Walk::Undecided };
+                    let rest = &bytes[pos..limit];
+                    let found = match p.follow.bytes.as_slice() {
+                        [] => None,
+                        [b] => crate::literal::find_byte(*b, rest),
+                        [a, b] => memchr::memchr2(*a, *b, rest),
+                        [a, b, c] => memchr::memchr3(*a, *b, *c, rest),
+                        set => rest.iter().position(|x| set.contains(x)),
+                    };
+                    let stop = pos + found.unwrap_or(rest.len());
+                    if !check_and_fill(check, text, pos, stop, spans) {
+                        return Walk::NoMatch;
+                    }
+                    pos = stop;
+                }
+                Op::Save(slot) => {
+                    let g = slot / 2;
+                    let (s, e) = spans[g].unwrap_or((pos, pos));
+                    spans[g] = Some(if slot % 2 == 0 { (pos, e.max(pos)) } else { (s, pos) });
+                }
+                Op::Start if pos != 0 => return Walk::NoMatch,
+                Op::End if pos != bytes.len() => return Walk::NoMatch,
+                Op::Match if end.is_some_and(|e| e != pos) => return Walk::NoMatch,
+                Op::Match => {
+                    spans[0] = Some((start, pos));
+                    return Walk::Match;
+                }
+                _ => {}
+            }
+        }
+        Walk::Undecided
+    }
+
+    /// Runs the program from instruction `at` at position `pos`; `stop` receives the
+    /// match's end.
+    #[allow(clippy::too_many_arguments)]
+    fn walk(
+        &self,
+        text: &str,
+        mut at: usize,
+        mut pos: usize,
+        end: Option<usize>,
+        state: &mut WalkState,
+        stop: &mut usize,
+    ) -> Walk {
+        let bytes = text.as_bytes();
+        let mark = state.trail.len();
+        loop {
+            match &self.ops[at] {
+                Op::Match => {
+                    if end.is_some_and(|e| e != pos) {
+                        state.trail.truncate(mark);
+                        return Walk::NoMatch;
+                    }
+                    *stop = pos;
+                    return Walk::Match;
+                }
+                Op::Start => {
+                    if pos != 0 {
+                        state.trail.truncate(mark);
+                        return Walk::NoMatch;
+                    }
+                    at += 1;
+                }
+                Op::End => {
+                    if pos != bytes.len() {
+                        state.trail.truncate(mark);
+                        return Walk::NoMatch;
+                    }
+                    at += 1;
+                }
+                Op::Literal(s) => {
+                    let limit = end.unwrap_or(bytes.len()).min(bytes.len());
+                    if pos + s.len() > limit || !crate::literal::starts_with(&bytes[pos..], s.as_bytes()) {
+                        state.trail.truncate(mark);
+                        return Walk::NoMatch;
+                    }
+                    pos += s.len();
+                    at += 1;
+                }
+                Op::Save(slot) => {
+                    state.trail.push(Mark::Save { slot: *slot, at: pos });
+                    at += 1;
+                }
+                Op::Jump(t) => at = *t,
+                Op::Choice(targets) => {
+                    for &t in targets {
+                        let r = self.try_at(text, t, pos, end, state, stop);
+                        if r != Walk::NoMatch {
+                            if r == Walk::Undecided {
+                                state.trail.truncate(mark);
+                            }
+                            return r;
+                        }
+                    }
+                    state.trail.truncate(mark);
                     return Walk::NoMatch;
                 }
-                state.trail.push((pos, pos + token_len, false));
-                let r = self.walk(text, index + 1, pos + token_len + step.literal.len(), end, state);
-                if r != Walk::Match {
-                    state.trail.pop();
+                Op::Piece(n) => {
+                    let r = self.piece(text, at, *n, pos, end, state, stop);
+                    if r != Walk::Match {
+                        state.trail.truncate(mark);
+                    }
+                    return r;
                 }
-                r
             }
-            Piece::Ask { regex, map, literal_len, .. } => {
-                let input = regex_automata::Input::new(text).range(pos..).anchored(regex_automata::Anchored::Yes);
-                let Some((cache, caps)) = state.asked[index].as_mut() else { return Walk::Undecided };
+        }
+    }
+
+    /// Continues at `at` from `pos`, unless that is known to fail; remembers failure.
+    fn try_at(
+        &self,
+        text: &str,
+        at: usize,
+        pos: usize,
+        end: Option<usize>,
+        state: &mut WalkState,
+        stop: &mut usize,
+    ) -> Walk {
+        let key = (at as u32, pos as u32);
+        if state.failed.contains(&key) {
+            return Walk::NoMatch;
+        }
+        state.work += 1;
+        if state.work > WORK_BUDGET {
+            return Walk::Undecided;
+        }
+        let r = self.walk(text, at, pos, end, state, stop);
+        if r == Walk::NoMatch {
+            state.failed.insert(key);
+        }
+        r
+    }
+
+    /// Piece `n` (instruction `at`) from `pos`, then the rest.
+    #[allow(clippy::too_many_arguments)]
+    fn piece(
+        &self,
+        text: &str,
+        at: usize,
+        n: usize,
+        pos: usize,
+        end: Option<usize>,
+        state: &mut WalkState,
+        stop: &mut usize,
+    ) -> Walk {
+        let bytes = text.as_bytes();
+        let p = &self.pieces[n];
+        let limit_end = end.unwrap_or(bytes.len()).min(bytes.len());
+        if pos > limit_end {
+            return Walk::NoMatch;
+        }
+        match &p.piece {
+            Piece::Split(check) => {
+                let rest = &bytes[pos..limit_end];
+                let token_len = match p.follow.bytes.as_slice() {
+                    [] => None,
+                    [b] => crate::literal::find_byte(*b, rest),
+                    [a, b] => memchr::memchr2(*a, *b, rest),
+                    [a, b, c] => memchr::memchr3(*a, *b, *c, rest),
+                    set => rest.iter().position(|x| set.contains(x)),
+                };
+                let token_len = match token_len {
+                    Some(i) => i,
+                    None if p.follow.end || end.is_some() => rest.len(),
+                    None => return Walk::NoMatch,
+                };
+                let stop_at = pos + token_len;
+                if !split_token_matches(check, &text[pos..stop_at]) {
+                    return Walk::NoMatch;
+                }
+                state.trail.push(Mark::Piece { n, start: pos, end: stop_at, or_literal: false });
+                self.walk(text, at + 1, stop_at, end, state, stop)
+            }
+            Piece::Ask { regex, map, .. } => {
+                let input =
+                    regex_automata::Input::new(text).range(pos..limit_end).anchored(regex_automata::Anchored::Yes);
+                let Some((cache, caps)) = state.asked[n].as_mut() else { return Walk::Undecided };
                 let found = if map.is_empty() {
                     regex.search_with(cache, &input).map(|m| m.end())
                 } else {
@@ -761,23 +1191,27 @@ impl Sequence {
                     caps.get_match().map(|m| m.end())
                 };
                 let Some(match_end) = found else { return Walk::NoMatch };
-                state.trail.push((pos, match_end - literal_len, false));
-                match self.walk(text, index + 1, match_end, end, state) {
+                let Piece::Ask { literal_len, .. } = &p.piece else { unreachable!() };
+                // The literal after the piece was matched with it: continue after both.
+                let piece_end = match_end - literal_len;
+                state.trail.push(Mark::Piece { n, start: pos, end: piece_end, or_literal: false });
+                let next = if *literal_len > 0 { at + 2 } else { at + 1 };
+                match self.walk(text, next, match_end, end, state, stop) {
                     Walk::Match => Walk::Match,
                     // The regex's first choice failed: its other choices are unknown here.
-                    _ => {
-                        state.trail.pop();
-                        Walk::Undecided
-                    }
+                    _ => Walk::Undecided,
                 }
             }
             Piece::Scan { ends, or_literal } => {
+                let rest = &bytes[pos..limit_end];
                 if let Some(lit) = or_literal {
                     if crate::literal::starts_with(rest, lit.as_bytes()) {
-                        let r = self.try_end(text, index, pos, pos + lit.len(), true, end, state);
+                        state.trail.push(Mark::Piece { n, start: pos, end: pos + lit.len(), or_literal: true });
+                        let r = self.try_at(text, at + 1, pos + lit.len(), end, state, stop);
                         if r != Walk::NoMatch {
                             return r;
                         }
+                        state.trail.pop();
                     }
                 }
                 let (class, min, lazy) = match ends {
@@ -785,147 +1219,190 @@ impl Sequence {
                     Ends::Greedy { class, min, .. } => (class, *min, false),
                 };
                 let run = rest.iter().position(|&b| !class.allows(b)).unwrap_or(rest.len());
-                let limit = end.map_or(pos + run, |e| e.min(pos + run));
-                if step.literal.is_empty() {
-                    // The last piece: with a fixed end the run must reach it; otherwise
-                    // the preferred end is the shortest or the longest.
-                    let piece_end = match end {
-                        Some(e) if limit == e => e,
-                        Some(_) => return Walk::NoMatch,
-                        // One character at least for `+?`: a whole character, not a byte.
-                        None if lazy && min == 0 => pos,
-                        None if lazy => pos + text[pos..].chars().next().map_or(1, char::len_utf8).min(run.max(1)),
-                        None => pos + run,
+                let mut try_end = |e: usize, state: &mut WalkState| -> Walk {
+                    state.trail.push(Mark::Piece { n, start: pos, end: e, or_literal: false });
+                    let r = self.try_at(text, at + 1, e, end, state, stop);
+                    if r != Walk::Match {
+                        state.trail.pop();
+                    }
+                    r
+                };
+                if p.follow.open && end.is_none() {
+                    // The match may end here: its preferred end is the shortest or the
+                    // longest, and whatever follows takes it from there.
+                    let e = if lazy {
+                        match min {
+                            0 => pos,
+                            _ => pos + text[pos..].chars().next().map_or(1, char::len_utf8),
+                        }
+                    } else {
+                        pos + run
                     };
-                    if piece_end < pos + min || !text.is_char_boundary(piece_end) {
+                    if e > pos + run || e < pos + min {
                         return Walk::NoMatch;
                     }
-                    return self.try_end(text, index, pos, piece_end, false, end, state);
+                    return try_end(e, state);
                 }
-                let lit = step.literal.as_bytes();
-                // Candidate ends: where the literal starts within the run (or right
-                // after it), at least `min` bytes in.
-                let window = &bytes[pos..(limit + lit.len()).min(bytes.len())];
-                let fits = |&i: &usize| i >= min && crate::literal::starts_with(&window[i..], lit) && pos + i <= limit;
-                let try_one = |i: usize, state: &mut WalkState| {
-                    state.work += 1;
-                    if state.work > WORK_BUDGET {
-                        return Walk::Undecided;
+                // Candidate ends: where a follow byte is (or the end), within the run.
+                let window = &rest[..run.min(rest.len())];
+                let candidates = |i: usize| i >= min;
+                let at_end_ok = (p.follow.end || end.is_some()) && run == rest.len() && rest.len() >= min;
+                match p.follow.bytes.as_slice() {
+                    [b] => {
+                        // Occurrences from `pos` on: an end with fewer than `needed`
+                        // at or after it cannot lead to a match.
+                        let total = memchr::memchr_iter(*b, rest).count();
+                        if total < p.needed && !at_end_ok {
+                            return Walk::NoMatch;
+                        }
+                        let in_window = memchr::memchr_iter(*b, window).count();
+                        // An occurrence right after the run ends it too.
+                        let after = usize::from(rest.get(run) == Some(b));
+                        if lazy {
+                            for (k, i) in memchr::memchr_iter(*b, window).chain((after == 1).then_some(run)).enumerate()
+                            {
+                                if total - k < p.needed {
+                                    break;
+                                }
+                                if !candidates(i) {
+                                    continue;
+                                }
+                                match try_end(pos + i, state) {
+                                    Walk::NoMatch => continue,
+                                    r => return r,
+                                }
+                            }
+                            if at_end_ok {
+                                return try_end(pos + rest.len(), state);
+                            }
+                        } else {
+                            if at_end_ok {
+                                match try_end(pos + rest.len(), state) {
+                                    Walk::NoMatch => {}
+                                    r => return r,
+                                }
+                            }
+                            // The k-th candidate from the right has k + 1 occurrences
+                            // at or after it in the run, plus those past it.
+                            let beyond = total - in_window - after;
+                            let from_right =
+                                (after == 1).then_some(run).into_iter().chain(memchr::memrchr_iter(*b, window));
+                            for (k, i) in from_right.enumerate() {
+                                if k + 1 + beyond < p.needed || !candidates(i) {
+                                    continue;
+                                }
+                                match try_end(pos + i, state) {
+                                    Walk::NoMatch => continue,
+                                    r => return r,
+                                }
+                            }
+                        }
+                        Walk::NoMatch
                     }
-                    self.try_end(text, index, pos, pos + i, false, end, state)
-                };
-                // Occurrences of the literal's first byte from `pos` on: a candidate
-                // with fewer than `needed` at or after it cannot lead to a match.
-                let stop = end.unwrap_or(bytes.len()).min(bytes.len());
-                let total = memchr::memchr_iter(lit[0], &bytes[pos..stop]).count();
-                if total < step.needed {
-                    return Walk::NoMatch;
+                    set => {
+                        let mut ends: Vec<usize> = (0..=run)
+                            .filter(|&i| candidates(i) && rest.get(i).is_some_and(|x| set.contains(x)))
+                            .collect();
+                        if at_end_ok {
+                            ends.push(rest.len());
+                        }
+                        if !lazy {
+                            ends.reverse();
+                        }
+                        for e in ends {
+                            match try_end(pos + e, state) {
+                                Walk::NoMatch => continue,
+                                r => return r,
+                            }
+                        }
+                        Walk::NoMatch
+                    }
                 }
-                if lazy {
-                    for (k, i) in memchr::memchr_iter(lit[0], window).enumerate() {
-                        if total - k < step.needed {
-                            break;
-                        }
-                        if !fits(&i) {
-                            continue;
-                        }
-                        match try_one(i, state) {
-                            Walk::NoMatch => continue,
-                            r => return r,
-                        }
-                    }
-                } else {
-                    // The window may reach past `stop` by the literal's length; only
-                    // occurrences before `stop` are counted in `total`.
-                    let in_window = memchr::memchr_iter(lit[0], &window[..window.len().min(stop - pos)]).count();
-                    let beyond = total.saturating_sub(in_window);
-                    for (k, i) in memchr::memrchr_iter(lit[0], window).enumerate() {
-                        if k + 1 + beyond < step.needed || !fits(&i) {
-                            continue;
-                        }
-                        match try_one(i, state) {
-                            Walk::NoMatch => continue,
-                            r => return r,
-                        }
-                    }
-                }
-                Walk::NoMatch
             }
         }
-    }
-
-    /// Tries `piece_end` as the end of step `index` (the literal after it, then the rest).
-    #[allow(clippy::too_many_arguments)]
-    fn try_end(
-        &self,
-        text: &str,
-        index: usize,
-        pos: usize,
-        piece_end: usize,
-        took_or_literal: bool,
-        end: Option<usize>,
-        state: &mut WalkState,
-    ) -> Walk {
-        let step = &self.steps[index];
-        let next = piece_end + if took_or_literal { 0 } else { step.literal.len() };
-        let next = if took_or_literal {
-            if !crate::literal::starts_with(&text.as_bytes()[next..], step.literal.as_bytes()) {
-                return Walk::NoMatch;
-            }
-            next + step.literal.len()
-        } else {
-            next
-        };
-        let key = ((index + 1) as u32, next as u32);
-        if state.failed.contains(&key) {
-            return Walk::NoMatch;
-        }
-        state.trail.push((pos, piece_end, took_or_literal));
-        let r = self.walk(text, index + 1, next, end, state);
-        match r {
-            Walk::Match => {}
-            Walk::NoMatch => {
-                state.trail.pop();
-                state.failed.insert(key);
-            }
-            Walk::Undecided => {
-                state.trail.pop();
-            }
-        }
-        r
     }
 
     /// Fills the group spans of a successful walk; false when a piece with groups
     /// inside cannot be captured on its own (the regex then decides).
     fn fill(&self, text: &str, state: &WalkState, spans: &mut Spans) -> bool {
-        let asked = &state.asked;
-        for (index, (step, &(start, stop, took_or_literal))) in self.steps.iter().zip(&state.trail).enumerate() {
-            match &step.piece {
-                Piece::Split(check) => {
-                    if !fill_split(check, text, start, stop, spans) {
-                        return false;
-                    }
+        for mark in &state.trail {
+            match *mark {
+                Mark::Save { slot, at } => {
+                    let g = slot / 2;
+                    let (s, e) = spans[g].unwrap_or((at, at));
+                    spans[g] = Some(if slot % 2 == 0 { (at, e.max(at)) } else { (s, at) });
                 }
-                Piece::Scan { ends, .. } => {
-                    let (Ends::Lazy { group, .. } | Ends::Greedy { group, .. }) = ends;
-                    if let (Some(g), false) = (group, took_or_literal) {
-                        spans[*g] = Some((start, stop));
-                    }
-                }
-                Piece::Ask { map, whole, .. } => {
-                    if let Some(g) = whole {
-                        spans[*g] = Some((start, stop));
-                    }
-                    let Some((_, caps)) = asked[index].as_ref() else { continue };
-                    for (local, global) in map {
-                        if let Some(s) = caps.get_group(*local) {
-                            spans[*global] = Some((s.start, s.end));
+                Mark::Piece { n, start, end, or_literal } => match &self.pieces[n].piece {
+                    Piece::Split(check) => {
+                        if !fill_split(check, text, start, end, spans) {
+                            return false;
                         }
                     }
-                }
+                    Piece::Scan { ends, .. } => {
+                        let (Ends::Lazy { group, .. } | Ends::Greedy { group, .. }) = ends;
+                        if let (Some(g), false) = (group, or_literal) {
+                            spans[*g] = Some((start, end));
+                        }
+                    }
+                    Piece::Ask { map, whole, .. } => {
+                        if let Some(g) = whole {
+                            spans[*g] = Some((start, end));
+                        }
+                        let Some((_, caps)) = state.asked[n].as_ref() else { continue };
+                        for (local, global) in map {
+                            if let Some(s) = caps.get_group(*local) {
+                                spans[*global] = Some((s.start, s.end));
+                            }
+                        }
+                    }
+                },
             }
         }
         true
+    }
+}
+
+/// The pieces that can come first in a match.
+fn entry_pieces(ops: &[Op]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut seen = vec![false; ops.len()];
+    let mut todo = vec![0];
+    while let Some(i) = todo.pop() {
+        if i >= ops.len() || std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        match &ops[i] {
+            Op::Piece(n) => out.push(*n),
+            Op::Choice(_) | Op::Jump(_) | Op::Save(_) | Op::Start => todo.extend(successors(ops, i)),
+            Op::Literal(_) | Op::End | Op::Match => {}
+        }
+    }
+    out
+}
+
+/// Whether matching `piece` must report groups inside it (beyond one named group that
+/// spans all of it).
+fn captures_inside(piece: &str) -> bool {
+    let Ok(parsed) = ast::parse::Parser::new().parse(piece) else { return true };
+    if let Ast::Group(g) = &parsed {
+        if matches!(g.kind, ast::GroupKind::CaptureName { .. }) {
+            let inner = &piece[g.ast.span().start.offset..g.ast.span().end.offset];
+            return group_count(inner).is_none_or(|n| n > 0);
+        }
+    }
+    group_count(piece).is_none_or(|n| n > 0)
+}
+
+/// The regex text of a piece's items.
+fn piece_text(regex: &str, items: &[Ast]) -> String {
+    items.iter().map(|a| &regex[a.span().start.offset..a.span().end.offset]).collect()
+}
+
+/// The literal right after instruction `at`, if that is one.
+fn next_literal(ops: &[Op], at: usize) -> String {
+    match ops.get(at + 1) {
+        Some(Op::Literal(s)) => s.clone(),
+        _ => String::new(),
     }
 }
 
