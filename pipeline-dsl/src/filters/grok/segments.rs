@@ -384,9 +384,49 @@ struct Follow {
     unknown: bool,
 }
 
+/// How a split piece finds its end: the first of its follow bytes.
+#[derive(Clone, Copy)]
+enum Delim {
+    /// No follow byte: the piece runs to the end.
+    None,
+    One(u8),
+    Two(u8, u8),
+    Three(u8, u8, u8),
+    /// More: test each byte against the follow set.
+    Many,
+}
+
+impl Delim {
+    fn of(bytes: &[u8]) -> Self {
+        match *bytes {
+            [] => Delim::None,
+            [a] => Delim::One(a),
+            [a, b] => Delim::Two(a, b),
+            [a, b, c] => Delim::Three(a, b, c),
+            _ => Delim::Many,
+        }
+    }
+
+    /// The first follow byte in `rest`.
+    #[inline(always)]
+    fn find(self, rest: &[u8], set: &[u8]) -> Option<usize> {
+        match self {
+            Delim::None => None,
+            Delim::One(b) => crate::literal::find_byte(b, rest),
+            Delim::Two(a, b) => memchr::memchr2(a, b, rest),
+            Delim::Three(a, b, c) => memchr::memchr3(a, b, c, rest),
+            Delim::Many => rest.iter().position(|x| set.contains(x)),
+        }
+    }
+}
+
+/// A straight program as its leading literal and (piece, literal after it) pairs.
+type Pairs = (Vec<u8>, Vec<(usize, Vec<u8>)>);
+
 /// A compiled piece with what its walk needs.
 struct PieceOp {
     piece: Piece,
+    delim: Delim,
     follow: Follow,
     /// Whether the piece uses word-boundary assertions (judged at its edges).
     word_looks: bool,
@@ -401,6 +441,8 @@ pub struct SegmentMatcher {
     pieces: Vec<PieceOp>,
     /// The program starts with `^`: it can match only at the line's start.
     anchored_start: bool,
+    /// The program ends with `$`.
+    anchored_end: bool,
     /// Not anchored at the start, starting with a literal and ending with `$`
     /// (`\.(?<ext>\w+)$`): each occurrence of that literal's first byte, from the
     /// left, is tried as a start.
@@ -411,6 +453,9 @@ pub struct SegmentMatcher {
     /// No choices and every piece split at its delimiter: one way through, walked in
     /// one pass without walk state.
     straight: bool,
+    /// The same, laid out as (piece, literal after it) pairs after a leading literal,
+    /// when there are no group saves: the tightest loop for the commonest patterns.
+    pairs: Option<Pairs>,
     /// For patterns not anchored at the start: the whole regex, whose lazy-DFA search
     /// finds the leftmost match when the line does not match from its start.
     search: Option<regex_automata::meta::Regex>,
@@ -779,7 +824,7 @@ impl SegmentMatcher {
                     let text = piece_text(regex, &piece_items[n]);
                     // Opened up only when asking would need a capture pass: a piece
                     // without groups inside costs one lazy-DFA search as it is.
-                    Self::kind_of(&ops, at, &text, &names).is_none()
+                    !Self::resolvable(&ops, at, &text, &names)
                         && piece_items[n].iter().any(has_structure)
                         && captures_inside(&text)
                 })
@@ -806,7 +851,13 @@ impl SegmentMatcher {
                 [b] if !follow.end && !follow.unknown && !follow.open => needed_from(&ops, at + 1, *b),
                 _ => 0,
             };
-            pieces.push(PieceOp { piece, follow, word_looks: piece_looks(&text)?.word, needed });
+            pieces.push(PieceOp {
+                piece,
+                delim: Delim::of(&follow.bytes),
+                follow,
+                word_looks: piece_looks(&text)?.word,
+                needed,
+            });
         }
         let anchored_start = matches!(ops.first(), Some(Op::Start));
         let anchored_end = matches!(ops.len().checked_sub(2).map(|i| &ops[i]), Some(Op::End));
@@ -820,6 +871,7 @@ impl SegmentMatcher {
             Op::Choice(_) | Op::Jump(_) => false,
             _ => true,
         });
+        let pairs = straight.then(|| straight_pairs(&ops)).flatten();
         let search = if anchored_start || prefix_starts.is_some() {
             None
         } else {
@@ -836,9 +888,11 @@ impl SegmentMatcher {
             ops,
             pieces,
             anchored_start,
+            anchored_end,
             prefix_starts,
             word_at_entry,
             straight,
+            pairs,
             search,
             groups: groups.len(),
             state: RefCell::new(WalkState { asked, ..WalkState::default() }),
@@ -854,6 +908,29 @@ impl SegmentMatcher {
 
     /// The piece at instruction `at` as a forced split or a scan; `None` when neither
     /// applies (it is then opened up or asked).
+    /// Whether [`SegmentMatcher::kind_of`] would find a kind for the piece, without
+    /// building its automata.
+    fn resolvable(ops: &[Op], at: usize, text: &str, names: &HashMap<String, usize>) -> bool {
+        let Some(looks) = piece_looks(text) else { return false };
+        let follow = follow_of(ops, at);
+        let forced = !follow.unknown
+            && !follow.open
+            && follow.bytes.iter().all(|&b| b.is_ascii() && can_contain(text, b as char) == Some(false));
+        let (before, before_unknown) = before_of(ops, at);
+        let edges_safe = !looks.word
+            || (!before_unknown
+                && before.iter().all(|c| c.is_none_or(|c| !is_word(c)))
+                && !follow.unknown
+                && !follow.open
+                && follow.bytes.iter().all(|&b| !is_word(b as char)));
+        (forced && edges_safe && !looks.line_or_text)
+            || (!looks.word
+                && !looks.line_or_text
+                && !follow.unknown
+                && follow.bytes.iter().all(u8::is_ascii)
+                && scan_ends(text, names).is_some())
+    }
+
     fn kind_of(ops: &[Op], at: usize, text: &str, names: &HashMap<String, usize>) -> Option<Piece> {
         let looks = piece_looks(text)?;
         let follow = follow_of(ops, at);
@@ -966,6 +1043,9 @@ impl SegmentMatcher {
     /// Matches the pattern starting exactly at `start`; with `end`, the match must end
     /// there.
     fn walk_from(&self, text: &str, start: usize, end: Option<usize>, spans: &mut Spans) -> Walk {
+        if let Some((prefix, pairs)) = &self.pairs {
+            return self.pairs_pass(prefix, pairs, text, start, end, spans);
+        }
         if self.straight {
             return self.straight_pass(text, start, end, spans);
         }
@@ -989,6 +1069,44 @@ impl SegmentMatcher {
         result
     }
 
+    /// [`SegmentMatcher::straight_pass`] over (piece, literal) pairs.
+    fn pairs_pass(
+        &self,
+        prefix: &[u8],
+        pairs: &[(usize, Vec<u8>)],
+        text: &str,
+        start: usize,
+        end: Option<usize>,
+        spans: &mut Spans,
+    ) -> Walk {
+        let bytes = text.as_bytes();
+        let limit = end.unwrap_or(bytes.len()).min(bytes.len());
+        if (self.anchored_start && start != 0) || !crate::literal::starts_with(&bytes[start..limit], prefix) {
+            return Walk::NoMatch;
+        }
+        spans.clear();
+        spans.resize(self.groups, None);
+        let mut pos = start + prefix.len();
+        for (n, literal) in pairs {
+            let p = &self.pieces[*n];
+            let Piece::Split(check) = &p.piece else { return Walk::Undecided };
+            let rest = &bytes[pos..limit];
+            let token_len = p.delim.find(rest, &p.follow.bytes).unwrap_or(rest.len());
+            let stop = pos + token_len;
+            if !crate::literal::starts_with(&rest[token_len..], literal)
+                || !check_and_fill(check, text, pos, stop, spans)
+            {
+                return Walk::NoMatch;
+            }
+            pos = stop + literal.len();
+        }
+        if (self.anchored_end && pos != bytes.len()) || end.is_some_and(|e| e != pos) {
+            return Walk::NoMatch;
+        }
+        spans[0] = Some((start, pos));
+        Walk::Match
+    }
+
     /// The walk of a program with one way through: spans are filled as pieces pass.
     fn straight_pass(&self, text: &str, start: usize, end: Option<usize>, spans: &mut Spans) -> Walk {
         spans.clear();
@@ -1008,14 +1126,7 @@ impl SegmentMatcher {
                     let p = &self.pieces[*n];
                     let Piece::Split(check) = &p.piece else { return Walk::Undecided };
                     let rest = &bytes[pos..limit];
-                    let found = match p.follow.bytes.as_slice() {
-                        [] => None,
-                        [b] => crate::literal::find_byte(*b, rest),
-                        [a, b] => memchr::memchr2(*a, *b, rest),
-                        [a, b, c] => memchr::memchr3(*a, *b, *c, rest),
-                        set => rest.iter().position(|x| set.contains(x)),
-                    };
-                    let stop = pos + found.unwrap_or(rest.len());
+                    let stop = pos + p.delim.find(rest, &p.follow.bytes).unwrap_or(rest.len());
                     if !check_and_fill(check, text, pos, stop, spans) {
                         return Walk::NoMatch;
                     }
@@ -1161,14 +1272,7 @@ impl SegmentMatcher {
         match &p.piece {
             Piece::Split(check) => {
                 let rest = &bytes[pos..limit_end];
-                let token_len = match p.follow.bytes.as_slice() {
-                    [] => None,
-                    [b] => crate::literal::find_byte(*b, rest),
-                    [a, b] => memchr::memchr2(*a, *b, rest),
-                    [a, b, c] => memchr::memchr3(*a, *b, *c, rest),
-                    set => rest.iter().position(|x| set.contains(x)),
-                };
-                let token_len = match token_len {
+                let token_len = match p.delim.find(rest, &p.follow.bytes) {
                     Some(i) => i,
                     None if p.follow.end || end.is_some() => rest.len(),
                     None => return Walk::NoMatch,
@@ -1362,6 +1466,33 @@ impl SegmentMatcher {
     }
 }
 
+/// A straight program without group saves as a leading literal and (piece, literal)
+/// pairs; `None` when it has saves or two pieces in a row.
+fn straight_pairs(ops: &[Op]) -> Option<Pairs> {
+    let mut prefix = Vec::new();
+    let mut pairs: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            // `^` and `$` are checked by the caller, at the ends only.
+            Op::Start if i != 0 => return None,
+            Op::End if i + 2 != ops.len() => return None,
+            Op::Literal(s) => match pairs.last_mut() {
+                Some((_, lit)) => lit.extend_from_slice(s.as_bytes()),
+                None => prefix.extend_from_slice(s.as_bytes()),
+            },
+            Op::Piece(n) => {
+                if pairs.last().is_some_and(|(_, lit)| lit.is_empty()) {
+                    return None;
+                }
+                pairs.push((*n, Vec::new()));
+            }
+            Op::Start | Op::End | Op::Match => {}
+            Op::Save(_) | Op::Choice(_) | Op::Jump(_) => return None,
+        }
+    }
+    Some((prefix, pairs))
+}
+
 /// The pieces that can come first in a match.
 fn entry_pieces(ops: &[Op]) -> Vec<usize> {
     let mut out = Vec::new();
@@ -1421,6 +1552,7 @@ fn split_token_matches(check: &Check, token: &str) -> bool {
 
 /// Checks a forced token and stores its captures in one pass (the one-way split, where
 /// no later failure can take the captures back).
+#[inline(always)]
 fn check_and_fill(check: &Check, text: &str, start: usize, stop: usize, spans: &mut Spans) -> bool {
     let token = &text[start..stop];
     match check {
