@@ -330,6 +330,7 @@ enum Piece {
     },
 }
 
+#[derive(Clone)]
 /// A node of the pattern's structure as the walk sees it: pieces (runs of regex matched
 /// as one token), literals, and the structure around them.
 enum Node {
@@ -815,7 +816,10 @@ impl SegmentMatcher {
             _ => top_level(&items)?,
         };
         // Lay out, find each piece's kind; pieces whose end cannot be found on their own
-        // are opened up and the layout done again, a few rounds at most.
+        // are opened up and the layout done again, a few rounds at most. Opening can
+        // leave more pieces to ask than it removes (`+` runs between optional fields):
+        // the layout with the cheaper asks is kept.
+        let unopened = tree.clone();
         for _ in 0..4 {
             let (ops, piece_items) = Self::layout(&tree);
             let to_open: Vec<usize> = (0..piece_items.len())
@@ -833,6 +837,9 @@ impl SegmentMatcher {
                 break;
             }
             tree = open_pieces(tree, &mut 0, &to_open, &names);
+        }
+        if Self::ask_cost(&unopened, regex, &names) < Self::ask_cost(&tree, regex, &names) {
+            tree = unopened;
         }
         let (ops, piece_items) = Self::layout(&tree);
         if ops.len() > MAX_OPS {
@@ -899,6 +906,23 @@ impl SegmentMatcher {
         })
     }
 
+    /// What the pieces a layout must ask cost per line, roughly: one search each, two
+    /// when the piece's groups need a capture pass too.
+    fn ask_cost(tree: &Node, regex: &str, names: &HashMap<String, usize>) -> usize {
+        let (ops, piece_items) = Self::layout(tree);
+        (0..piece_items.len())
+            .map(|n| {
+                let at = ops.iter().position(|o| matches!(o, Op::Piece(m) if *m == n)).unwrap_or(0);
+                let text = piece_text(regex, &piece_items[n]);
+                match Self::resolvable(&ops, at, &text, names) {
+                    true => 0,
+                    false if captures_inside(&text) => 2,
+                    false => 1,
+                }
+            })
+            .sum()
+    }
+
     fn layout(tree: &Node) -> (Vec<Op>, Vec<Vec<Ast>>) {
         let (mut ops, mut items) = (Vec::new(), Vec::new());
         lay_out(tree, &mut ops, &mut items);
@@ -926,7 +950,6 @@ impl SegmentMatcher {
         (forced && edges_safe && !looks.line_or_text)
             || (!looks.word
                 && !looks.line_or_text
-                && !follow.unknown
                 && follow.bytes.iter().all(u8::is_ascii)
                 && scan_ends(text, names).is_some())
     }
@@ -953,7 +976,7 @@ impl SegmentMatcher {
                 return Some(Piece::Split(check));
             }
         }
-        if !looks.word && !looks.line_or_text && !follow.unknown && follow.bytes.iter().all(u8::is_ascii) {
+        if !looks.word && !looks.line_or_text && follow.bytes.iter().all(u8::is_ascii) {
             if let Some((ends, or_literal)) = scan_ends(text, names) {
                 return Some(Piece::Scan { ends, or_literal });
             }
@@ -1331,9 +1354,11 @@ impl SegmentMatcher {
                     }
                     r
                 };
-                if p.follow.open && end.is_none() {
-                    // The match may end here: its preferred end is the shortest or the
-                    // longest, and whatever follows takes it from there.
+                if p.follow.unknown || (p.follow.open && end.is_none()) {
+                    // Another piece may follow, or the match may end here: the preferred
+                    // end is the shortest or the longest, and whatever follows takes it
+                    // from there. Where the match may end, that always leads to one;
+                    // before another piece, only the regex knows the other ends.
                     let e = if lazy {
                         match min {
                             0 => pos,
@@ -1345,7 +1370,8 @@ impl SegmentMatcher {
                     if e > pos + run || e < pos + min {
                         return Walk::NoMatch;
                     }
-                    return try_end(e, state);
+                    let r = try_end(e, state);
+                    return if r == Walk::NoMatch && (p.follow.unknown || end.is_some()) { Walk::Undecided } else { r };
                 }
                 // Candidate ends: where a follow byte is (or the end), within the run.
                 let window = &rest[..run.min(rest.len())];
