@@ -310,10 +310,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn setup(a: SetupArgs) -> anyhow::Result<ExitCode> {
     use agent::outputs::elasticsearch::Auth;
     use agent::setup::{Outcome, Target};
-    let parse_url = |text: &str| -> anyhow::Result<url::Url> {
+    // The URL text is never repeated in an error: it may hold a password.
+    let parse_url = |text: &str| -> anyhow::Result<pipeline_dsl::secret::SecretUrl> {
         let text = if text.contains("://") { text.to_string() } else { format!("http://{text}") };
-        let url = url::Url::parse(&text).with_context(|| format!("`{text}` is not a URL"))?;
-        anyhow::ensure!(matches!(url.scheme(), "http" | "https"), "`{text}` is not an http(s) URL");
+        let url = url::Url::parse(&text).map_err(|e| anyhow::anyhow!("a URL given is not valid ({e})"))?;
+        let url = pipeline_dsl::secret::SecretUrl::new(url);
+        anyhow::ensure!(matches!(url.expose().scheme(), "http" | "https"), "`{url}` is not an http(s) URL");
         Ok(url)
     };
     let auth = Auth::from_parts(a.user, a.password, a.api_key)

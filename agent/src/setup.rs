@@ -11,6 +11,7 @@ use crate::outputs::elasticsearch::{templates, Auth, EsConfig};
 use anyhow::Context;
 use elasticsearch::http::headers::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use elasticsearch::http::Method;
+use pipeline_dsl::secret::SecretUrl;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -20,9 +21,9 @@ pub const DASHBOARDS: &str = include_str!("../../dashboards/kibana/logship.ndjso
 /// Where and how to connect.
 pub struct Target {
     /// Elasticsearch URLs (none: skip the templates).
-    pub elasticsearch: Vec<url::Url>,
+    pub elasticsearch: Vec<SecretUrl>,
     /// Kibana URL (none: skip the dashboards).
-    pub kibana: Option<url::Url>,
+    pub kibana: Option<SecretUrl>,
     /// Kibana space (none: the default space).
     pub space: Option<String>,
     /// Credentials for both.
@@ -59,7 +60,7 @@ impl Step {
     }
 }
 
-fn client(id: &str, hosts: Vec<url::Url>, target: &Target) -> anyhow::Result<Client> {
+fn client(id: &str, hosts: Vec<SecretUrl>, target: &Target) -> anyhow::Result<Client> {
     Client::new(&EsConfig::connection(id, hosts, target.auth.clone(), target.ca_file.clone(), target.verify))
 }
 

@@ -7,6 +7,7 @@
 
 use anyhow::{anyhow, bail, Context};
 use pipeline_dsl::api::Snapshot;
+use pipeline_dsl::secret::Secret;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -16,8 +17,8 @@ use std::time::Duration;
 pub struct Endpoint {
     /// `host:port`.
     pub authority: String,
-    /// `Basic …` credentials from the URL, if any.
-    authorization: Option<String>,
+    /// `Basic …` credentials from the URL, if any (shown as `***`).
+    authorization: Option<Secret>,
 }
 
 impl Endpoint {
@@ -30,7 +31,7 @@ impl Endpoint {
         }
         let (authorization, rest) = match rest.rsplit_once('@') {
             Some((user, host)) => {
-                (Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user))), host)
+                (Some(Secret::new(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user)))), host)
             }
             None => (None, rest),
         };
@@ -38,7 +39,8 @@ impl Endpoint {
         let authority =
             if authority.starts_with(':') { format!("127.0.0.1{authority}") } else { authority.to_string() };
         if authority.is_empty() || authority.contains('/') {
-            bail!("`{text}` is not an agent address (expected http://HOST:PORT)");
+            // The text is not repeated: it may hold a password.
+            bail!("`{authority}` is not an agent address (expected http://HOST:PORT)");
         }
         Ok(Self { authority, authorization })
     }
@@ -65,7 +67,7 @@ impl Endpoint {
             self.authority
         );
         if let Some(auth) = &self.authorization {
-            head.push_str(&format!("Authorization: {auth}\r\n"));
+            head.push_str(&format!("Authorization: {}\r\n", auth.expose()));
         }
         if let Some(b) = body {
             head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
@@ -129,7 +131,8 @@ mod tests {
         assert!(Endpoint::parse("http://x:1/api").is_err());
         let with_user = Endpoint::parse("http://elastic:secret@127.0.0.1:9200").unwrap();
         assert_eq!(with_user.authority, "127.0.0.1:9200");
-        assert_eq!(with_user.authorization.as_deref(), Some("Basic ZWxhc3RpYzpzZWNyZXQ="));
+        assert_eq!(with_user.authorization.as_ref().map(Secret::expose), Some("Basic ZWxhc3RpYzpzZWNyZXQ="));
+        assert!(!format!("{with_user:?}").contains("ZWxhc3Rp"), "credentials in Debug");
     }
 
     #[test]

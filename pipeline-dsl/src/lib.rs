@@ -20,6 +20,7 @@ pub mod literal;
 pub mod parser;
 pub mod pipeline;
 pub mod regex_engine;
+pub mod secret;
 pub mod settings;
 pub mod sprintf;
 pub mod value;

@@ -10,6 +10,7 @@ use elasticsearch::cert::{Certificate, CertificateValidation};
 use elasticsearch::http::headers::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, Transport, TransportBuilder};
 use elasticsearch::http::Method;
+use pipeline_dsl::secret::{Redactor, SecretUrl};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -18,7 +19,8 @@ use std::time::Duration;
 const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 struct Host {
-    url: url::Url,
+    /// Shown with its credentials as `***`.
+    url: SecretUrl,
     transport: Transport,
     up: AtomicBool,
 }
@@ -26,6 +28,9 @@ struct Host {
 /// Talks to an output's hosts.
 pub struct Client {
     hosts: Vec<Host>,
+    /// Scrubs this output's credentials out of the HTTP client's error texts, which
+    /// quote the URL they failed on.
+    redactor: Redactor,
     next: AtomicUsize,
     compression: bool,
     timeout: Duration,
@@ -52,15 +57,21 @@ impl Client {
             None => None,
         };
         let mut hosts = Vec::new();
+        let mut redactor = Redactor::default();
+        match &config.auth {
+            Auth::None => {}
+            Auth::Basic(_, p) | Auth::ApiKey(_, p) | Auth::EncodedApiKey(p) => redactor.add(p),
+        }
         for url in &config.hosts {
-            let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url.clone()))
+            redactor.add_url(url);
+            let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url.expose().clone()))
                 .disable_proxy()
                 .timeout(config.timeout);
             builder = match &config.auth {
                 Auth::None => builder,
-                Auth::Basic(u, p) => builder.auth(Credentials::Basic(u.clone(), p.clone())),
-                Auth::ApiKey(id, key) => builder.auth(Credentials::ApiKey(id.clone(), key.clone())),
-                Auth::EncodedApiKey(k) => builder.auth(Credentials::EncodedApiKey(k.clone())),
+                Auth::Basic(u, p) => builder.auth(Credentials::Basic(u.clone(), p.expose().to_string())),
+                Auth::ApiKey(id, key) => builder.auth(Credentials::ApiKey(id.clone(), key.expose().to_string())),
+                Auth::EncodedApiKey(k) => builder.auth(Credentials::EncodedApiKey(k.expose().to_string())),
             };
             builder = match (&ca, config.verify) {
                 (_, false) => builder.cert_validation(CertificateValidation::None),
@@ -69,10 +80,18 @@ impl Client {
                 )),
                 (None, true) => builder,
             };
-            let transport = builder.build().map_err(|e| anyhow::anyhow!("setting up the client for {url}: {e}"))?;
+            let transport = builder
+                .build()
+                .map_err(|e| anyhow::anyhow!("setting up the client for {url}: {}", redactor.scrub(&e.to_string())))?;
             hosts.push(Host { url: url.clone(), transport, up: AtomicBool::new(true) });
         }
-        Ok(Self { hosts, next: AtomicUsize::new(0), compression: config.compression, timeout: config.timeout })
+        Ok(Self {
+            hosts,
+            redactor,
+            next: AtomicUsize::new(0),
+            compression: config.compression,
+            timeout: config.timeout,
+        })
     }
 
     /// Sends one uncompressed request with extra headers and query parameters to a
@@ -91,12 +110,11 @@ impl Client {
             .transport
             .send::<Bytes, [(&str, &str)]>(method, path, headers, query, body.map(Bytes::from), Some(self.timeout))
             .await
-            .map_err(|e| anyhow::anyhow!("{}: {}", host.url, with_causes(&e)))?;
+            .map_err(|e| anyhow::anyhow!("{}: {}", host.url, self.redactor.scrub(&with_causes(&e))))?;
         let status = sent.status_code().as_u16();
-        let body = sent
-            .bytes()
-            .await
-            .map_err(|e| anyhow::anyhow!("{}: reading the response: {}", host.url, with_causes(&e)))?;
+        let body = sent.bytes().await.map_err(|e| {
+            anyhow::anyhow!("{}: reading the response: {}", host.url, self.redactor.scrub(&with_causes(&e)))
+        })?;
         Ok(Reply { status, body, host: host.url.to_string() })
     }
 
@@ -157,7 +175,7 @@ impl Client {
             Ok(r) => r,
             Err(e) => {
                 recycle();
-                let reason = with_causes(&e);
+                let reason = self.redactor.scrub(&with_causes(&e));
                 if host.up.swap(false, Ordering::Relaxed) {
                     tracing::warn!(host = %host.url, error = %reason, "Elasticsearch host down");
                 }
@@ -169,7 +187,7 @@ impl Client {
         recycle();
         let body = body.map_err(|e| {
             host.up.store(false, Ordering::Relaxed);
-            anyhow::anyhow!("{}: reading the response: {}", host.url, with_causes(&e))
+            anyhow::anyhow!("{}: reading the response: {}", host.url, self.redactor.scrub(&with_causes(&e)))
         })?;
         Ok(Reply { status, body, host: host.url.to_string() })
     }

@@ -34,6 +34,7 @@ pub use sink::ElasticsearchSink;
 use super::{Encoder, EventSource, Sink};
 use crate::batch::Encoded;
 use pipeline_dsl::event::Event;
+use pipeline_dsl::secret::{Secret, SecretUrl};
 use pipeline_dsl::settings::Settings;
 use pipeline_dsl::sprintf::Template;
 use std::io::Write;
@@ -44,7 +45,7 @@ use std::time::Duration;
 impl EsConfig {
     /// Settings for talking to a cluster outside an output (`logship setup`): its hosts,
     /// credentials and TLS; the delivery settings keep their defaults.
-    pub fn connection(id: &str, hosts: Vec<url::Url>, auth: Auth, ca_file: Option<PathBuf>, verify: bool) -> Self {
+    pub fn connection(id: &str, hosts: Vec<SecretUrl>, auth: Auth, ca_file: Option<PathBuf>, verify: bool) -> Self {
         Self {
             id: id.to_string(),
             hosts,
@@ -84,17 +85,17 @@ impl Action {
     }
 }
 
-/// How to authenticate. Deliberately without `Debug`: secrets must not reach logs.
-#[derive(Clone)]
+/// How to authenticate. Passwords and keys are [`Secret`]s: shown as `***`.
+#[derive(Clone, Debug)]
 pub enum Auth {
     /// No credentials.
     None,
     /// Basic authentication.
-    Basic(String, String),
+    Basic(String, Secret),
     /// `id:key` API key.
-    ApiKey(String, String),
+    ApiKey(String, Secret),
     /// Base64-encoded API key.
-    EncodedApiKey(String),
+    EncodedApiKey(Secret),
 }
 
 impl Auth {
@@ -108,10 +109,10 @@ impl Auth {
     ) -> Result<Auth, &'static str> {
         let set = |v: Option<String>| v.filter(|s| !s.is_empty());
         match (set(user), set(password), set(api_key)) {
-            (Some(u), Some(p), None) => Ok(Auth::Basic(u, p)),
+            (Some(u), Some(p), None) => Ok(Auth::Basic(u, Secret::new(p))),
             (None, None, Some(k)) => Ok(match k.split_once(':') {
-                Some((id, key)) => Auth::ApiKey(id.to_string(), key.to_string()),
-                None => Auth::EncodedApiKey(k),
+                Some((id, key)) => Auth::ApiKey(id.to_string(), Secret::new(key)),
+                None => Auth::EncodedApiKey(Secret::new(k)),
             }),
             (None, None, None) => Ok(Auth::None),
             (_, _, Some(_)) => Err("use either `api_key` or `user`/`password`, not both"),
@@ -124,8 +125,8 @@ impl Auth {
 pub struct EsConfig {
     /// Plugin id.
     pub id: String,
-    /// Base URLs.
-    pub hosts: Vec<url::Url>,
+    /// Base URLs (credentials in them are shown as `***`).
+    pub hosts: Vec<SecretUrl>,
     /// Credentials.
     pub auth: Auth,
     /// CA certificate file (PEM).
@@ -213,15 +214,16 @@ pub fn build(s: &mut Settings, id: &str) -> Option<(Arc<dyn Encoder>, Sink)> {
         for host in h.node.split(',').map(str::trim).filter(|x| !x.is_empty()) {
             let text = if host.contains("://") { host.to_string() } else { format!("http://{host}") };
             match url::Url::parse(&text) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => hosts.push(u),
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => hosts.push(SecretUrl::new(u)),
                 _ => {
-                    s.error(format!("`{host}` is not an http(s) URL"), h.span.clone(), "expected e.g. https://es1:9200")
+                    // The text is not shown: it may hold a password.
+                    s.error("a `hosts` entry is not an http(s) URL", h.span.clone(), "expected e.g. https://es1:9200")
                 }
             }
         }
     }
     if hosts.is_empty() {
-        hosts.push(url::Url::parse("http://127.0.0.1:9200").ok()?);
+        hosts.push(SecretUrl::new(url::Url::parse("http://127.0.0.1:9200").ok()?));
     }
     let user = s.string("user").map(|u| u.node);
     let password = s.string("password").map(|p| p.node);
@@ -302,8 +304,12 @@ mod auth_tests {
     #[test]
     fn credentials_from_their_parts() {
         let s = |v: &str| Some(v.to_string());
-        assert!(matches!(Auth::from_parts(s("u"), s("p"), None), Ok(Auth::Basic(u, p)) if u == "u" && p == "p"));
-        assert!(matches!(Auth::from_parts(None, None, s("id:key")), Ok(Auth::ApiKey(i, k)) if i == "id" && k == "key"));
+        assert!(
+            matches!(Auth::from_parts(s("u"), s("p"), None), Ok(Auth::Basic(u, p)) if u == "u" && p.expose() == "p")
+        );
+        assert!(
+            matches!(Auth::from_parts(None, None, s("id:key")), Ok(Auth::ApiKey(i, k)) if i == "id" && k.expose() == "key")
+        );
         assert!(matches!(Auth::from_parts(None, None, s("aWQ6a2V5")), Ok(Auth::EncodedApiKey(_))));
         assert!(matches!(Auth::from_parts(s(""), s(""), s("")), Ok(Auth::None)), "empty values are unset");
         assert!(Auth::from_parts(s("u"), None, None).is_err());

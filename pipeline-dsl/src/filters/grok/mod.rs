@@ -25,7 +25,8 @@ pub struct GrokPattern {
     regex: Regex,
     /// For each regex group index, the capture it fills (group 0 and unnamed groups: none).
     by_group: Vec<Option<Capture>>,
-    segments: Option<segments::SegmentMatcher>,
+    /// Boxed: large, and most holders of a pattern never look inside.
+    segments: Option<Box<segments::SegmentMatcher>>,
 }
 
 impl GrokPattern {
@@ -43,7 +44,7 @@ impl GrokPattern {
             .into_iter()
             .map(|name| name.and_then(|n| captures.iter().find(|c| c.group == n).cloned()))
             .collect::<Vec<_>>();
-        let segments = segments::SegmentMatcher::build(&regex, &by_group);
+        let segments = segments::SegmentMatcher::build(&regex, &by_group).map(Box::new);
         Ok(Self { regex: compiled, by_group, segments })
     }
 
@@ -55,7 +56,7 @@ impl GrokPattern {
     /// How the segment matcher walks this pattern, a line per piece (empty when the
     /// regex engine runs it).
     pub fn describe(&self) -> Vec<String> {
-        self.segments.as_ref().map(segments::SegmentMatcher::describe).unwrap_or_default()
+        self.segments.as_ref().map(|s| s.describe()).unwrap_or_default()
     }
 
     /// Matches `text` on the regex engine alone, never the segment matcher: the
