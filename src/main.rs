@@ -105,6 +105,12 @@ struct Cli {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9898", env = "LOGSHIP_API_ADDR")]
     api_addr: String,
 
+    /// Bearer token the control API requires on every request (`Authorization: Bearer
+    /// TOKEN`); also LOGSHIP_API_TOKEN. Required when --api-addr is not a loopback
+    /// address. The console sends it to the agent.
+    #[arg(long, value_name = "TOKEN", env = "LOGSHIP_API_TOKEN", hide_env_values = true, global = true)]
+    api_token: Option<String>,
+
     /// Log filter (`info`, `debug`, `agent=debug,warn` …); also LOGSHIP_LOG.
     #[arg(long, value_name = "FILTER", env = "LOGSHIP_LOG", default_value = "info", global = true)]
     log: String,
@@ -233,8 +239,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         };
         let interval = Duration::try_from_secs_f64(c.interval).context("--interval")?.max(Duration::from_millis(100));
         let source = match c.elasticsearch {
-            Some(url) => console::Source::Elasticsearch(url, c.index),
-            None => console::Source::Agent(c.agent),
+            Some(url) => console::Source::Elasticsearch(pipeline_dsl::secret::Secret::new(url), c.index),
+            None => console::Source::Agent(
+                c.agent,
+                cli.api_token.clone().filter(|t| !t.is_empty()).map(pipeline_dsl::secret::Secret::new),
+            ),
         };
         console::run(console::Options { source, interval, slo })?;
         return Ok(ExitCode::SUCCESS);
@@ -262,6 +271,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let workers = cli.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let api_addr: Option<std::net::SocketAddr> = match cli.api_addr.as_str() {
+        "off" => None,
+        a => Some(a.parse().with_context(|| format!("--api-addr `{a}` is not an IP:port address"))?),
+    };
+    let api_token = cli.api_token.clone().filter(|t| !t.is_empty()).map(pipeline_dsl::secret::Secret::new);
+    // Health, metrics and the snapshot (titles, hosts, error rates) are for the
+    // operator: off loopback, only with a token.
+    if let Some(addr) = api_addr.filter(|a| !a.ip().is_loopback()) {
+        anyhow::ensure!(
+            api_token.is_some(),
+            "the control API on {addr} would be reachable from other hosts: set --api-token (or LOGSHIP_API_TOKEN), or keep it on loopback"
+        );
+    }
     let config = agent::runtime::AgentConfig {
         inputs: plugins.inputs,
         outputs: plugins.outputs,
@@ -272,10 +294,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         route_all: plugins.route_all,
         aggregations: aggregations.clone(),
         shutdown_timeout: Duration::try_from_secs_f64(cli.shutdown_timeout).context("--shutdown-timeout")?,
-        api_addr: match cli.api_addr.as_str() {
-            "off" => None,
-            a => Some(a.parse().with_context(|| format!("--api-addr `{a}` is not an IP:port address"))?),
-        },
+        api_addr,
+        api_token,
     };
     // The first compilation was validated above; the other workers compile their own
     // copies from the same text, so a config edited on disk meanwhile cannot differ.

@@ -177,3 +177,21 @@ fn an_unreachable_agent_is_reported_and_retried() {
     tmux.keys(&["q"]);
     assert!(tmux.wait_exit());
 }
+
+/// Fleet mode against a cluster that refuses the credentials in the URL: the screen
+/// says it cannot read the cluster, and shows neither the password nor the URL's credentials.
+#[test]
+fn fleet_mode_never_shows_the_credentials() {
+    const CANARY: &str = "Canary-77c1e0";
+    let server = common::refusing_server();
+    let command = format!(
+        "{} console --elasticsearch http://elastic:{CANARY}@{server} --log debug",
+        env!("CARGO_BIN_EXE_logship")
+    );
+    let tmux = Tmux::start("fleet-secret", &command);
+    let screen = tmux.wait_screen("the refusal on screen", |s| s.contains("UNREACHABLE"));
+    assert!(!screen.contains(CANARY) && !screen.contains("elastic:"), "{screen}");
+    assert!(screen.contains(&server), "the cluster is named by its address: {screen}");
+    tmux.keys(&["q"]);
+    assert!(tmux.wait_exit(), "the console ends on q");
+}

@@ -146,7 +146,7 @@ impl Checkpoints {
                 Err(e) => return Err(e).with_context(|| format!("reading checkpoints {}", p.display())),
             }
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                crate::private_fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
         }
         Ok(Self { path, files: Mutex::new(files), last_saved: Mutex::default() })
@@ -323,7 +323,7 @@ pub fn write_atomically_with(
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        let mut f = std::io::BufWriter::new(crate::private_fs::create(&tmp)?);
         write(&mut f)?;
         f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }

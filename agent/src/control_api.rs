@@ -8,23 +8,54 @@
 //! - `GET /api/v1/snapshot`: [`pipeline_dsl::api::Snapshot`] as JSON.
 
 use crate::metrics::Metrics;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::header;
+use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use pipeline_dsl::secret::Secret;
 use std::sync::Arc;
 
-/// Serves the API on `listener` until the runtime shuts down.
-pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+/// Serves the API on `listener` until the runtime shuts down. With `token`, every
+/// request must carry `Authorization: Bearer TOKEN`; others get 401.
+pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, token: Option<Secret>) {
     let app = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(prometheus))
         .route("/api/v1/snapshot", get(snapshot))
-        .with_state(metrics);
+        .with_state(metrics)
+        .layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+            let token = token.clone();
+            async move {
+                if let Some(t) = &token {
+                    let given = request
+                        .headers()
+                        .get(header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("Bearer "));
+                    if !given.is_some_and(|g| same_bytes(g.as_bytes(), t.expose().as_bytes())) {
+                        return (
+                            StatusCode::UNAUTHORIZED,
+                            [(header::WWW_AUTHENTICATE, "Bearer")],
+                            "a bearer token is required\n",
+                        )
+                            .into_response();
+                    }
+                }
+                next.run(request).await
+            }
+        }));
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "Control API stopped");
     }
+}
+
+/// Compares in time that depends only on the lengths, so a token cannot be guessed
+/// byte by byte from response times.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn health(State(m): State<Arc<Metrics>>) -> impl IntoResponse {

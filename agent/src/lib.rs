@@ -11,6 +11,7 @@ pub mod line_codec;
 pub mod metrics;
 pub mod multiline;
 pub mod outputs;
+pub mod private_fs;
 pub mod runtime;
 pub mod setup;
 pub mod shutdown;

@@ -51,6 +51,8 @@ pub struct AgentConfig {
     pub route_all: bool,
     /// Where the control API listens (`None`: no API).
     pub api_addr: Option<std::net::SocketAddr>,
+    /// Bearer token the control API requires, if any.
+    pub api_token: Option<pipeline_dsl::secret::Secret>,
     /// The aggregating filters' shared state (served by the control API).
     pub aggregations: Arc<Aggregations>,
 }
@@ -91,7 +93,7 @@ pub fn run(
     let metrics = Arc::new(Metrics::new());
     metrics.set_aggregations(config.aggregations.clone());
     if let Some(addr) = config.api_addr {
-        start_control_api(&rt, addr, metrics.clone());
+        start_control_api(&rt, addr, metrics.clone(), config.api_token.clone());
     }
     let first_error: Arc<Mutex<Option<anyhow::Error>>> = Arc::default();
     let fail = {
@@ -323,7 +325,12 @@ fn sequence(
 
 /// Binds the control API (a failure to bind is logged, not fatal: delivering data
 /// matters more than watching it) and serves it on the runtime.
-fn start_control_api(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr, metrics: Arc<Metrics>) {
+fn start_control_api(
+    rt: &tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    metrics: Arc<Metrics>,
+    token: Option<pipeline_dsl::secret::Secret>,
+) {
     let listener = std::net::TcpListener::bind(addr).and_then(|l| {
         l.set_nonblocking(true)?;
         Ok(l)
@@ -332,13 +339,13 @@ fn start_control_api(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr, m
         Ok(l) => {
             let bound = l.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
             if !addr.ip().is_loopback() {
-                tracing::warn!(addr = %bound, "Control API reachable from other hosts, as configured");
+                tracing::warn!(addr = %bound, "Control API reachable from other hosts, as configured (token required)");
             }
             rt.spawn(async move {
                 match tokio::net::TcpListener::from_std(l) {
                     Ok(l) => {
                         tracing::info!(addr = %bound, "Control API listening");
-                        crate::control_api::serve(l, metrics).await;
+                        crate::control_api::serve(l, metrics, token).await;
                     }
                     Err(e) => tracing::error!(error = %e, "Control API not started"),
                 }

@@ -43,7 +43,7 @@ pub fn save(aggregations: &Aggregations, data_dir: &Path) -> anyhow::Result<usiz
     }
     let windows = saved.iter().map(|a| a.windows.len()).sum();
     let content = WindowsFile { version: VERSION, aggregations: saved };
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    crate::private_fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     // Streamed: a window of 100,000 keys makes a file of tens of megabytes.
     crate::checkpoint::write_atomically_with(&file, |w| serde_json::to_writer(w, &content).map_err(Into::into))
         .with_context(|| format!("writing {}", file.display()))?;

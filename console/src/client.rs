@@ -45,6 +45,15 @@ impl Endpoint {
         Ok(Self { authority, authorization })
     }
 
+    /// Sends `Authorization: Bearer TOKEN` (the agent's `--api-token`) instead of any
+    /// credentials from the URL.
+    pub fn with_bearer(mut self, token: Option<Secret>) -> Self {
+        if let Some(t) = token {
+            self.authorization = Some(Secret::new(format!("Bearer {}", t.expose())));
+        }
+        self
+    }
+
     /// The snapshot, or why it could not be had.
     pub fn snapshot(&self, timeout: Duration) -> anyhow::Result<Snapshot> {
         let body = self.request("GET", "/api/v1/snapshot", None, timeout)?;

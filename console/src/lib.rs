@@ -28,10 +28,12 @@ use std::time::{Duration, Instant};
 /// Where the figures come from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// One agent's control API (`http://127.0.0.1:9898`).
-    Agent(String),
-    /// The metric documents of every agent in a cluster: URL and index pattern.
-    Elasticsearch(String, String),
+    /// One agent's control API (`http://127.0.0.1:9898`), and the bearer token it
+    /// requires, if any.
+    Agent(String, Option<pipeline_dsl::secret::Secret>),
+    /// The metric documents of every agent in a cluster: URL (which may carry a
+    /// password, so it is kept as a secret) and index pattern.
+    Elasticsearch(pipeline_dsl::secret::Secret, String),
 }
 
 /// What `logship console` was asked for.
@@ -48,12 +50,12 @@ pub struct Options {
 /// Runs the console until the user quits or a SIGTERM/SIGINT/SIGHUP arrives.
 pub fn run(options: Options) -> anyhow::Result<()> {
     let fetch: Box<dyn Fn(Duration) -> anyhow::Result<pipeline_dsl::api::Snapshot> + Send> = match &options.source {
-        Source::Agent(url) => {
-            let url = Endpoint::parse(url)?;
+        Source::Agent(url, token) => {
+            let url = Endpoint::parse(url)?.with_bearer(token.clone());
             Box::new(move |timeout| url.snapshot(timeout))
         }
         Source::Elasticsearch(url, index) => {
-            let fleet = fleet::Fleet { endpoint: Endpoint::parse(url)?, index: index.clone(), windows: 18 };
+            let fleet = fleet::Fleet { endpoint: Endpoint::parse(url.expose())?, index: index.clone(), windows: 18 };
             Box::new(move |timeout| fleet.snapshot(timeout))
         }
     };
@@ -126,10 +128,10 @@ where
     B::Error: Send + Sync + 'static,
 {
     let label = match &options.source {
-        Source::Agent(url) => url.clone(),
         // Never the credentials a URL may carry.
+        Source::Agent(url, _) => format!("http://{}", Endpoint::parse(url).map(|u| u.authority).unwrap_or_default()),
         Source::Elasticsearch(url, index) => {
-            format!("fleet http://{}/{index}", Endpoint::parse(url).map(|u| u.authority).unwrap_or_default())
+            format!("fleet http://{}/{index}", Endpoint::parse(url.expose()).map(|u| u.authority).unwrap_or_default())
         }
     };
     let mut app = App::new(label, options.slo);

@@ -421,3 +421,43 @@ pub fn sample_logs_config(test: &str) -> TempFile {
         pipeline_with(r#"file { path => ["sample-logs/*.log"] mode => "read" }"#, "stdout { codec => json_lines }");
     temp_config(test, "samples.conf", text.as_bytes())
 }
+
+/// A server on a free loopback port that answers every request with 401 (a cluster
+/// that refuses the credentials); runs until the test process ends.
+pub fn refusing_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut buf = [0u8; 65536];
+                let mut seen = Vec::new();
+                // Read the head (and whatever body came with it), then answer.
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                let body =
+                    r#"{"error":{"type":"security_exception","reason":"unable to authenticate user"},"status":401}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nWWW-Authenticate: Basic realm=\"security\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    addr
+}
+
+/// A loopback port nothing listens on.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

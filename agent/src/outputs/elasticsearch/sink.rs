@@ -325,9 +325,9 @@ impl DeadLetter {
         let result = (|| -> std::io::Result<()> {
             if guard.is_none() {
                 if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)?;
+                    crate::private_fs::create_dir_all(dir)?;
                 }
-                *guard = Some(std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?);
+                *guard = Some(crate::private_fs::append(&self.path)?);
             }
             let f = guard.as_mut().ok_or_else(|| std::io::Error::other("dead-letter file not open"))?;
             f.write_all(&lines)?;
