@@ -45,5 +45,7 @@ if [ -z "${ELASTICSEARCH_HOSTS:-}" ]; then
     export ELASTICSEARCH_HOSTS=$url
 fi
 
-echo "logship: shipping to $ELASTICSEARCH_HOSTS; control API on http://127.0.0.1:9898 unless --api-addr says otherwise" >&2
+# Credentials in the URLs (user:password@) are not echoed.
+shown_hosts=$(printf '%s' "$ELASTICSEARCH_HOSTS" | sed -E 's#//[^/@]*@#//***:***@#g')
+echo "logship: shipping to $shown_hosts; control API on http://127.0.0.1:9898 unless --api-addr says otherwise" >&2
 exec "$logship" --config pipeline.conf "$@"
