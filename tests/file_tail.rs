@@ -251,3 +251,46 @@ fn a_reused_inode_neither_skips_nor_repeats_data() {
     want.extend(expect_lines("new", 0..400));
     assert_eq!(messages(&out), want, "inode reused: {reused}");
 }
+
+/// The largest offset any checkpoint of the data directory holds.
+fn checkpointed(data: &Path) -> u64 {
+    let mut best = 0;
+    for entry in std::fs::read_dir(data.join("sincedb")).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        let v: Value = serde_json::from_str(&text).unwrap_or_default();
+        for f in v.as_array().or_else(|| v["files"].as_array()).into_iter().flatten() {
+            best = best.max(f["offset"].as_u64().unwrap_or(0));
+        }
+    }
+    best
+}
+
+/// The path names only the live file; while the agent is down (kill -9), lines are
+/// appended and logrotate renames the file out of the glob. After the restart the
+/// renamed file's unread tail is found by its checkpoint and read: every line once.
+#[test]
+fn a_file_renamed_out_of_the_glob_while_down_is_finished() {
+    let (_dir, config, logs, out) = setup("renamed-while-down", "");
+    let config_text = std::fs::read_to_string(&config).unwrap().replace("app.log*", "app.log");
+    std::fs::write(&config, config_text).unwrap();
+    let log = logs.join("app.log");
+    let data = logs.join("../data");
+    append(&log, numbered("old", 0..100).as_bytes());
+    let agent = Agent::start(&config, &data, &[]);
+    wait_count(&out, 100);
+    let size = std::fs::metadata(&log).unwrap().len();
+    wait_for("the checkpoint of 100 delivered lines", || checkpointed(&data) == size);
+    agent.kill();
+    append(&log, numbered("old", 100..150).as_bytes());
+    std::fs::rename(&log, logs.join("app.log.1")).unwrap();
+    append(&log, numbered("new", 0..30).as_bytes());
+    let agent = Agent::start(&config, &data, &[]);
+    wait_count(&out, 180);
+    assert!(agent.stop().success());
+    let mut want = expect_lines("old", 0..150);
+    want.extend(expect_lines("new", 0..30));
+    let mut got = messages(&out);
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{}", Agent::log_path(&data).display());
+}

@@ -253,6 +253,17 @@ impl Checkpoints {
         }
     }
 
+    /// Files with a checkpoint that no open file reads now: `(path, device and inode)`
+    /// when last seen. After a restart, one may have been renamed out of the globs
+    /// (logrotate's `.1`) with lines still unread.
+    pub fn unclaimed(&self) -> Vec<(String, (u64, u64))> {
+        self.files()
+            .iter()
+            .filter(|t| !t.claimed && !t.path.is_empty())
+            .map(|t| (t.path.clone(), t.dev_inode))
+            .collect()
+    }
+
     /// The records as they would be written now.
     pub fn records(&self) -> Vec<FileRecord> {
         self.files()

@@ -214,7 +214,46 @@ impl<'a> Reader<'a, '_> {
                 }
             }
         }
+        if at_startup {
+            self.recover_renamed();
+        }
         Ok(())
+    }
+
+    /// Finds files renamed out of the globs while the agent was down (the path names
+    /// only the live file, and logrotate renamed it to `.1` during a restart): each
+    /// checkpoint no open file claimed is looked for in its directory by device and
+    /// inode, and a file found is read from its checkpoint to its end, then closed like
+    /// any file rotated away. Its content must still match the checkpoint's
+    /// fingerprint, so a reused inode is never mistaken for it.
+    fn recover_renamed(&mut self) {
+        for (old_path, dev_inode) in self.checkpoints.unclaimed() {
+            let old_path = PathBuf::from(old_path);
+            let Some(dir) = old_path.parent() else { continue };
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(meta) = std::fs::metadata(&path) else { continue };
+                if !meta.is_file() || (meta.dev(), meta.ino()) != dev_inode {
+                    continue;
+                }
+                if self.files.iter().any(|f| f.dev_inode == dev_inode) {
+                    break;
+                }
+                match self.open(&path, &meta, false) {
+                    Ok(Some(mut f)) => {
+                        tracing::info!(from = %old_path.display(), to = %path.display(), "File renamed while the agent was down; reading what is left of it");
+                        f.in_glob = false;
+                        self.files.push(f);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %format!("{e:#}"), "Cannot open a file renamed while the agent was down")
+                    }
+                }
+                break;
+            }
+        }
     }
 
     /// Opens a file not open yet, resuming at its checkpoint. `Ok(None)`: not now (empty,
