@@ -323,6 +323,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(e) = summary.error {
         return Err(e);
     }
+    let lost = f.encode_faults.get();
+    if lost > 0 {
+        note!("logship: {lost} events lost: an output's encoder panicked on them (logged above; a bug to report)");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

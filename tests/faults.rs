@@ -81,3 +81,22 @@ fn a_panicking_filter_degrades_health_and_is_counted() {
     assert_eq!(boom["events_in"], 300, "{boom}");
     assert!(agent.stop().success());
 }
+
+/// An output's encoder that panics on some events: the others are written whole (no
+/// half record), the run still ends, and its exit status says events were lost.
+#[test]
+fn a_panicking_encoder_loses_only_its_events_and_fails_the_run() {
+    let config = temp_config(
+        "faults-encoder",
+        "p.conf",
+        b"input { stdin {} }\nfilter { if [message] =~ /ENCODER/ { mutate { add_tag => [\"_fault_injection_encoder\"] } } }\noutput { stdout { codec => json_lines } }\n",
+    );
+    let input: String =
+        (0..200).map(|i| if i % 9 == 4 { format!("line {i} ENCODER\n") } else { format!("line {i}\n") }).collect();
+    let run = logship(&["--config", config.to_str().unwrap()], input.as_bytes());
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("22 events lost"), "{}", run.stderr);
+    let docs = documents(&run.stdout);
+    assert_eq!(docs.len(), 200 - 22, "every other event is written whole");
+    assert!(docs.iter().all(|d| !d["message"].as_str().unwrap().contains("ENCODER")));
+}

@@ -64,8 +64,14 @@ async fn health(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     // A filter that panicked is a bug that tags events instead of parsing them: the
     // agent stays degraded until it restarts, so that the bug is seen and reported.
     let faulted: Vec<String> = snapshot.pipeline.filters.into_iter().filter(|f| f.faults > 0).map(|f| f.id).collect();
-    let status = if down.is_empty() && faulted.is_empty() { "ok" } else { "degraded" };
-    Json(serde_json::json!({ "status": status, "outputs_down": down, "filters_faulted": faulted }))
+    let encode_faults = snapshot.pipeline.encode_faults;
+    let status = if down.is_empty() && faulted.is_empty() && encode_faults == 0 { "ok" } else { "degraded" };
+    Json(serde_json::json!({
+        "status": status,
+        "outputs_down": down,
+        "filters_faulted": faulted,
+        "encode_faults": encode_faults,
+    }))
 }
 
 async fn prometheus(State(m): State<Arc<Metrics>>) -> impl IntoResponse {

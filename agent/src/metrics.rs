@@ -58,6 +58,8 @@ pub struct FilterStats {
     pub dropped: Counter,
     /// Events tagged with a parse failure (`_grokparsefailure`, `_dateparsefailure`, …).
     pub failures: Counter,
+    /// Events an output's encoder panicked on: lost to that output (and logged).
+    pub encode_faults: Counter,
 }
 
 /// Counters of one filter plugin.
@@ -222,6 +224,11 @@ impl Metrics {
         registry.register("pipeline_events_out", "Events leaving the filters", m.filters.events_out.clone());
         registry.register("pipeline_dropped", "Events dropped by filters", m.filters.dropped.clone());
         registry.register("pipeline_failures", "Events tagged with a parse failure", m.filters.failures.clone());
+        registry.register(
+            "pipeline_encode_faults",
+            "Events an output's encoder panicked on (lost to that output)",
+            m.filters.encode_faults.clone(),
+        );
         registry.register("filter_events_in", "Events that reached a filter", m.plugin_in.clone());
         registry.register("filter_events_out", "Events that left a filter", m.plugin_out.clone());
         registry.register("filter_not_applied", "Events a filter did not apply to", m.plugin_not_applied.clone());
@@ -387,6 +394,7 @@ impl Metrics {
                 events_out: self.filters.events_out.get(),
                 dropped: self.filters.dropped.get(),
                 failures: self.filters.failures.get(),
+                encode_faults: self.filters.encode_faults.get(),
                 filters: lock(&self.filter_plugins)
                     .iter()
                     .map(|f| PluginSnapshot {

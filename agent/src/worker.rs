@@ -197,7 +197,9 @@ impl Worker {
                 self.routes_of(&event, &mut routes);
                 let source = EventSource { origin, offset };
                 for &i in &routes {
-                    self.encoders[i].encode(&event, source, &mut parts[i]);
+                    if !encode_contained(self.encoders[i].as_ref(), &event, source, &mut parts[i]) {
+                        self.stats.encode_faults.inc();
+                    }
                 }
             }
         }
@@ -213,6 +215,7 @@ impl Worker {
     fn flush(&mut self, when: Flush, parts: &mut Vec<Encoded>) -> bool {
         let origin = Origin::default();
         let (encoders, buffers, route_all) = (&self.encoders, &self.buffers, self.route_all);
+        let encode_faults = &self.stats.encode_faults;
         let mut emit = |event: &Event, routes: &[usize]| {
             if parts.is_empty() {
                 *parts = empty_parts(encoders, buffers);
@@ -225,7 +228,14 @@ impl Worker {
                 routes
             };
             for &i in routes {
-                encoders[i].encode(event, EventSource { origin: &origin, offset: 0 }, &mut parts[i]);
+                if !encode_contained(
+                    encoders[i].as_ref(),
+                    event,
+                    EventSource { origin: &origin, offset: 0 },
+                    &mut parts[i],
+                ) {
+                    encode_faults.inc();
+                }
             }
         };
         self.pipeline.flush(when, &mut emit)
@@ -239,6 +249,24 @@ impl Worker {
             self.pipeline.route(event, routes);
         }
     }
+}
+
+/// Encodes `event` into `part`, containing a panic in the encoder: the half-written
+/// record is cut off, the event is lost to this output (and logged), and false is
+/// returned. The worker and the rest of the batch carry on.
+fn encode_contained(encoder: &dyn Encoder, event: &Event, source: EventSource<'_>, part: &mut Encoded) -> bool {
+    let (data, records, keys) = (part.data.len(), part.ends.len(), part.keys.len());
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| encoder.encode(event, source, part)));
+    if let Err(payload) = outcome {
+        part.data.truncate(data);
+        part.ends.truncate(records);
+        part.keys.truncate(keys);
+        let message = pipeline_dsl::filters::panic_message(payload.as_ref());
+        let fields = serde_json::to_string(event.fields()).unwrap_or_default();
+        tracing::error!(error = %message, event = %fields, "An output's encoder panicked; the event is lost to that output");
+        return false;
+    }
+    true
 }
 
 /// One empty encoding per output, in recycled buffers.

@@ -51,6 +51,9 @@ pub struct PipelineSnapshot {
     pub dropped: u64,
     /// Events tagged with a parse failure.
     pub failures: u64,
+    /// Events an output's encoder panicked on (lost to that output).
+    #[serde(default)]
+    pub encode_faults: u64,
     /// Per filter plugin.
     pub filters: Vec<PluginSnapshot>,
 }

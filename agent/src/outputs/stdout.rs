@@ -13,6 +13,13 @@ pub struct CodecEncoder(pub Codec);
 
 impl Encoder for CodecEncoder {
     fn encode(&self, event: &Event, _: EventSource<'_>, out: &mut Encoded) {
+        // A fault to contain, for the end-to-end fault tests; half a record is written
+        // first, as a real bug would leave it.
+        #[cfg(feature = "fault-injection")]
+        if event.has_tag("_fault_injection_encoder") {
+            out.data.extend_from_slice(b"{\"half");
+            panic!("fault_injection: encoder");
+        }
         self.0.encode(event, &mut out.data);
         out.end_record();
     }
