@@ -393,6 +393,23 @@ fn setup(a: SetupArgs) -> anyhow::Result<ExitCode> {
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
+/// Panics go to the log as one line each, not Rust's default report with its
+/// backtrace: a filter that panics on every event is contained (the events go on
+/// tagged) and must not flood standard error. The first ten are logged, then every
+/// one whose count is a power of two.
+fn log_panics() {
+    static SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    std::panic::set_hook(Box::new(|info| {
+        let n = SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if n <= 10 || n.is_power_of_two() {
+            let message = pipeline_dsl::filters::panic_message(info.payload());
+            let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+            let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
+            tracing::error!(thread, at, panics = n, "Panic (a bug; contained where possible): {message}");
+        }
+    }));
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
@@ -403,6 +420,7 @@ fn main() -> ExitCode {
         .log_internal_errors(false)
         .with_target(false)
         .init();
+    log_panics();
     match run(cli) {
         Ok(code) => code,
         // The reader of our output went away (`logship … | head`): a normal end.
