@@ -44,7 +44,11 @@ impl GrokPattern {
             .into_iter()
             .map(|name| name.and_then(|n| captures.iter().find(|c| c.group == n).cloned()))
             .collect::<Vec<_>>();
-        let segments = segments::SegmentMatcher::build(&regex, &by_group).map(Box::new);
+        // The walk is for the linear engine's patterns; it searches with the same regex.
+        let segments = match &compiled {
+            Regex::Linear(whole) => segments::SegmentMatcher::build(&regex, &by_group, whole).map(Box::new),
+            Regex::Backtracking(_) => None,
+        };
         Ok(Self { regex: compiled, by_group, segments })
     }
 

@@ -41,7 +41,11 @@ struct Validator {
     /// without being looked at.
     min_len_only: Option<usize>,
     classes: Option<ClassSequence>,
-    dfa: Option<DenseDfa>,
+    /// The piece's regex, for the dense DFA built on first need: most tokens are
+    /// decided by the class scan, and determinizing every piece of every pattern at
+    /// start-up would cost more than all the lines of a small file.
+    body: String,
+    dfa: std::cell::OnceCell<Option<DenseDfa>>,
     regex: regex::Regex,
     /// The last token the DFA or regex judged, and the verdict.
     last: RefCell<LastVerdict>,
@@ -56,6 +60,9 @@ struct LastVerdict {
     token: CompactString,
     matched: bool,
 }
+
+/// Largest dense DFA a piece may build, in bytes; past it the piece's regex judges.
+const DFA_SIZE_LIMIT: usize = 1 << 20;
 
 /// Tokens longer than this are not remembered: long tokens (a URL, a user agent) rarely
 /// repeat on consecutive lines, and copying each one would cost more than it saves.
@@ -203,12 +210,34 @@ impl Validator {
         let min_len_only = hir.as_ref().and_then(|h| trivial_class_repetition(h, delimiter));
         let classes = hir.as_ref().and_then(ClassSequence::from_hir);
         let regex = regex::Regex::new(&format!(r"(?ms)\A(?:{body})\z")).ok()?;
-        let dfa = dense::Builder::new()
-            .configure(dense::Config::new().start_kind(StartKind::Anchored).unicode_word_boundary(true))
-            .syntax(regex_automata::util::syntax::Config::new().dot_matches_new_line(true).multi_line(true))
-            .build(&format!(r"(?:{body})\z"))
-            .ok();
-        Some(Self { min_len_only, classes, dfa, regex, last: RefCell::default() })
+        Some(Self {
+            min_len_only,
+            classes,
+            body: body.to_string(),
+            dfa: std::cell::OnceCell::new(),
+            regex,
+            last: RefCell::default(),
+        })
+    }
+
+    /// The anchored dense DFA, built on first use; `None` when it would be larger than
+    /// [`DFA_SIZE_LIMIT`] (the regex then judges).
+    fn dfa(&self) -> Option<&DenseDfa> {
+        self.dfa
+            .get_or_init(|| {
+                dense::Builder::new()
+                    .configure(
+                        dense::Config::new()
+                            .start_kind(StartKind::Anchored)
+                            .unicode_word_boundary(true)
+                            .dfa_size_limit(Some(DFA_SIZE_LIMIT))
+                            .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
+                    )
+                    .syntax(regex_automata::util::syntax::Config::new().dot_matches_new_line(true).multi_line(true))
+                    .build(&format!(r"(?:{})\z", self.body))
+                    .ok()
+            })
+            .as_ref()
     }
 
     fn is_full_match(&self, token: &str) -> bool {
@@ -224,7 +253,7 @@ impl Validator {
         }
         // The DFA is anchored and ends in `\z`: only a match of the whole token counts.
         let input = Input::new(token).anchored(Anchored::Yes);
-        let matched = match self.dfa.as_ref().and_then(|dfa| dfa_is_match(dfa, &input)) {
+        let matched = match self.dfa().and_then(|dfa| dfa_is_match(dfa, &input)) {
             Some(decided) => decided,
             None => self.regex.is_match(token),
         };
@@ -459,7 +488,7 @@ pub struct SegmentMatcher {
     pairs: Option<Pairs>,
     /// For patterns not anchored at the start: the whole regex, whose lazy-DFA search
     /// finds the leftmost match when the line does not match from its start.
-    search: Option<regex_automata::meta::Regex>,
+    search: Option<regex::Regex>,
     groups: usize,
     state: RefCell<WalkState>,
 }
@@ -795,7 +824,7 @@ impl SegmentMatcher {
     /// Builds a matcher for the expanded regex `regex`, or `None` when the pattern does
     /// not have a shape the walk handles exactly. `groups` is the full regex's group
     /// table.
-    pub fn build(regex: &str, groups: &[Option<Capture>]) -> Option<Self> {
+    pub fn build(regex: &str, groups: &[Option<Capture>], whole: &regex::Regex) -> Option<Self> {
         let names: HashMap<String, usize> =
             groups.iter().enumerate().filter_map(|(i, g)| g.as_ref().map(|g| (g.group.clone(), i))).collect();
         // The expansion is `(?ms)` and the body; nothing else may set flags (pieces
@@ -879,11 +908,7 @@ impl SegmentMatcher {
             _ => true,
         });
         let pairs = straight.then(|| straight_pairs(&ops)).flatten();
-        let search = if anchored_start || prefix_starts.is_some() {
-            None
-        } else {
-            Some(regex_automata::meta::Regex::new(full).ok()?)
-        };
+        let search = if anchored_start || prefix_starts.is_some() { None } else { Some(whole.clone()) };
         let asked = pieces
             .iter()
             .map(|p| match &p.piece {
@@ -948,10 +973,7 @@ impl SegmentMatcher {
                 && !follow.open
                 && follow.bytes.iter().all(|&b| !is_word(b as char)));
         (forced && edges_safe && !looks.line_or_text)
-            || (!looks.word
-                && !looks.line_or_text
-                && follow.bytes.iter().all(u8::is_ascii)
-                && scan_ends(text, names).is_some())
+            || (!looks.word && !looks.line_or_text && follow.bytes.iter().all(u8::is_ascii) && scannable(text, names))
     }
 
     fn kind_of(ops: &[Op], at: usize, text: &str, names: &HashMap<String, usize>) -> Option<Piece> {
@@ -1540,6 +1562,24 @@ fn entry_pieces(ops: &[Op]) -> Vec<usize> {
 /// Whether matching `piece` must report groups inside it (beyond one named group that
 /// spans all of it).
 fn captures_inside(piece: &str) -> bool {
+    thread_local! {
+        static CAPTURES: RefCell<HashMap<String, bool>> = RefCell::new(HashMap::new());
+    }
+    if let Some(known) = CAPTURES.with(|c| c.borrow().get(piece).copied()) {
+        return known;
+    }
+    let answer = captures_inside_uncached(piece);
+    CAPTURES.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 4096 {
+            c.clear();
+        }
+        c.insert(piece.to_string(), answer);
+    });
+    answer
+}
+
+fn captures_inside_uncached(piece: &str) -> bool {
     let Ok(parsed) = ast::parse::Parser::new().parse(piece) else { return true };
     if let Ast::Group(g) = &parsed {
         if matches!(g.kind, ast::GroupKind::CaptureName { .. }) {
@@ -1739,8 +1779,26 @@ fn compile_check(piece: &str, names: &HashMap<String, usize>, delimiter: Option<
 }
 
 fn group_count(pattern: &str) -> Option<usize> {
-    let hir = regex_syntax::parse(pattern).ok()?;
-    Some(hir.properties().explicit_captures_len())
+    syntax(pattern).map(|s| s.hir.properties().explicit_captures_len())
+}
+
+/// Whether [`scan_ends`] recognises `piece`, remembered per piece text.
+fn scannable(piece: &str, names: &HashMap<String, usize>) -> bool {
+    thread_local! {
+        static SCANNABLE: RefCell<HashMap<String, bool>> = RefCell::new(HashMap::new());
+    }
+    if let Some(known) = SCANNABLE.with(|c| c.borrow().get(piece).copied()) {
+        return known;
+    }
+    let answer = scan_ends(piece, names).is_some();
+    SCANNABLE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 4096 {
+            c.clear();
+        }
+        c.insert(piece.to_string(), answer);
+    });
+    answer
 }
 
 /// Recognises `(?:LIT|(?<g>X))` where `X` has no groups of its own.
@@ -1777,27 +1835,59 @@ fn is_word(c: char) -> bool {
 }
 
 /// Which look-around assertions a piece uses.
+#[derive(Clone, Copy)]
 struct Looks {
     word: bool,
     line_or_text: bool,
 }
 
+/// What the build asks of a piece's syntax, once per piece text: a pattern's layout is
+/// probed several times over, and parsing dominated compiling.
+#[derive(Clone)]
+struct Syntax {
+    looks: Looks,
+    hir: std::rc::Rc<Hir>,
+}
+
+thread_local! {
+    static SYNTAX: RefCell<HashMap<String, Option<Syntax>>> = RefCell::new(HashMap::new());
+}
+
+fn syntax(piece: &str) -> Option<Syntax> {
+    SYNTAX.with(|cache| {
+        if let Some(found) = cache.borrow().get(piece) {
+            return found.clone();
+        }
+        let parsed = regex_syntax::ParserBuilder::new()
+            .dot_matches_new_line(true)
+            .multi_line(true)
+            .build()
+            .parse(piece)
+            .ok()
+            .map(|hir| {
+                let set = hir.properties().look_set();
+                let line_or_text = [Look::Start, Look::End, Look::StartLF, Look::EndLF, Look::StartCRLF, Look::EndCRLF]
+                    .iter()
+                    .any(|l| set.contains(*l));
+                Syntax { looks: Looks { word: set.contains_word(), line_or_text }, hir: std::rc::Rc::new(hir) }
+            });
+        let mut cache = cache.borrow_mut();
+        // Pieces are few per config; the bound only guards against a pathological one.
+        if cache.len() > 4096 {
+            cache.clear();
+        }
+        cache.insert(piece.to_string(), parsed.clone());
+        parsed
+    })
+}
+
 fn piece_looks(piece: &str) -> Option<Looks> {
-    let hir =
-        regex_syntax::ParserBuilder::new().dot_matches_new_line(true).multi_line(true).build().parse(piece).ok()?;
-    let set = hir.properties().look_set();
-    let line_or_text = [Look::Start, Look::End, Look::StartLF, Look::EndLF, Look::StartCRLF, Look::EndCRLF]
-        .iter()
-        .any(|l| set.contains(*l));
-    let word = set.contains_word();
-    Some(Looks { word, line_or_text })
+    syntax(piece).map(|s| s.looks)
 }
 
 /// Whether any string `piece` matches can contain `c`. `None` if the piece does not parse.
 fn can_contain(piece: &str, c: char) -> Option<bool> {
-    let hir =
-        regex_syntax::ParserBuilder::new().dot_matches_new_line(true).multi_line(true).build().parse(piece).ok()?;
-    Some(hir_can_contain(&hir, c))
+    syntax(piece).map(|s| hir_can_contain(&s.hir, c))
 }
 
 fn hir_can_contain(h: &Hir, c: char) -> bool {
@@ -1905,7 +1995,7 @@ mod tests {
     fn remembered_verdicts_match_the_regex() {
         let body = r"(?:0[1-9]|[12][0-9]|3[01]|[1-9])/\b(?:Jan|Nov)\b/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-]?[0-9]+";
         let v = super::Validator::new(body, Some(']')).unwrap();
-        assert!(v.dfa.is_some() && v.classes.is_none() && v.min_len_only.is_none(), "judged by the DFA");
+        assert!(v.dfa().is_some() && v.classes.is_none() && v.min_len_only.is_none(), "judged by the DFA");
         let regex = regex::Regex::new(&format!(r"(?ms)\A(?:{body})\z")).unwrap();
         let long = format!("20/Nov/2026:20:00:00 +{}", "0".repeat(80));
         let tokens = [
