@@ -8,19 +8,7 @@ use common::{json_lines, root, temp_dir, wait_for};
 use std::process::{Command, Stdio};
 
 fn file_config(dir: &std::path::Path) -> std::path::PathBuf {
-    let input = dir.join("in.log");
-    std::fs::write(&input, "one\ntwo\n").unwrap();
-    let config = dir.join("p.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "input {{ file {{ path => \"{}\" start_position => \"beginning\" }} }}\noutput {{ file {{ path => \"{}\" }} }}\n",
-            input.display(),
-            dir.join("out.jsonl").display()
-        ),
-    )
-    .unwrap();
-    config
+    common::two_line_file_config(dir, &format!("file {{ path => \"{}\" }}", dir.join("out.jsonl").display()))
 }
 
 fn logship(dir: &std::path::Path, config: &std::path::Path, args: &[&str]) -> Command {

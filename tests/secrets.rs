@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{closed_port, http, logship, refusing_server, temp_dir, wait_for, Agent};
+use common::{closed_port, http, logship, refusing_server, temp_dir, two_line_file_config, wait_for, Agent};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -30,26 +30,11 @@ fn assert_dir_clean(dir: &Path) {
     }
 }
 
-fn agent_config(dir: &Path, output: &str) -> std::path::PathBuf {
-    let input = dir.join("in.log");
-    std::fs::write(&input, "one\ntwo\n").unwrap();
-    let config = dir.join("p.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "input {{ file {{ path => \"{}\" start_position => \"beginning\" }} }}\noutput {{ {output} }}\n",
-            input.display()
-        ),
-    )
-    .unwrap();
-    config
-}
-
 /// Runs an agent until its log shows `until`, then checks its API, its log and its
 /// data directory.
 fn run_agent(name: &str, output: &str, until: &str, names_redacted_host: bool) {
     let dir = temp_dir(name);
-    let config = agent_config(&dir, output);
+    let config = two_line_file_config(&dir, output);
     let data = dir.join("data");
     let agent = Agent::start(&config, &data, &["--log", "debug", "--shutdown-timeout", "1"]);
     wait_for(until, || agent.stderr().contains(until));
@@ -145,7 +130,7 @@ fn setup_never_prints_its_credentials() {
 #[test]
 fn the_control_api_off_loopback_needs_a_token() {
     let dir = temp_dir("api-token");
-    let config = agent_config(&dir, "null {}");
+    let config = two_line_file_config(&dir, "null {}");
     let run = logship(&["--config", config.to_str().unwrap(), "--api-addr", "0.0.0.0:0"], b"");
     assert!(!run.status.success());
     assert!(run.stderr.contains("--api-token"), "{}", run.stderr);

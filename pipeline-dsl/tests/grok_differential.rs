@@ -8,20 +8,9 @@ use pipeline_dsl::filters::grok::library::{Flavour, Library};
 use pipeline_dsl::filters::grok::GrokPattern;
 use std::path::PathBuf;
 
-/// xorshift64*: deterministic and dependency-free.
-struct Rng(u64);
+mod common;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use common::Rng;
 
 /// Characters that matter to log patterns: delimiters, quotes, digits, letters,
 /// word/non-word edges and multi-byte text.

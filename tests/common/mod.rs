@@ -461,3 +461,20 @@ pub fn refusing_server() -> String {
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// A config in `dir` reading `dir/in.log` (two lines, from the beginning) into
+/// `output` (the body of an output section, such as `null {}`).
+pub fn two_line_file_config(dir: &Path, output: &str) -> PathBuf {
+    let input = dir.join("in.log");
+    std::fs::write(&input, "one\ntwo\n").unwrap();
+    let config = dir.join("p.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "input {{ file {{ path => \"{}\" start_position => \"beginning\" }} }}\noutput {{ {output} }}\n",
+            input.display()
+        ),
+    )
+    .unwrap();
+    config
+}

@@ -453,6 +453,15 @@ impl Delim {
 /// A straight program as its leading literal and (piece, literal after it) pairs.
 type Pairs = (Vec<u8>, Vec<(usize, Vec<u8>)>);
 
+/// What a piece can be where it stands (see [`SegmentMatcher::placement`]).
+struct Placement {
+    /// It cannot contain its follow bytes and its edges are judged alone.
+    split: bool,
+    /// It has no look-arounds and ASCII follow bytes: a class scan may enumerate it.
+    scan: bool,
+    follow: Follow,
+}
+
 /// A compiled piece with what its walk needs.
 struct PieceOp {
     piece: Piece,
@@ -955,31 +964,14 @@ impl SegmentMatcher {
         (ops, items)
     }
 
-    /// The piece at instruction `at` as a forced split or a scan; `None` when neither
-    /// applies (it is then opened up or asked).
-    /// Whether [`SegmentMatcher::kind_of`] would find a kind for the piece, without
-    /// building its automata.
-    fn resolvable(ops: &[Op], at: usize, text: &str, names: &HashMap<String, usize>) -> bool {
-        let Some(looks) = piece_looks(text) else { return false };
-        let follow = follow_of(ops, at);
-        let forced = !follow.unknown
-            && !follow.open
-            && follow.bytes.iter().all(|&b| b.is_ascii() && can_contain(text, b as char) == Some(false));
-        let (before, before_unknown) = before_of(ops, at);
-        let edges_safe = !looks.word
-            || (!before_unknown
-                && before.iter().all(|c| c.is_none_or(|c| !is_word(c)))
-                && !follow.unknown
-                && !follow.open
-                && follow.bytes.iter().all(|&b| !is_word(b as char)));
-        (forced && edges_safe && !looks.line_or_text)
-            || (!looks.word && !looks.line_or_text && follow.bytes.iter().all(u8::is_ascii) && scannable(text, names))
-    }
-
-    fn kind_of(ops: &[Op], at: usize, text: &str, names: &HashMap<String, usize>) -> Option<Piece> {
+    /// What the piece at instruction `at` can be, from its syntax and neighbours:
+    /// whether it may be split at its follow bytes, or scanned for its ends.
+    fn placement(ops: &[Op], at: usize, text: &str) -> Option<Placement> {
         let looks = piece_looks(text)?;
         let follow = follow_of(ops, at);
         let (before, before_unknown) = before_of(ops, at);
+        // A word boundary at an edge is judged by the token alone: the neighbours must
+        // be known and not word characters.
         let edges_safe = !looks.word
             || (!before_unknown
                 && before.iter().all(|c| c.is_none_or(|c| !is_word(c)))
@@ -989,16 +981,33 @@ impl SegmentMatcher {
         let forced = !follow.unknown
             && !follow.open
             && follow.bytes.iter().all(|&b| b.is_ascii() && can_contain(text, b as char) == Some(false));
-        if forced && edges_safe && !looks.line_or_text {
-            let delimiter = match follow.bytes.as_slice() {
-                [b] if !follow.end => Some(*b as char),
+        Some(Placement {
+            split: forced && edges_safe && !looks.line_or_text,
+            scan: !looks.word && !looks.line_or_text && follow.bytes.iter().all(u8::is_ascii),
+            follow,
+        })
+    }
+
+    /// Whether [`SegmentMatcher::kind_of`] would find a kind for the piece, without
+    /// building its automata.
+    fn resolvable(ops: &[Op], at: usize, text: &str, names: &HashMap<String, usize>) -> bool {
+        Self::placement(ops, at, text).is_some_and(|p| p.split || (p.scan && scannable(text, names)))
+    }
+
+    /// The piece at instruction `at` as a forced split or a scan; `None` when neither
+    /// applies (it is then opened up or asked).
+    fn kind_of(ops: &[Op], at: usize, text: &str, names: &HashMap<String, usize>) -> Option<Piece> {
+        let place = Self::placement(ops, at, text)?;
+        if place.split {
+            let delimiter = match place.follow.bytes.as_slice() {
+                [b] if !place.follow.end => Some(*b as char),
                 _ => None,
             };
             if let Some(check) = compile_check(text, names, delimiter) {
                 return Some(Piece::Split(check));
             }
         }
-        if !looks.word && !looks.line_or_text && follow.bytes.iter().all(u8::is_ascii) {
+        if place.scan {
             if let Some((ends, or_literal)) = scan_ends(text, names) {
                 return Some(Piece::Scan { ends, or_literal });
             }
@@ -1565,16 +1574,26 @@ fn captures_inside(piece: &str) -> bool {
     thread_local! {
         static CAPTURES: RefCell<HashMap<String, bool>> = RefCell::new(HashMap::new());
     }
-    if let Some(known) = CAPTURES.with(|c| c.borrow().get(piece).copied()) {
+    remembered(&CAPTURES, piece, || captures_inside_uncached(piece))
+}
+
+/// `compute()` for `key`, remembered in `cache` (per thread; pieces are few per config,
+/// and the bound only guards against a pathological one).
+fn remembered<T: Clone>(
+    cache: &'static std::thread::LocalKey<RefCell<HashMap<String, T>>>,
+    key: &str,
+    compute: impl FnOnce() -> T,
+) -> T {
+    if let Some(known) = cache.with(|c| c.borrow().get(key).cloned()) {
         return known;
     }
-    let answer = captures_inside_uncached(piece);
-    CAPTURES.with(|c| {
+    let answer = compute();
+    cache.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() > 4096 {
             c.clear();
         }
-        c.insert(piece.to_string(), answer);
+        c.insert(key.to_string(), answer.clone());
     });
     answer
 }
@@ -1787,18 +1806,7 @@ fn scannable(piece: &str, names: &HashMap<String, usize>) -> bool {
     thread_local! {
         static SCANNABLE: RefCell<HashMap<String, bool>> = RefCell::new(HashMap::new());
     }
-    if let Some(known) = SCANNABLE.with(|c| c.borrow().get(piece).copied()) {
-        return known;
-    }
-    let answer = scan_ends(piece, names).is_some();
-    SCANNABLE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() > 4096 {
-            c.clear();
-        }
-        c.insert(piece.to_string(), answer);
-    });
-    answer
+    remembered(&SCANNABLE, piece, || scan_ends(piece, names).is_some())
 }
 
 /// Recognises `(?:LIT|(?<g>X))` where `X` has no groups of its own.
@@ -1854,30 +1862,14 @@ thread_local! {
 }
 
 fn syntax(piece: &str) -> Option<Syntax> {
-    SYNTAX.with(|cache| {
-        if let Some(found) = cache.borrow().get(piece) {
-            return found.clone();
-        }
-        let parsed = regex_syntax::ParserBuilder::new()
-            .dot_matches_new_line(true)
-            .multi_line(true)
-            .build()
-            .parse(piece)
-            .ok()
-            .map(|hir| {
-                let set = hir.properties().look_set();
-                let line_or_text = [Look::Start, Look::End, Look::StartLF, Look::EndLF, Look::StartCRLF, Look::EndCRLF]
-                    .iter()
-                    .any(|l| set.contains(*l));
-                Syntax { looks: Looks { word: set.contains_word(), line_or_text }, hir: std::rc::Rc::new(hir) }
-            });
-        let mut cache = cache.borrow_mut();
-        // Pieces are few per config; the bound only guards against a pathological one.
-        if cache.len() > 4096 {
-            cache.clear();
-        }
-        cache.insert(piece.to_string(), parsed.clone());
-        parsed
+    remembered(&SYNTAX, piece, || {
+        let hir =
+            regex_syntax::ParserBuilder::new().dot_matches_new_line(true).multi_line(true).build().parse(piece).ok()?;
+        let set = hir.properties().look_set();
+        let line_or_text = [Look::Start, Look::End, Look::StartLF, Look::EndLF, Look::StartCRLF, Look::EndCRLF]
+            .iter()
+            .any(|l| set.contains(*l));
+        Some(Syntax { looks: Looks { word: set.contains_word(), line_or_text }, hir: std::rc::Rc::new(hir) })
     })
 }
 
