@@ -109,7 +109,7 @@ struct Cli {
     /// TOKEN`); also LOGSHIP_API_TOKEN. Required when --api-addr is not a loopback
     /// address. The console sends it to the agent.
     #[arg(long, value_name = "TOKEN", env = "LOGSHIP_API_TOKEN", hide_env_values = true, global = true)]
-    api_token: Option<String>,
+    api_token: Option<pipeline_dsl::secret::Secret>,
 
     /// Log filter (`info`, `debug`, `agent=debug,warn` …); also LOGSHIP_LOG.
     #[arg(long, value_name = "FILTER", env = "LOGSHIP_LOG", default_value = "info", global = true)]
@@ -152,10 +152,10 @@ struct SetupArgs {
     user: Option<String>,
     /// Password for basic authentication.
     #[arg(long, env = "ELASTICSEARCH_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
+    password: Option<pipeline_dsl::secret::Secret>,
     /// API key (`id:key` or its base64 form) instead of user and password.
     #[arg(long, env = "ELASTICSEARCH_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
+    api_key: Option<pipeline_dsl::secret::Secret>,
     /// CA certificate (PEM) to trust.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
@@ -240,10 +240,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let interval = Duration::try_from_secs_f64(c.interval).context("--interval")?.max(Duration::from_millis(100));
         let source = match c.elasticsearch {
             Some(url) => console::Source::Elasticsearch(pipeline_dsl::secret::Secret::new(url), c.index),
-            None => console::Source::Agent(
-                c.agent,
-                cli.api_token.clone().filter(|t| !t.is_empty()).map(pipeline_dsl::secret::Secret::new),
-            ),
+            None => console::Source::Agent(c.agent, cli.api_token.clone().filter(|t| !t.is_empty())),
         };
         console::run(console::Options { source, interval, slo })?;
         return Ok(ExitCode::SUCCESS);
@@ -275,7 +272,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         "off" => None,
         a => Some(a.parse().with_context(|| format!("--api-addr `{a}` is not an IP:port address"))?),
     };
-    let api_token = cli.api_token.clone().filter(|t| !t.is_empty()).map(pipeline_dsl::secret::Secret::new);
+    let api_token = cli.api_token.clone().filter(|t| !t.is_empty());
     // Health, metrics and the snapshot (titles, hosts, error rates) are for the
     // operator: off loopback, only with a token.
     if let Some(addr) = api_addr.filter(|a| !a.ip().is_loopback()) {
@@ -343,7 +340,8 @@ fn setup(a: SetupArgs) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(matches!(url.expose().scheme(), "http" | "https"), "`{url}` is not an http(s) URL");
         Ok(url)
     };
-    let auth = Auth::from_parts(a.user, a.password, a.api_key)
+    let expose = |s: Option<pipeline_dsl::secret::Secret>| s.map(|s| s.expose().to_string());
+    let auth = Auth::from_parts(a.user, expose(a.password), expose(a.api_key))
         .map_err(|problem| anyhow::anyhow!("credentials: {problem} (flags --user, --password, --api-key)"))?;
     let templates = !a.dashboards_only;
     let dashboards = !a.templates_only;
