@@ -40,6 +40,8 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The test-only fault-injection code is linted too (the tests build with it).
+cargo clippy --workspace --all-targets --features logship/fault-injection -- -D warnings
 
 # Run every test binary, then close with one total line ("N passed, N failed") so
 # the result does not read as the last binary's (often empty doc-test) summary.
