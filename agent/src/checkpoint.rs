@@ -223,7 +223,12 @@ impl Checkpoints {
             });
             (identity, tracker)
         };
-        self.save()?;
+        // Not saved (out of descriptors, a full disk): the file is not opened now, and
+        // the record waits unclaimed for the next attempt, which claims it.
+        if let Err(e) = self.save() {
+            self.release(&identity);
+            return Err(e);
+        }
         Ok((identity, tracker))
     }
 

@@ -45,6 +45,8 @@ pub struct InputStats {
     pub lag_bytes: Gauge,
     /// Files open now.
     pub files_open: Gauge,
+    /// Files waiting for a free file descriptor.
+    pub files_waiting: Gauge,
 }
 
 /// Counters of the filter stage as a whole.
@@ -136,6 +138,7 @@ pub struct Metrics {
     input_bytes: Family<IdLabel, Counter>,
     input_lag: Family<IdLabel, Gauge>,
     input_files: Family<IdLabel, Gauge>,
+    input_waiting: Family<IdLabel, Gauge>,
     plugin_in: Family<IdLabel, Counter>,
     plugin_out: Family<IdLabel, Counter>,
     plugin_not_applied: Family<IdLabel, Counter>,
@@ -189,6 +192,7 @@ impl Metrics {
             input_bytes: Family::default(),
             input_lag: Family::default(),
             input_files: Family::default(),
+            input_waiting: Family::default(),
             plugin_in: Family::default(),
             plugin_out: Family::default(),
             plugin_not_applied: Family::default(),
@@ -220,6 +224,11 @@ impl Metrics {
         registry.register("input_bytes", "Bytes read by an input", m.input_bytes.clone());
         registry.register("input_lag_bytes", "Bytes in watched files not read yet", m.input_lag.clone());
         registry.register("input_files_open", "Files an input has open", m.input_files.clone());
+        registry.register(
+            "input_files_waiting",
+            "Files an input found but cannot open yet for want of a file descriptor",
+            m.input_waiting.clone(),
+        );
         registry.register("pipeline_events_in", "Events entering the filters", m.filters.events_in.clone());
         registry.register("pipeline_events_out", "Events leaving the filters", m.filters.events_out.clone());
         registry.register("pipeline_dropped", "Events dropped by filters", m.filters.dropped.clone());
@@ -283,6 +292,7 @@ impl Metrics {
             bytes: self.input_bytes.get_or_create(&l).clone(),
             lag_bytes: self.input_lag.get_or_create(&l).clone(),
             files_open: self.input_files.get_or_create(&l).clone(),
+            files_waiting: self.input_waiting.get_or_create(&l).clone(),
         };
         lock(&self.inputs).push(s.clone());
         s
@@ -387,6 +397,7 @@ impl Metrics {
                     bytes: i.bytes.get(),
                     lag_bytes: gauge(&i.lag_bytes),
                     files_open: gauge(&i.files_open),
+                    files_waiting: gauge(&i.files_waiting),
                 })
                 .collect(),
             pipeline: PipelineSnapshot {

@@ -89,6 +89,7 @@ pub fn run(
     let shutdown = Shutdown::default();
     rt.spawn(stop_on_signal(shutdown.clone()));
 
+    raise_open_file_limit();
     let workers = config.workers.max(1);
     let metrics = Arc::new(Metrics::new());
     metrics.set_aggregations(config.aggregations.clone());
@@ -357,6 +358,25 @@ fn start_control_api(
 
 fn spawn_thread<F: FnOnce() + Send + 'static>(name: &str, f: F) -> anyhow::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name(name.to_string()).spawn(f).with_context(|| format!("starting thread {name}"))
+}
+
+/// Raises the soft limit on open files to the hard limit (systemd gives services a soft
+/// limit of 1,024): an edge host keeps thousands of log files. Logs both.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct they are given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    let before = limit.rlim_cur;
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            limit.rlim_cur = before;
+        }
+    }
+    tracing::info!(soft_before = before, soft = limit.rlim_cur, hard = limit.rlim_max, "Open-file limit");
 }
 
 /// Triggers `shutdown` on SIGINT or SIGTERM; exits at once on a second one.

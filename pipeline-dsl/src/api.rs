@@ -38,6 +38,9 @@ pub struct InputSnapshot {
     pub lag_bytes: u64,
     /// Files open.
     pub files_open: u64,
+    /// Files waiting for a free file descriptor.
+    #[serde(default)]
+    pub files_waiting: u64,
 }
 
 /// The filter stage.

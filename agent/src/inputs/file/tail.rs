@@ -88,7 +88,8 @@ struct OpenFile<'a> {
 pub fn run(input: &FileInput, ctx: &InputContext) -> anyhow::Result<()> {
     let checkpoints = Arc::new(Checkpoints::load(input.sincedb_file(&ctx.data_dir))?);
     ctx.keep_checkpoints(checkpoints.clone());
-    let mut reader = Reader { input, ctx, checkpoints: &checkpoints, files: Vec::new(), broken: HashSet::new() };
+    let mut reader =
+        Reader { input, ctx, checkpoints: &checkpoints, files: Vec::new(), broken: HashSet::new(), waiting: 0 };
     let result = reader.run_loop();
     for f in &reader.files {
         checkpoints.release(&f.identity);
@@ -104,6 +105,10 @@ struct Reader<'a, 'c> {
     /// (device, inode, size) of files that could not be read (a corrupt `.gz`): not
     /// retried until they change.
     broken: HashSet<(u64, u64, u64)>,
+    /// Files found at the last discovery that could not be opened for want of a file
+    /// descriptor: they wait for one (the next discovery comes soon) and are never
+    /// treated as broken.
+    waiting: usize,
 }
 
 impl<'a> Reader<'a, '_> {
@@ -119,10 +124,11 @@ impl<'a> Reader<'a, '_> {
             if self.ctx.shutdown.is_triggered() {
                 return Ok(());
             }
-            if (first || !self.ctx.once) && Instant::now() >= next_discovery {
+            if (first || !self.ctx.once || self.waiting > 0) && Instant::now() >= next_discovery {
                 self.discover(first)?;
                 first = false;
-                next_discovery = Instant::now() + discover_every;
+                // Files waiting for a descriptor are tried again as soon as others close.
+                next_discovery = Instant::now() + if self.waiting > 0 { input.stat_interval } else { discover_every };
             }
             let mut progressed = false;
             for i in 0..self.files.len() {
@@ -162,7 +168,7 @@ impl<'a> Reader<'a, '_> {
                 self.files.iter().filter(|f| !f.finished).map(|f| f.size.saturating_sub(f.splitter.offset())).sum();
             self.ctx.stats.lag_bytes.set(lag as i64);
             self.ctx.stats.files_open.set(self.files.iter().filter(|f| f.source.is_some()).count() as i64);
-            if self.ctx.once && self.files.iter().all(|f| f.finished) {
+            if self.ctx.once && self.waiting == 0 && self.files.iter().all(|f| f.finished) {
                 return Ok(());
             }
             if last_save.elapsed() >= Duration::from_secs(1) {
@@ -184,7 +190,10 @@ impl<'a> Reader<'a, '_> {
         for f in &mut self.files {
             f.in_glob = false;
         }
-        for path in self.input.discover() {
+        let was_waiting = self.waiting;
+        self.waiting = 0;
+        let found = self.input.discover();
+        for path in found.iter().cloned() {
             let Ok(meta) = std::fs::metadata(&path) else { continue };
             let key = (meta.dev(), meta.ino());
             if let Some(f) = self.files.iter_mut().find(|f| f.dev_inode == key) {
@@ -208,14 +217,24 @@ impl<'a> Reader<'a, '_> {
             match self.open(&path, &meta, at_startup) {
                 Ok(Some(f)) => self.files.push(f),
                 Ok(None) => {}
+                Err(e) if out_of_descriptors(&e) => self.waiting += 1,
                 Err(e) => {
                     tracing::error!(path = %path.display(), error = %format!("{e:#}"), "Cannot open file; will retry when it changes");
                     self.broken.insert((key.0, key.1, meta.len()));
                 }
             }
         }
+        if self.waiting > 0 && was_waiting == 0 {
+            tracing::warn!(
+                waiting = self.waiting,
+                open = self.files.iter().filter(|f| f.source.is_some()).count(),
+                "Out of file descriptors; the other files wait until open ones are finished or closed"
+            );
+        }
+        self.ctx.stats.files_waiting.set(self.waiting as i64);
+
         if at_startup {
-            self.recover_renamed();
+            self.recover_renamed(&found);
         }
         Ok(())
     }
@@ -226,7 +245,7 @@ impl<'a> Reader<'a, '_> {
     /// inode, and a file found is read from its checkpoint to its end, then closed like
     /// any file rotated away. Its content must still match the checkpoint's
     /// fingerprint, so a reused inode is never mistaken for it.
-    fn recover_renamed(&mut self) {
+    fn recover_renamed(&mut self, in_glob: &[PathBuf]) {
         for (old_path, dev_inode) in self.checkpoints.unclaimed() {
             let old_path = PathBuf::from(old_path);
             let Some(dir) = old_path.parent() else { continue };
@@ -236,6 +255,10 @@ impl<'a> Reader<'a, '_> {
                 let Ok(meta) = std::fs::metadata(&path) else { continue };
                 if !meta.is_file() || (meta.dev(), meta.ino()) != dev_inode {
                     continue;
+                }
+                // Still matched by the globs: discovery takes care of it.
+                if in_glob.binary_search(&path).is_ok() {
+                    break;
                 }
                 if self.files.iter().any(|f| f.dev_inode == dev_inode) {
                     break;
@@ -284,17 +307,35 @@ impl<'a> Reader<'a, '_> {
             }
         };
         let start = tracker.committed();
-        // Position the source at the checkpoint: seek a plain file, skip decompressed bytes.
-        let mut source = open_source(path, gz)?;
-        match &mut source {
-            Source::Plain(f) => {
-                f.seek(SeekFrom::Start(start))?;
+        // Position the source at the checkpoint: seek a plain file, skip decompressed bytes
+        // (a fresh decoder). Should that fail (out of descriptors), the claim is given
+        // back, so that the next attempt resumes here.
+        let positioned = (|| -> anyhow::Result<Source> {
+            let mut source = match source {
+                Source::Plain(f) => Source::Plain(f),
+                Source::Gz(_) => {
+                    drop(source);
+                    open_source(path, gz)?
+                }
+            };
+            match &mut source {
+                Source::Plain(f) => {
+                    f.seek(SeekFrom::Start(start))?;
+                }
+                Source::Gz(g) => {
+                    std::io::copy(&mut g.by_ref().take(start), &mut std::io::sink())
+                        .with_context(|| format!("skipping to offset {start} in {}", path.display()))?;
+                }
             }
-            Source::Gz(g) => {
-                std::io::copy(&mut g.by_ref().take(start), &mut std::io::sink())
-                    .with_context(|| format!("skipping to offset {start} in {}", path.display()))?;
+            Ok(source)
+        })();
+        let source = match positioned {
+            Ok(s) => s,
+            Err(e) => {
+                self.checkpoints.release(&identity);
+                return Err(e);
             }
-        }
+        };
         tracing::info!(path = %shown, offset = start, fingerprint = %format!("{:016x}", identity.fingerprint), "Reading file");
         let multiline = self.input.codec.joiner();
         Ok(Some(OpenFile {
@@ -437,6 +478,16 @@ impl OpenFile<'_> {
     fn finish_lines(&mut self) {
         multiline::finish_into(&mut self.splitter, self.multiline.as_mut(), &mut self.lines);
     }
+}
+
+/// Whether opening failed for want of a file descriptor (the process's or the system's
+/// limit): the file waits for one instead of counting as broken.
+fn out_of_descriptors(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+            .is_some_and(|code| code == libc::EMFILE || code == libc::ENFILE)
+    })
 }
 
 /// Whether a file's content was replaced under the same inode: shorter than what was
