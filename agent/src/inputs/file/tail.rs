@@ -246,23 +246,35 @@ impl<'a> Reader<'a, '_> {
     /// any file rotated away. Its content must still match the checkpoint's
     /// fingerprint, so a reused inode is never mistaken for it.
     fn recover_renamed(&mut self, in_glob: &[PathBuf]) {
+        // Each directory is listed once, however many checkpoints point into it (a host
+        // keeps weeks of rotated files).
+        type Lost = Vec<(PathBuf, (u64, u64))>;
+        let mut by_dir: std::collections::HashMap<PathBuf, Lost> = std::collections::HashMap::new();
         for (old_path, dev_inode) in self.checkpoints.unclaimed() {
             let old_path = PathBuf::from(old_path);
-            let Some(dir) = old_path.parent() else { continue };
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            if let Some(dir) = old_path.parent() {
+                by_dir.entry(dir.to_path_buf()).or_default().push((old_path, dev_inode));
+            }
+        }
+        for (dir, lost) in by_dir {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let wanted: HashSet<(u64, u64)> = lost.iter().map(|(_, k)| *k).collect();
+            let mut found: std::collections::HashMap<(u64, u64), PathBuf> = std::collections::HashMap::new();
             for entry in entries.flatten() {
                 let path = entry.path();
                 let Ok(meta) = std::fs::metadata(&path) else { continue };
-                if !meta.is_file() || (meta.dev(), meta.ino()) != dev_inode {
+                let key = (meta.dev(), meta.ino());
+                // Files the globs still match are discovery's.
+                if meta.is_file() && wanted.contains(&key) && in_glob.binary_search(&path).is_err() {
+                    found.insert(key, path);
+                }
+            }
+            for (old_path, dev_inode) in lost {
+                let Some(path) = found.remove(&dev_inode) else { continue };
+                if self.files.iter().any(|f| f.dev_inode == dev_inode) {
                     continue;
                 }
-                // Still matched by the globs: discovery takes care of it.
-                if in_glob.binary_search(&path).is_ok() {
-                    break;
-                }
-                if self.files.iter().any(|f| f.dev_inode == dev_inode) {
-                    break;
-                }
+                let Ok(meta) = std::fs::metadata(&path) else { continue };
                 match self.open(&path, &meta, false) {
                     Ok(Some(mut f)) => {
                         tracing::info!(from = %old_path.display(), to = %path.display(), "File renamed while the agent was down; reading what is left of it");
@@ -274,7 +286,6 @@ impl<'a> Reader<'a, '_> {
                         tracing::warn!(path = %path.display(), error = %format!("{e:#}"), "Cannot open a file renamed while the agent was down")
                     }
                 }
-                break;
             }
         }
     }
