@@ -489,11 +489,9 @@ pub struct SegmentMatcher {
     /// A piece with word-boundary assertions can be the first of a match: split there,
     /// its verdict assumes the line starts before it.
     word_at_entry: bool,
-    /// No choices and every piece split at its delimiter: one way through, walked in
-    /// one pass without walk state.
-    straight: bool,
-    /// The same, laid out as (piece, literal after it) pairs after a leading literal,
-    /// when there are no group saves: the tightest loop for the commonest patterns.
+    /// No choices, no group saves, and every piece split at its delimiter: one way
+    /// through, laid out as (piece, literal after it) pairs after a leading literal and
+    /// walked in one pass without walk state (the commonest patterns).
     pairs: Option<Pairs>,
     /// For patterns not anchored at the start: the whole regex, whose lazy-DFA search
     /// finds the leftmost match when the line does not match from its start.
@@ -911,12 +909,7 @@ impl SegmentMatcher {
             _ => None,
         };
         let word_at_entry = entry_pieces(&ops).iter().any(|&n| pieces[n].word_looks);
-        let straight = ops.iter().all(|op| match op {
-            Op::Piece(n) => matches!(pieces[*n].piece, Piece::Split(_)),
-            Op::Choice(_) | Op::Jump(_) => false,
-            _ => true,
-        });
-        let pairs = straight.then(|| straight_pairs(&ops)).flatten();
+        let pairs = straight_pairs(&ops, &pieces);
         let search = if anchored_start || prefix_starts.is_some() { None } else { Some(whole.clone()) };
         let asked = pieces
             .iter()
@@ -932,7 +925,6 @@ impl SegmentMatcher {
             anchored_end,
             prefix_starts,
             word_at_entry,
-            straight,
             pairs,
             search,
             groups: groups.len(),
@@ -1100,9 +1092,6 @@ impl SegmentMatcher {
         if let Some((prefix, pairs)) = &self.pairs {
             return self.pairs_pass(prefix, pairs, text, start, end, spans);
         }
-        if self.straight {
-            return self.straight_pass(text, start, end, spans);
-        }
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
         state.trail.clear();
@@ -1123,7 +1112,8 @@ impl SegmentMatcher {
         result
     }
 
-    /// [`SegmentMatcher::straight_pass`] over (piece, literal) pairs.
+    /// The walk of a program with one way through ([`SegmentMatcher::pairs`]): spans
+    /// are filled as the pieces pass.
     fn pairs_pass(
         &self,
         prefix: &[u8],
@@ -1159,49 +1149,6 @@ impl SegmentMatcher {
         }
         spans[0] = Some((start, pos));
         Walk::Match
-    }
-
-    /// The walk of a program with one way through: spans are filled as pieces pass.
-    fn straight_pass(&self, text: &str, start: usize, end: Option<usize>, spans: &mut Spans) -> Walk {
-        spans.clear();
-        spans.resize(self.groups, None);
-        let bytes = text.as_bytes();
-        let limit = end.unwrap_or(bytes.len()).min(bytes.len());
-        let mut pos = start;
-        for op in &self.ops {
-            match op {
-                Op::Literal(s) => {
-                    if pos + s.len() > limit || !crate::literal::starts_with(&bytes[pos..], s.as_bytes()) {
-                        return Walk::NoMatch;
-                    }
-                    pos += s.len();
-                }
-                Op::Piece(n) => {
-                    let p = &self.pieces[*n];
-                    let Piece::Split(check) = &p.piece else { return Walk::Undecided };
-                    let rest = &bytes[pos..limit];
-                    let stop = pos + p.delim.find(rest, &p.follow.bytes).unwrap_or(rest.len());
-                    if !check_and_fill(check, text, pos, stop, spans) {
-                        return Walk::NoMatch;
-                    }
-                    pos = stop;
-                }
-                Op::Save(slot) => {
-                    let g = slot / 2;
-                    let (s, e) = spans[g].unwrap_or((pos, pos));
-                    spans[g] = Some(if slot % 2 == 0 { (pos, e.max(pos)) } else { (s, pos) });
-                }
-                Op::Start if pos != 0 => return Walk::NoMatch,
-                Op::End if pos != bytes.len() => return Walk::NoMatch,
-                Op::Match if end.is_some_and(|e| e != pos) => return Walk::NoMatch,
-                Op::Match => {
-                    spans[0] = Some((start, pos));
-                    return Walk::Match;
-                }
-                _ => {}
-            }
-        }
-        Walk::Undecided
     }
 
     /// Runs the program from instruction `at` at position `pos`; `stop` receives the
@@ -1523,9 +1470,10 @@ impl SegmentMatcher {
     }
 }
 
-/// A straight program without group saves as a leading literal and (piece, literal)
-/// pairs; `None` when it has saves or two pieces in a row.
-fn straight_pairs(ops: &[Op]) -> Option<Pairs> {
+/// A program with one way through, as a leading literal and (piece, literal) pairs;
+/// `None` when it has choices, group saves, a piece not split at its delimiter, or two
+/// pieces in a row (the general walk runs it).
+fn straight_pairs(ops: &[Op], pieces: &[PieceOp]) -> Option<Pairs> {
     let mut prefix = Vec::new();
     let mut pairs: Vec<(usize, Vec<u8>)> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
@@ -1538,7 +1486,7 @@ fn straight_pairs(ops: &[Op]) -> Option<Pairs> {
                 None => prefix.extend_from_slice(s.as_bytes()),
             },
             Op::Piece(n) => {
-                if pairs.last().is_some_and(|(_, lit)| lit.is_empty()) {
+                if !matches!(pieces[*n].piece, Piece::Split(_)) || pairs.last().is_some_and(|(_, lit)| lit.is_empty()) {
                     return None;
                 }
                 pairs.push((*n, Vec::new()));
