@@ -1358,12 +1358,14 @@ impl SegmentMatcher {
                 match p.follow.bytes.as_slice() {
                     [b] => {
                         // Occurrences from `pos` on: an end with fewer than `needed`
-                        // at or after it cannot lead to a match.
-                        let total = memchr::memchr_iter(*b, rest).count();
+                        // at or after it cannot lead to a match. Each candidate is one
+                        // occurrence itself, so only `needed > 1` rules any out, and
+                        // only then is the line counted.
+                        let prune = p.needed > 1;
+                        let total = if prune { memchr::memchr_iter(*b, rest).count() } else { usize::MAX / 2 };
                         if total < p.needed && !at_end_ok {
                             return Walk::NoMatch;
                         }
-                        let in_window = memchr::memchr_iter(*b, window).count();
                         // An occurrence right after the run ends it too.
                         let after = usize::from(rest.get(run) == Some(b));
                         if lazy {
@@ -1392,11 +1394,12 @@ impl SegmentMatcher {
                             }
                             // The k-th candidate from the right has k + 1 occurrences
                             // at or after it in the run, plus those past it.
-                            let beyond = total - in_window - after;
+                            let beyond =
+                                if prune { total - memchr::memchr_iter(*b, window).count() - after } else { 0 };
                             let from_right =
                                 (after == 1).then_some(run).into_iter().chain(memchr::memrchr_iter(*b, window));
                             for (k, i) in from_right.enumerate() {
-                                if k + 1 + beyond < p.needed || !candidates(i) {
+                                if (prune && k + 1 + beyond < p.needed) || !candidates(i) {
                                     continue;
                                 }
                                 match try_end(pos + i, state) {
