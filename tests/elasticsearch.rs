@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::osmem::Osmem;
+use common::osmem::{root_config_into, Osmem};
 use common::{append, documents, logship, pipeline_with, root, sample_logs_config, signal, temp_dir, wait_for, Agent};
 use serde_json::{json, Value};
 
@@ -230,18 +230,6 @@ fn a_down_then_frozen_server_means_back_pressure_and_retries_not_loss() {
     assert_eq!(osmem.count("logship-down"), 20_000, "documents lost or repeated");
     eprintln!("peak RSS of the agent across the outage: {:.1} MiB", peak as f64 / 1024.0);
     assert!(peak < 256 * 1024, "peak RSS {peak} KiB");
-}
-
-/// The root pipeline.conf as shipped (its own output section, pointed at `osmem`), with
-/// `input` in place of its replay input.
-fn root_config_into(osmem: &Osmem, input: &str) -> String {
-    let text = std::fs::read_to_string(root().join("pipeline.conf")).unwrap();
-    let filters_and_outputs = &text[text.find("\nfilter {").unwrap()..];
-    let hosts = format!("http://{}", osmem.addr);
-    format!(
-        "input {{\n{input}\n}}\n{}",
-        filters_and_outputs.replace("${ELASTICSEARCH_HOSTS:http://127.0.0.1:9200}", &hosts)
-    )
 }
 
 #[test]

@@ -164,6 +164,10 @@ pub struct Metrics {
     probe: Mutex<Option<QueueProbe>>,
     aggregations: Mutex<Option<Arc<Aggregations>>>,
     window_late: Family<IdLabel, Gauge>,
+    window_corrected: Family<IdLabel, Gauge>,
+    window_corrections: Family<IdLabel, Gauge>,
+    window_late_keys: Family<IdLabel, Gauge>,
+    window_sources: Family<IdLabel, Gauge>,
     window_overflow: Family<IdLabel, Gauge>,
     window_future: Family<IdLabel, Gauge>,
     window_open_keys: Family<IdLabel, Gauge>,
@@ -214,6 +218,10 @@ impl Metrics {
             probe: Mutex::default(),
             aggregations: Mutex::default(),
             window_late: Family::default(),
+            window_corrected: Family::default(),
+            window_corrections: Family::default(),
+            window_late_keys: Family::default(),
+            window_sources: Family::default(),
             window_overflow: Family::default(),
             window_future: Family::default(),
             window_open_keys: Family::default(),
@@ -262,7 +270,23 @@ impl Metrics {
         registry.register("output_request_seconds", "Output request latency", m.output_seconds.clone());
         registry.register("queue_depth", "Batches waiting in a queue", m.queue_depth.clone());
         registry.register("queue_capacity", "Capacity of a queue, in batches", m.queue_capacity.clone());
-        registry.register("window_late_events", "Events that came after their window closed", m.window_late.clone());
+        registry.register(
+            "window_late_events",
+            "Events that came after their window closed, beyond late_horizon (counted, not aggregated)",
+            m.window_late.clone(),
+        );
+        registry.register(
+            "window_corrected_events",
+            "Events that came after their window closed, aggregated into corrections",
+            m.window_corrected.clone(),
+        );
+        registry.register("window_correction_events", "Correction documents emitted", m.window_corrections.clone());
+        registry.register(
+            "window_late_keys",
+            "Keys of late events gathering for corrections",
+            m.window_late_keys.clone(),
+        );
+        registry.register("window_sources", "Sources the watermark follows now", m.window_sources.clone());
         registry.register(
             "window_overflow_events",
             "Events aggregated under _other (max_keys reached)",
@@ -363,6 +387,10 @@ impl Metrics {
                 f.get_or_create(&l).set(i64::try_from(v).unwrap_or(i64::MAX));
             };
             set(&self.window_late, c.late_events);
+            set(&self.window_corrected, c.corrected_events);
+            set(&self.window_corrections, c.correction_events);
+            set(&self.window_late_keys, c.late_keys);
+            set(&self.window_sources, c.sources);
             set(&self.window_overflow, c.overflow_events);
             set(&self.window_future, c.future_events);
             set(&self.window_open_keys, c.open_keys);

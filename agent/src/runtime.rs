@@ -215,6 +215,7 @@ pub fn run(
 
     // Inputs, each on its own thread.
     let checkpoints: Arc<Mutex<Vec<Arc<Checkpoints>>>> = Arc::default();
+    let remembers = !config.inputs.is_empty() && config.inputs.iter().all(Input::remembers);
     let mut input_threads = Vec::new();
     for (i, input) in config.inputs.into_iter().enumerate() {
         let in_stats = metrics.input(&input.id(i));
@@ -265,7 +266,11 @@ pub fn run(
             fail(e.context("saving checkpoints at exit"));
         }
     }
-    if shutdown.is_triggered() {
+    // After a stop, open windows go on at the next start. After a finished run over
+    // files with checkpoints, the windows' clock is kept too: a later run that reads
+    // older lines (another CloudFront file of the same hour) corrects the windows
+    // already emitted instead of emitting them again under the same ids.
+    if shutdown.is_triggered() || remembers {
         save_open_windows(&config.aggregations, &config.data_dir, drained);
     }
     rt.shutdown_background();

@@ -141,6 +141,7 @@ impl Worker {
                 if finishing { Taken::Closed } else { self.intake.take(if more { Duration::ZERO } else { IDLE_TICK }) };
             let (mut parts, ack, when) = match taken {
                 Taken::Batch(seq, batch) => {
+                    self.pipeline.source(source_number(&batch.origin));
                     let parts = self.process(&batch.lines, &batch.origin, &log_path, &log_offset);
                     self.line_buffers.give(batch.lines.into_buffer());
                     (parts, batch.ack, Flush::Batch(seq))
@@ -248,6 +249,20 @@ impl Worker {
         } else {
             self.pipeline.route(event, routes);
         }
+    }
+}
+
+/// A stable number for a batch's source, for the aggregating filters' watermark per
+/// source: the file's content fingerprint (which a rename keeps), else its path, else 0
+/// (standard input, replays).
+fn source_number(origin: &Origin) -> u64 {
+    match (origin.fingerprint, &origin.path) {
+        (Some(f), _) => f,
+        (None, Some(path)) => {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(path.as_str())
+        }
+        (None, None) => 0,
     }
 }
 

@@ -142,8 +142,22 @@ pub struct WindowCounters {
     pub open_keys: u64,
     /// Approximate heap bytes of the open windows.
     pub memory_bytes: u64,
-    /// Events that arrived after their window had closed (counted, not aggregated).
+    /// Events that arrived after their window had closed and beyond `late_horizon`
+    /// (counted, not aggregated).
     pub late_events: u64,
+    /// Events that arrived after their window had closed, within `late_horizon`:
+    /// aggregated into corrections.
+    #[serde(default)]
+    pub corrected_events: u64,
+    /// Correction documents emitted so far.
+    #[serde(default)]
+    pub correction_events: u64,
+    /// Keys of late events gathering for the next corrections.
+    #[serde(default)]
+    pub late_keys: u64,
+    /// Sources (files) whose progress the watermark follows now.
+    #[serde(default)]
+    pub sources: u64,
     /// Events whose key did not fit under `max_keys` (aggregated under `_other`).
     pub overflow_events: u64,
     /// Events stamped too far in the future to aggregate.

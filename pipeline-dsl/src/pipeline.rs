@@ -321,6 +321,12 @@ impl Pipeline {
         batch.lists.push(live);
     }
 
+    /// Tells every filter which source the next batch comes from (see
+    /// [`filters::Filter::source`]).
+    pub fn source(&mut self, source: u64) {
+        for_each_filter(&mut self.filters, &mut |f| f.source(source));
+    }
+
     /// Hands each event the filters make by themselves (window metrics) to `emit`,
     /// with the outputs it is routed to. Such events skip the filters. True when some
     /// filter has more waiting for the next turn.

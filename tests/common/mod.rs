@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod cdn;
 pub mod osmem;
 
 use serde_json::{Map, Value};

@@ -90,3 +90,15 @@ impl Drop for Osmem {
         let _ = self.child.wait();
     }
 }
+
+/// The root pipeline.conf as shipped (its own output section, pointed at `osmem`), with
+/// `input` in place of its replay input.
+pub fn root_config_into(osmem: &Osmem, input: &str) -> String {
+    let text = std::fs::read_to_string(super::root().join("pipeline.conf")).unwrap();
+    let filters_and_outputs = &text[text.find("\nfilter {").unwrap()..];
+    let hosts = format!("http://{}", osmem.addr);
+    format!(
+        "input {{\n{input}\n}}\n{}",
+        filters_and_outputs.replace("${ELASTICSEARCH_HOSTS:http://127.0.0.1:9200}", &hosts)
+    )
+}

@@ -42,6 +42,12 @@ impl Input {
         }
     }
 
+    /// Whether what it reads is remembered across runs (files with checkpoints): only
+    /// then may the next run treat its events for windows already emitted as late.
+    pub fn remembers(&self) -> bool {
+        matches!(self, Input::File(f) if f.sincedb_path != file::SincedbPath::Disabled)
+    }
+
     /// Reads until stopped, or, in `--once` mode, until the input is exhausted.
     pub fn run(&self, ctx: &InputContext) -> anyhow::Result<()> {
         match self {

@@ -48,6 +48,15 @@ pub struct AggregationConfig {
     pub window_ms: i64,
     /// How far behind the newest event time a window stays open.
     pub lateness_ms: i64,
+    /// How far behind the newest event time a closed window still takes late events
+    /// (as corrections); older events are only counted.
+    pub late_horizon_ms: i64,
+    /// How long late events gather before their corrections are emitted (wall clock).
+    pub late_flush: Duration,
+    /// Keys held in corrections before they are emitted early.
+    pub max_late_keys: usize,
+    /// How far a slow source may hold the watermark behind the newest event time.
+    pub max_hold_ms: i64,
     /// Close every open window after this long without events (wall clock).
     pub idle_flush: Duration,
     /// Keys per window before events go to `_other`.
@@ -143,6 +152,8 @@ pub struct Observations {
     pub list: Vec<Observation>,
     /// `sums.len() + counts.len()` numbers per observation.
     pub extras: Vec<f64>,
+    /// The batch's source (see [`crate::filters::Filter::source`]).
+    pub source: u64,
 }
 
 #[derive(Debug, Default)]
@@ -220,9 +231,37 @@ struct Window {
     totals: KeyStats,
 }
 
+impl Window {
+    /// Adds one observation under its key, or under `_other` once the window holds
+    /// `max_keys` keys.
+    fn add(&mut self, o: &Observation, extras: &[f64], c: &AggregationConfig, counts: &mut api::WindowCounters) {
+        self.totals.add(o, extras, &c.precision);
+        let stats = if let Some(k) = self.keys.get_mut(&o.key) {
+            k
+        } else if self.keys.len() < c.max_keys {
+            self.keys.entry(o.key.clone()).or_default()
+        } else {
+            counts.overflow_events += 1;
+            self.keys.entry(Str::from(OTHER)).or_default()
+        };
+        stats.add(o, extras, &c.precision);
+    }
+}
+
 struct State {
     windows: BTreeMap<i64, Window>,
     max_time: Option<i64>,
+    /// The sources that sent events within `idle_flush`: the watermark follows the
+    /// slowest of them.
+    sources: HashMap<u64, SourceClock>,
+    /// Late events of closed windows, gathering until they go out as corrections.
+    corrections: BTreeMap<i64, Window>,
+    /// Keys held in `corrections`.
+    correction_keys: usize,
+    /// When the oldest correction held began to gather.
+    corrections_since: Option<Instant>,
+    /// Rounds of corrections emitted in this run.
+    rounds: u64,
     /// Every window ending at or before this has closed.
     closed_until: i64,
     last_event: Instant,
@@ -236,13 +275,31 @@ struct State {
     closing: VecDeque<Closing>,
 }
 
+/// Where one source has got to.
+struct SourceClock {
+    /// Its newest event time.
+    max_time: i64,
+    last_seen: Instant,
+}
+
 /// A closed window being emitted, key by key in key order.
 struct Closing {
     start: i64,
+    /// 0 for the window itself, else the round of corrections it belongs to.
+    round: u64,
     keys: Vec<(Str, KeyStats)>,
     totals: KeyStats,
     /// Figures of the keys emitted so far, for the top lists.
     ranks: Vec<Rank>,
+}
+
+impl Closing {
+    fn new(start: i64, round: u64, window: Window) -> Self {
+        let mut keys: Vec<(Str, KeyStats)> = window.keys.into_iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let ranks = Vec::with_capacity(keys.len());
+        Self { start, round, keys, totals: window.totals, ranks }
+    }
 }
 
 /// What a key is ranked by in the snapshot's top lists.
@@ -258,6 +315,9 @@ pub struct Aggregator {
     /// Its settings.
     pub config: AggregationConfig,
     state: Mutex<State>,
+    /// This run's mark in the ids of correction documents (Unix ms at creation): rounds
+    /// are numbered per run, so a restarted agent never reuses a correction's id.
+    run: i64,
 }
 
 /// `num / den`, or `None` when there is nothing to divide by.
@@ -271,6 +331,11 @@ impl Aggregator {
         let state = State {
             windows: BTreeMap::new(),
             max_time: None,
+            sources: HashMap::new(),
+            corrections: BTreeMap::new(),
+            correction_keys: 0,
+            corrections_since: None,
+            rounds: 0,
             closed_until: i64::MIN,
             last_event: Instant::now(),
             counts: api::WindowCounters::default(),
@@ -279,7 +344,7 @@ impl Aggregator {
             pending: BTreeMap::new(),
             closing: VecDeque::new(),
         };
-        Self { config, state: Mutex::new(state) }
+        Self { config, state: Mutex::new(state), run: chrono::Utc::now().timestamp_millis() }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -289,32 +354,61 @@ impl Aggregator {
     /// Takes one turn's observations. Turns are folded in sequence order (a turn that
     /// arrives early waits for the ones before it), then the windows the watermark has
     /// passed close and their metric events are handed to `emit`, at most
-    /// [`EMIT_PER_TURN`] per turn (true: more are waiting for the next turns). An idle
+    /// [`EMIT_PER_TURN`] per turn plus one per event folded (true: more are waiting for
+    /// the next turns). The watermark follows the slowest source that sent events
+    /// within `idle_flush`, held at most `max_hold` behind the newest event time, less
+    /// `allowed_lateness`. Late
+    /// events of closed windows within `late_horizon` gather as corrections, emitted
+    /// after `late_flush`, when `max_late_keys` are held, and on the last turns. An idle
     /// turn also closes every window once no event has come for `idle_flush`; the final
     /// turn closes them all, a stop turn none beyond those due (the agent saves the
     /// rest, see [`Aggregator::save`]). `now_ms` is the wall clock, which bounds how far
     /// ahead event times may be.
     pub fn submit(&self, when: Flush, obs: Observations, now_ms: i64, emit: &mut dyn FnMut(Event)) -> bool {
+        let c = &self.config;
         let mut state = self.lock();
         let state = &mut *state;
         state.pending.insert(when.seq(), obs);
+        let mut folded = 0;
         while let Some(mut ready) = state.pending.remove(&state.next_seq) {
+            folded += ready.list.len();
             self.record(state, &mut ready, now_ms);
             state.next_seq += 1;
         }
         if let Some(max) = state.max_time {
-            let watermark = max.saturating_sub(self.config.lateness_ms);
+            // A finished or idle file no longer holds the watermark back.
+            state.sources.retain(|_, s| s.last_seen.elapsed() < c.idle_flush);
+            let slowest = state.sources.values().map(|s| s.max_time).min().unwrap_or(max);
+            let watermark = slowest.max(max.saturating_sub(c.max_hold_ms)).saturating_sub(c.lateness_ms);
             self.close(state, |start, w| start.saturating_add(w) <= watermark);
         }
         let close_all = match when {
             Flush::Batch(_) | Flush::Stop(_) => false,
-            Flush::Idle(_) => !state.windows.is_empty() && state.last_event.elapsed() >= self.config.idle_flush,
+            Flush::Idle(_) => !state.windows.is_empty() && state.last_event.elapsed() >= c.idle_flush,
             Flush::Final(_) => true,
         };
         if close_all {
             self.close(state, |_, _| true);
         }
-        self.drain(state, EMIT_PER_TURN, emit)
+        let corrections_due = match when {
+            Flush::Final(_) | Flush::Stop(_) => true,
+            Flush::Batch(_) | Flush::Idle(_) => {
+                state.correction_keys >= c.max_late_keys
+                    || state.corrections_since.is_some_and(|t| t.elapsed() >= c.late_flush)
+            }
+        };
+        if corrections_due && !state.corrections.is_empty() {
+            state.rounds += 1;
+            let round = state.rounds;
+            for (start, window) in std::mem::take(&mut state.corrections) {
+                state.closing.push_back(Closing::new(start, round, window));
+            }
+            state.correction_keys = 0;
+            state.corrections_since = None;
+        }
+        // Each event folded can add at most one key to emit: emitting as many more keeps
+        // a stream of late events from piling up corrections faster than they go out.
+        self.drain(state, EMIT_PER_TURN + folded, emit)
     }
 
     fn record(&self, state: &mut State, obs: &mut Observations, now_ms: i64) {
@@ -324,7 +418,10 @@ impl Aggregator {
         let c = &self.config;
         let stride = c.sums.len() + c.counts.len();
         let future_limit = now_ms.saturating_add(c.window_ms).saturating_add(FUTURE_TOLERANCE_MS);
-        state.last_event = Instant::now();
+        let now = Instant::now();
+        state.last_event = now;
+        let horizon = state.max_time.map_or(i64::MIN, |m| m.saturating_sub(c.late_horizon_ms));
+        let mut source_max = None;
         for (i, o) in obs.list.iter().enumerate() {
             let extras = obs.extras.get(i * stride..(i + 1) * stride).unwrap_or(&[]);
             if o.time_ms > future_limit {
@@ -332,29 +429,36 @@ impl Aggregator {
                 continue;
             }
             let start = o.time_ms.div_euclid(c.window_ms) * c.window_ms;
-            if start.saturating_add(c.window_ms) <= state.closed_until {
-                state.counts.late_events += 1;
-                // Shown on the key in the oldest open window, if there is one.
-                if let Some((_, w)) = state.windows.iter_mut().next() {
-                    if let Some(k) = w.keys.get_mut(&o.key) {
-                        k.late += 1;
+            let end = start.saturating_add(c.window_ms);
+            if end <= state.closed_until {
+                if end <= horizon {
+                    // Beyond the horizon: counted on the key in the oldest open window,
+                    // if there is one, and in the snapshot.
+                    state.counts.late_events += 1;
+                    if let Some((_, w)) = state.windows.iter_mut().next() {
+                        if let Some(k) = w.keys.get_mut(&o.key) {
+                            k.late += 1;
+                        }
+                        w.totals.late += 1;
                     }
-                    w.totals.late += 1;
+                    continue;
                 }
-                continue;
-            }
-            state.max_time = Some(state.max_time.map_or(o.time_ms, |m| m.max(o.time_ms)));
-            let window = state.windows.entry(start).or_default();
-            window.totals.add(o, extras, &c.precision);
-            let stats = if let Some(k) = window.keys.get_mut(&o.key) {
-                k
-            } else if window.keys.len() < c.max_keys {
-                window.keys.entry(o.key.clone()).or_default()
+                state.counts.corrected_events += 1;
+                let window = state.corrections.entry(start).or_default();
+                let before = window.keys.len();
+                window.add(o, extras, c, &mut state.counts);
+                state.correction_keys += window.keys.len() - before;
+                state.corrections_since.get_or_insert(now);
             } else {
-                state.counts.overflow_events += 1;
-                window.keys.entry(Str::from(OTHER)).or_default()
-            };
-            stats.add(o, extras, &c.precision);
+                state.max_time = Some(state.max_time.map_or(o.time_ms, |m| m.max(o.time_ms)));
+                state.windows.entry(start).or_default().add(o, extras, c, &mut state.counts);
+            }
+            source_max = Some(source_max.map_or(o.time_ms, |m: i64| m.max(o.time_ms)));
+        }
+        if let Some(newest) = source_max {
+            let clock = state.sources.entry(obs.source).or_insert(SourceClock { max_time: newest, last_seen: now });
+            clock.max_time = clock.max_time.max(newest);
+            clock.last_seen = now;
         }
         obs.list.clear();
         obs.extras.clear();
@@ -369,15 +473,13 @@ impl Aggregator {
             }
             let Some(window) = state.windows.remove(&start) else { break };
             state.closed_until = state.closed_until.max(start.saturating_add(w));
-            let mut keys: Vec<(Str, KeyStats)> = window.keys.into_iter().collect();
-            keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            let ranks = Vec::with_capacity(keys.len());
-            state.closing.push_back(Closing { start, keys, totals: window.totals, ranks });
+            state.closing.push_back(Closing::new(start, 0, window));
         }
     }
 
     /// Emits up to `budget` metric events of closing windows, oldest window first; a
-    /// window fully emitted joins the history. True when events are still waiting.
+    /// window fully emitted joins the history, a correction is merged into its window
+    /// there. True when events are still waiting.
     fn drain(&self, state: &mut State, mut budget: usize, emit: &mut dyn FnMut(Event)) -> bool {
         let c = &self.config;
         while let Some(closing) = state.closing.front_mut() {
@@ -386,7 +488,7 @@ impl Aggregator {
             while budget > 0 && closing.ranks.len() < closing.keys.len() {
                 let (key, stats) = &closing.keys[closing.ranks.len()];
                 let summary = stats.value.summarise(&c.precision);
-                emit(self.metric_event(closing.start, &times, key, stats, summary.as_ref()));
+                emit(self.metric_event(closing.start, closing.round, &times, key, stats, summary.as_ref()));
                 state.counts.metric_events += 1;
                 closing.ranks.push(Rank {
                     count: stats.count,
@@ -399,29 +501,80 @@ impl Aggregator {
                 return true;
             }
             let Some(done) = state.closing.pop_front() else { break };
+            if done.round > 0 {
+                state.counts.correction_events += done.keys.len() as u64;
+                let correction = self.window_snapshot(done);
+                if let Some(window) = state.history.iter_mut().find(|h| h.start_ms == correction.start_ms) {
+                    self.merge_snapshot(window, correction);
+                }
+                continue;
+            }
             let snapshot = self.window_snapshot(done);
             state.counts.windows_closed += 1;
+            // History windows keep their histograms (the snapshot shows the newest one's
+            // only): a correction merged into one recomputes its percentiles from them.
             state.history.push_front(snapshot);
-            // Histograms are kept for the newest closed window only (the console's detail
-            // view); older windows keep their percentiles.
-            if let Some(older) = state.history.get_mut(1) {
-                for k in older.keys.iter_mut().chain(std::iter::once(&mut older.totals)) {
-                    if let Some(v) = &mut k.value {
-                        v.histogram_values = Vec::new();
-                        v.histogram_counts = Vec::new();
-                    }
-                }
-            }
             state.history.truncate(c.history);
         }
         false
+    }
+
+    /// Adds a correction's figures (a snapshot of the late events of `window`'s time)
+    /// to `window`: every figure of the keys shown and the totals adds up exactly, and
+    /// percentiles are recomputed from the merged histograms. A corrected key the
+    /// window does not show is added while it shows fewer than `snapshot_keys`.
+    fn merge_snapshot(&self, window: &mut api::WindowSnapshot, correction: api::WindowSnapshot) {
+        let c = &self.config;
+        self.merge_view(&mut window.totals, &correction.totals);
+        let shown_all = window.keys.len() as u64 == window.key_count;
+        for late in &correction.keys {
+            if let Some(view) = window.keys.iter_mut().find(|v| v.key == late.key) {
+                self.merge_view(view, late);
+            } else if window.keys.len() < c.snapshot_keys {
+                window.keys.push(late.clone());
+                if shown_all {
+                    window.key_count += 1;
+                }
+            }
+        }
+        let keep = window.keys.len();
+        let totals = window.totals.clone();
+        let merged =
+            window_snapshot(window.start_ms, window.end_ms, true, totals, std::mem::take(&mut window.keys), keep);
+        *window = api::WindowSnapshot { key_count: window.key_count.max(merged.key_count), ..merged };
+    }
+
+    /// Adds `b`'s figures to `a` and recomputes what is derived from them.
+    fn merge_view(&self, a: &mut api::KeyStats, b: &api::KeyStats) {
+        let c = &self.config;
+        a.count += b.count;
+        a.errors += b.errors;
+        a.cache_hits += b.cache_hits;
+        a.cache_misses += b.cache_misses;
+        a.bytes += b.bytes;
+        a.late_events += b.late_events;
+        a.error_rate = ratio(a.errors as f64, a.count as f64);
+        a.cache_hit_ratio = ratio(a.cache_hits as f64, (a.cache_hits + a.cache_misses) as f64);
+        a.value = match (a.value.take(), &b.value) {
+            (Some(x), Some(y)) => Some(merge_values(x, y)),
+            (x, y) => x.or_else(|| y.clone()),
+        };
+        for ((_, x), (_, y)) in a.sums.iter_mut().zip(&b.sums) {
+            *x += y;
+        }
+        for ((_, x), (_, y)) in a.counts.iter_mut().zip(&b.counts) {
+            *x += y;
+        }
+        let term = |t: RatioTerm| view_term(a, t);
+        let ratios = c.ratios.iter().map(|(n, x, y)| (n.clone(), ratio(term(*x), term(*y)))).collect();
+        a.ratios = ratios;
     }
 
     /// The snapshot of a fully emitted window: only the keys it shows get a full view,
     /// so a window of 100,000 keys is never copied key by key.
     fn window_snapshot(&self, closing: Closing) -> api::WindowSnapshot {
         let c = &self.config;
-        let Closing { start, keys, totals, ranks } = closing;
+        let Closing { start, keys, totals, ranks, .. } = closing;
         let top = |by: &dyn Fn(&Rank) -> (u64, u64), n: usize| -> Vec<usize> {
             let mut order: Vec<usize> = (0..ranks.len()).collect();
             // Keys are sorted, so ties resolve by key.
@@ -484,13 +637,15 @@ impl Aggregator {
         }
     }
 
-    /// The metric event of one key: see the `window_stats` filter's documentation.
+    /// The metric event of one key (of a correction when `round` is above 0): see the
+    /// `window_stats` filter's documentation.
     /// Built straight into the event's own value type with interned keys and no
     /// intermediate lists: there is one per key and window, so a busy aggregation makes
     /// many. `times` are the window's start and end as text, made once per window.
     fn metric_event(
         &self,
         start: i64,
+        round: u64,
         times: &WindowTimes,
         key: &str,
         s: &KeyStats,
@@ -501,8 +656,11 @@ impl Aggregator {
         let named = |names: &mut dyn Iterator<Item = (&String, Value)>| {
             Value::Object(names.map(|(n, v)| (Key::from(n.as_str()), v)).collect())
         };
+        // A correction holds only figures that add up across documents: no rates,
+        // means or percentiles, which readers must compute from the merged figures.
+        let whole = round == 0;
         let float = |x: Option<f64>| x.map_or(Value::Null, Value::Float);
-        let mut metric = Map::with_capacity(14);
+        let mut metric = Map::with_capacity(15);
         metric.push_new(&k.name, Value::from(c.name.as_str()));
         metric.push_new(&k.key, Value::from(display_key(key)));
         metric.push_new(
@@ -513,19 +671,26 @@ impl Aggregator {
                 (&k.seconds, Value::Float(c.window_ms as f64 / 1000.0)),
             ]),
         );
+        if !whole {
+            metric.push_new(&k.correction, Value::from(round));
+        }
         metric.push_new(&k.count, Value::from(s.count));
         metric.push_new(&k.errors, Value::from(s.errors));
-        metric.push_new(&k.error_rate, float(ratio(s.errors as f64, s.count as f64)));
+        if whole {
+            metric.push_new(&k.error_rate, float(ratio(s.errors as f64, s.count as f64)));
+        }
         metric.push_new(&k.late_events, Value::from(s.late));
         if c.has_cache {
-            metric.push_new(
-                &k.cache,
+            let cache = if whole {
                 object([
                     (&k.hits, Value::from(s.hits)),
                     (&k.misses, Value::from(s.misses)),
                     (&k.hit_ratio, float(ratio(s.hits as f64, (s.hits + s.misses) as f64))),
-                ]),
-            );
+                ])
+            } else {
+                object([(&k.hits, Value::from(s.hits)), (&k.misses, Value::from(s.misses))])
+            };
+            metric.push_new(&k.cache, cache);
         }
         if c.has_bytes {
             metric.push_new(&k.bytes, number(s.bytes));
@@ -536,8 +701,7 @@ impl Aggregator {
                 (&k.values, Value::Array(m.values.iter().map(|&v| Value::Float(v)).collect())),
                 (&k.counts, Value::Array(m.counts.iter().map(|&n| Value::from(n)).collect())),
             ]);
-            metric.push_new(
-                &k.value,
+            let value = if whole {
                 object([
                     (&k.count, Value::from(m.count)),
                     (&k.min, Value::from(m.min)),
@@ -551,8 +715,18 @@ impl Aggregator {
                     (&k.p99_9, p(4)),
                     (&k.clamped, Value::from(m.clamped)),
                     (&k.histogram, histogram),
-                ]),
-            );
+                ])
+            } else {
+                object([
+                    (&k.count, Value::from(m.count)),
+                    (&k.min, Value::from(m.min)),
+                    (&k.max, Value::from(m.max)),
+                    (&k.sum, Value::Float(m.sum)),
+                    (&k.clamped, Value::from(m.clamped)),
+                    (&k.histogram, histogram),
+                ])
+            };
+            metric.push_new(&k.value, value);
         } else if c.has_value {
             metric.push_new(&k.value, object([(&k.count, Value::Int(0))]));
         }
@@ -566,8 +740,10 @@ impl Aggregator {
             metric.push_new(&k.count_if, named(counts));
         }
         if !c.ratios.is_empty() {
-            let ratios = &mut c.ratios.iter().map(|(n, a, b)| (n, float(ratio(s.term(*a, c), s.term(*b, c)))));
-            metric.push_new(&k.ratio, named(ratios));
+            if whole {
+                let ratios = &mut c.ratios.iter().map(|(n, a, b)| (n, float(ratio(s.term(*a, c), s.term(*b, c)))));
+                metric.push_new(&k.ratio, named(ratios));
+            }
             // Numerator and denominator, so that readers can merge windows of several
             // agents (the console's fleet mode) exactly.
             let parts = &mut c.ratios.iter().map(|(n, a, b)| {
@@ -576,7 +752,11 @@ impl Aggregator {
             });
             metric.push_new(&k.ratio_parts, named(parts));
         }
-        let id = document_id(&c.name, &c.agent, start, key);
+        let mut id = document_id(&c.name, &c.agent, start, key);
+        if !whole {
+            use std::fmt::Write;
+            let _ = write!(id, "-c{}.{round}", self.run);
+        }
         let Value::Object(fields) = object([
             (&k.timestamp, Value::String(times.start.clone())),
             (&k.tags, Value::Array(c.tags.iter().map(|t| Value::from(t.as_str())).collect())),
@@ -626,12 +806,13 @@ impl Aggregator {
         )
     }
 
-    /// Its open windows, to be written out when the agent stops (`None` when there
-    /// are none). Windows already closing are not included: the agent emits them
-    /// before it stops.
+    /// Its open windows and its clock (the newest event time, what has closed), to be
+    /// written out when the agent stops or finishes (`None` before any event). Windows
+    /// already closing and corrections are not included: the agent emits them before
+    /// it stops.
     pub fn save(&self) -> Option<SavedAggregation> {
         let state = self.lock();
-        if state.windows.is_empty() {
+        if state.windows.is_empty() && state.max_time.is_none() {
             return None;
         }
         let windows = state
@@ -691,10 +872,13 @@ impl Aggregator {
             .closing
             .iter()
             .map(|c| (c.keys.len() - c.ranks.len(), keys_bytes(c.keys.iter().map(|(k, s)| (k, s)))));
-        let (keys, bytes) = open.chain(closing).fold((0, 0), |(k, b), (keys, bytes)| (k + keys, b + bytes));
+        let late = state.corrections.values().map(|w| (0, w.totals.heap_bytes() + keys_bytes(w.keys.iter())));
+        let (keys, bytes) = open.chain(closing).chain(late).fold((0, 0), |(k, b), (keys, bytes)| (k + keys, b + bytes));
         api::WindowCounters {
             open_windows: (state.windows.len() + state.closing.len()) as u64,
             open_keys: keys as u64,
+            late_keys: state.correction_keys as u64,
+            sources: state.sources.len() as u64,
             memory_bytes: bytes as u64,
             ..state.counts
         }
@@ -734,7 +918,24 @@ impl Aggregator {
             allowed_lateness_seconds: c.lateness_ms as f64 / 1000.0,
             counters,
             current,
-            recent: state.history.iter().cloned().collect(),
+            // Histograms of the newest closed window only (the console's detail view).
+            recent: state
+                .history
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let mut w = w.clone();
+                    if i > 0 {
+                        for k in w.keys.iter_mut().chain(std::iter::once(&mut w.totals)) {
+                            if let Some(v) = &mut k.value {
+                                v.histogram_values = Vec::new();
+                                v.histogram_counts = Vec::new();
+                            }
+                        }
+                    }
+                    w
+                })
+                .collect(),
         }
     }
 }
@@ -773,6 +974,68 @@ fn window_snapshot(
         top_by_count,
         top_by_errors,
         top_by_p95,
+    }
+}
+
+/// A figure of a key's view, for recomputing a ratio after a merge.
+fn view_term(v: &api::KeyStats, t: RatioTerm) -> f64 {
+    let named = |list: &[(String, f64)], i: usize| list.get(i).map_or(0.0, |(_, x)| *x);
+    match t {
+        RatioTerm::Count => v.count as f64,
+        RatioTerm::Errors => v.errors as f64,
+        RatioTerm::Hits => v.cache_hits as f64,
+        RatioTerm::Misses => v.cache_misses as f64,
+        RatioTerm::Bytes => v.bytes,
+        RatioTerm::ValueCount => v.value.as_ref().map_or(0.0, |m| m.count as f64),
+        RatioTerm::ValueSum => v.value.as_ref().map_or(0.0, |m| m.mean * m.count as f64),
+        RatioTerm::Sum(i) => named(&v.sums, i),
+        RatioTerm::CountIf(i) => v.counts.get(i).map_or(0.0, |(_, n)| *n as f64),
+    }
+}
+
+/// Two value summaries of the same window and key as one: counts and extremes exact,
+/// histograms added bucket by bucket, percentiles recomputed from them (nearest rank,
+/// as HdrHistogram, within the histogram's precision).
+fn merge_values(a: api::ValueStats, b: &api::ValueStats) -> api::ValueStats {
+    let count = a.count + b.count;
+    let mean = if count == 0 { 0.0 } else { (a.mean * a.count as f64 + b.mean * b.count as f64) / count as f64 };
+    let (min, max) = (a.min.min(b.min), a.max.max(b.max));
+    let mut buckets: Vec<(f64, u64)> =
+        a.histogram_values.iter().copied().zip(a.histogram_counts.iter().copied()).collect();
+    buckets.extend(b.histogram_values.iter().copied().zip(b.histogram_counts.iter().copied()));
+    buckets.sort_by(|x, y| x.0.total_cmp(&y.0));
+    buckets.dedup_by(|later, first| {
+        let same = later.0 == first.0;
+        if same {
+            first.1 += later.1;
+        }
+        same
+    });
+    let held: u64 = buckets.iter().map(|b| b.1).sum();
+    let at = |q: f64| -> u64 {
+        let rank = ((q * held as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for &(value, n) in &buckets {
+            seen += n;
+            if seen >= rank {
+                return (value.round() as u64).clamp(min, max);
+            }
+        }
+        max
+    };
+    let [p50, p90, p95, p99, p99_9] = super::QUANTILES.map(at);
+    api::ValueStats {
+        count,
+        min,
+        max,
+        mean,
+        p50,
+        p90,
+        p95,
+        p99,
+        p99_9,
+        histogram_values: buckets.iter().map(|b| b.0).collect(),
+        histogram_counts: buckets.iter().map(|b| b.1).collect(),
     }
 }
 
@@ -819,6 +1082,7 @@ doc_keys! {
     p99_9 = "p99_9", clamped = "clamped", histogram = "histogram", values = "values",
     counts = "counts", count_if = "count_if", ratio = "ratio", ratio_parts = "ratio_parts",
     numerator = "numerator", denominator = "denominator", metadata = "@metadata", id = "id",
+    correction = "correction",
 }
 
 fn time_text(ms: i64) -> String {
@@ -880,6 +1144,10 @@ mod tests {
             group_names: vec!["title".into()],
             window_ms: 10_000,
             lateness_ms: 5_000,
+            late_horizon_ms: 7_200_000,
+            late_flush: Duration::from_secs(3600),
+            max_late_keys: 100_000,
+            max_hold_ms: 60_000,
             idle_flush: Duration::from_secs(3600),
             max_keys,
             precision: Precision::new(3, 3_600_000).unwrap(),
@@ -910,6 +1178,7 @@ mod tests {
                 })
                 .collect(),
             extras: vec![],
+            source: 0,
         }
     }
 
@@ -938,8 +1207,23 @@ mod tests {
         assert_eq!(document_id("n", "a", 1_763_668_800_000, "k"), "n-a-1763668800000-af63e64c8601fd8a");
     }
 
+    fn metric<'a>(e: &'a Event, name: &str) -> Option<&'a Value> {
+        match e.fields().get("metric") {
+            Some(Value::Object(m)) => m.get(name),
+            _ => None,
+        }
+    }
+
+    fn id(e: &Event) -> String {
+        e.get(&FieldRef::parse("[@metadata][id]").unwrap()).map(value_text).unwrap_or_default()
+    }
+
+    fn value_text(v: &Value) -> String {
+        crate::event::value_to_string(v)
+    }
+
     #[test]
-    fn windows_close_on_the_watermark_and_late_events_are_counted() {
+    fn windows_close_on_the_watermark_and_late_events_become_corrections() {
         let a = Aggregator::new(config(10));
         let mut out = Vec::new();
         a.submit(Flush::Batch(0), turn(&[("a", 1, 5), ("b", 2, 7), ("a", 9, 6)]), NOW, &mut |e| out.push(e));
@@ -948,20 +1232,191 @@ mod tests {
         assert!(out.is_empty(), "watermark 9");
         a.submit(Flush::Batch(2), turn(&[("a", 15, 1)]), NOW, &mut |e| out.push(e));
         assert_eq!(counts(&out), [("a".into(), 2), ("b".into(), 1)]);
+        let on_time = id(&out[0]);
         out.clear();
-        // Window [0, 10) has closed: an event for it is late, counted on the key in
-        // the oldest open window, and not aggregated.
+        // Window [0, 10) has closed: an event for it gathers as a correction, emitted
+        // with the last turn (or after `late_flush`) under an id of its own.
         a.submit(Flush::Batch(3), turn(&[("a", 3, 100)]), NOW, &mut |e| out.push(e));
+        assert!(out.is_empty());
         let snap = a.snapshot();
-        assert_eq!(snap.counters.late_events, 1);
+        assert_eq!((snap.counters.late_events, snap.counters.corrected_events, snap.counters.late_keys), (0, 1, 1));
         assert_eq!(snap.recent[0].totals.count, 3);
         a.submit(Flush::Final(4), Observations::default(), NOW, &mut |e| out.push(e));
-        assert_eq!(counts(&out), [("a".into(), 2)]);
-        let late = match out[0].fields().get("metric") {
-            Some(Value::Object(m)) => m.get("late_events").cloned(),
-            _ => None,
-        };
-        assert_eq!(late, Some(Value::Int(1)));
+        assert_eq!(counts(&out), [("a".into(), 2), ("a".into(), 1)], "window [10, 20), then the correction");
+        let correction = &out[1];
+        assert_eq!(metric(correction, "correction"), Some(&Value::Int(1)));
+        assert_eq!(metric(correction, "error_rate"), None, "a correction holds only figures that add up");
+        assert_eq!(id(correction), format!("{}-c{}.1", document_id("t", "test", 0, "a"), a.run));
+        assert_ne!(id(correction), on_time);
+        assert_eq!(metric(&out[0], "correction"), None);
+        let snap = a.snapshot();
+        let merged = snap.recent.iter().find(|w| w.start_ms == 0).unwrap();
+        assert_eq!(merged.totals.count, 4, "the live view shows the corrected window");
+        let key_a = merged.keys.iter().find(|k| k.key == "a").unwrap();
+        let v = key_a.value.as_ref().unwrap();
+        assert_eq!((key_a.count, v.count, v.min, v.max, v.p99), (3, 3, 5, 100, 100));
+        assert_eq!(snap.counters.correction_events, 1);
+    }
+
+    #[test]
+    fn events_beyond_the_horizon_are_counted_not_aggregated() {
+        let a = Aggregator::new(AggregationConfig { late_horizon_ms: 60_000, ..config(10) });
+        let mut out = Vec::new();
+        a.submit(Flush::Batch(0), turn(&[("a", 1, 5), ("a", 41, 1), ("a", 100, 1)]), NOW, &mut |e| out.push(e));
+        a.submit(Flush::Batch(1), turn(&[("a", 3, 100), ("a", 45, 7)]), NOW, &mut |e| out.push(e));
+        let c = a.counters();
+        assert_eq!((c.late_events, c.corrected_events), (1, 1), "[0, 10) is beyond the horizon, [40, 50) is not");
+        a.submit(Flush::Final(2), Observations::default(), NOW, &mut |e| out.push(e));
+        assert_eq!(counts(&out), [("a".into(), 1), ("a".into(), 1), ("a".into(), 1), ("a".into(), 1)]);
+        assert_eq!(metric(&out[2], "late_events"), Some(&Value::Int(1)), "shown on the oldest open window");
+        assert_eq!(metric(&out[3], "correction"), Some(&Value::Int(1)));
+    }
+
+    fn sourced(source: u64, items: &[(&str, i64, u64)]) -> Observations {
+        Observations { source, ..turn(items) }
+    }
+
+    #[test]
+    fn the_slowest_active_source_holds_the_watermark_within_max_hold() {
+        let a = Aggregator::new(config(10));
+        let mut out = Vec::new();
+        a.submit(Flush::Batch(0), sourced(1, &[("a", 1, 1), ("a", 50, 1)]), NOW, &mut |e| out.push(e));
+        assert_eq!(out.len(), 1, "one source: windows up to 45 s close");
+        a.submit(Flush::Batch(1), sourced(2, &[("b", 12, 1)]), NOW, &mut |e| out.push(e));
+        a.submit(Flush::Batch(2), sourced(1, &[("a", 58, 1)]), NOW, &mut |e| out.push(e));
+        assert_eq!(out.len(), 1, "source 2, at 12 s, holds the watermark at 7 s");
+        assert_eq!(a.counters().corrected_events, 0, "so its events are on time");
+        a.submit(Flush::Batch(3), sourced(1, &[("a", 200, 1)]), NOW, &mut |e| out.push(e));
+        assert_eq!(
+            counts(&out),
+            [("a".into(), 1), ("b".into(), 1), ("a".into(), 2)],
+            "held at most max_hold (60 s) behind the newest event: windows before 135 s close"
+        );
+    }
+
+    #[test]
+    fn an_idle_source_no_longer_holds_the_watermark() {
+        let a = Aggregator::new(AggregationConfig { idle_flush: Duration::from_millis(50), ..config(10) });
+        let mut out = Vec::new();
+        a.submit(Flush::Batch(0), sourced(2, &[("b", 12, 1)]), NOW, &mut |e| out.push(e));
+        std::thread::sleep(Duration::from_millis(80));
+        a.submit(Flush::Batch(1), sourced(1, &[("a", 13, 1), ("a", 50, 1)]), NOW, &mut |e| out.push(e));
+        assert_eq!(counts(&out), [("a".into(), 1), ("b".into(), 1)], "source 2 went idle: [10, 20) closes");
+        assert_eq!(a.counters().sources, 1);
+    }
+
+    /// A small deterministic generator, so that a failing case can be replayed.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    /// (key, second, value).
+    type Item = (String, i64, u64);
+    /// Histogram buckets: (value, count).
+    type Buckets = Vec<(f64, u64)>;
+
+    #[test]
+    fn documents_of_out_of_order_sources_add_up_to_the_exact_figures() {
+        let mut corrected = 0;
+        for seed in 0..40u64 {
+            let mut rng = Lcg(seed);
+            let config = AggregationConfig {
+                late_flush: if seed % 2 == 0 { Duration::ZERO } else { Duration::from_secs(3600) },
+                max_late_keys: 1 + rng.next(20) as usize,
+                ..config(1000)
+            };
+            let a = Aggregator::new(config);
+            // Several sources over the same ten minutes, each roughly in order, cut
+            // into batches that arrive interleaved or one source after another.
+            let sources = 1 + rng.next(6);
+            let mut batches: Vec<(u64, Vec<Item>)> = Vec::new();
+            for source in 0..sources {
+                let mut t = rng.next(60) as i64;
+                let mut batch = Vec::new();
+                for _ in 0..200 + rng.next(300) {
+                    t += rng.next(4) as i64;
+                    let jitter = rng.next(30) as i64;
+                    batch.push((format!("k{}", rng.next(7)), (t - jitter).max(0), 1 + rng.next(5000)));
+                    if batch.len() > rng.next(50) as usize {
+                        batches.push((source, std::mem::take(&mut batch)));
+                    }
+                }
+                batches.push((source, batch));
+            }
+            if seed % 3 == 0 {
+                for i in (1..batches.len()).rev() {
+                    batches.swap(i, rng.next(i as u64 + 1) as usize);
+                }
+            }
+            let mut exact: BTreeMap<(i64, String), Vec<u64>> = BTreeMap::new();
+            let mut out = Vec::new();
+            for (seq, (source, items)) in batches.iter().enumerate() {
+                for (k, t, v) in items {
+                    exact.entry((t.div_euclid(10) * 10_000, k.clone())).or_default().push(*v);
+                }
+                let borrowed: Vec<(&str, i64, u64)> = items.iter().map(|(k, t, v)| (k.as_str(), *t, *v)).collect();
+                a.submit(Flush::Batch(seq as u64), sourced(*source, &borrowed), NOW, &mut |e| out.push(e));
+            }
+            let mut seq = batches.len() as u64;
+            while a.submit(Flush::Final(seq), Observations::default(), NOW, &mut |e| out.push(e)) {
+                seq += 1;
+            }
+            assert_eq!(a.counters().late_events, 0, "seed {seed}: everything is within the horizon");
+            corrected += a.counters().corrected_events;
+            let mut ids = std::collections::BTreeSet::new();
+            let mut merged: BTreeMap<(i64, String), (u64, Buckets)> = BTreeMap::new();
+            for e in &out {
+                assert!(ids.insert(id(e)), "seed {seed}: ids are unique: {}", id(e));
+                let start = match e.fields().get("@timestamp") {
+                    Some(Value::String(t)) => DateTime::parse_from_rfc3339(t).unwrap().timestamp_millis(),
+                    _ => panic!("no @timestamp"),
+                };
+                let key = value_text(metric(e, "key").unwrap());
+                let m = merged.entry((start, key)).or_default();
+                m.0 += metric(e, "count").and_then(Value::as_f64).unwrap() as u64;
+                let Some(Value::Object(v)) = metric(e, "value") else { panic!("no value") };
+                let Some(Value::Object(h)) = v.get("histogram") else { panic!("no histogram") };
+                let (Some(Value::Array(values)), Some(Value::Array(counts))) = (h.get("values"), h.get("counts"))
+                else {
+                    panic!("histogram")
+                };
+                for (x, n) in values.iter().zip(counts) {
+                    m.1.push((x.as_f64().unwrap(), n.as_f64().unwrap() as u64));
+                }
+            }
+            assert_eq!(merged.len(), exact.len(), "seed {seed}: every window and key");
+            let precision = Precision::new(3, 3_600_000).unwrap();
+            for ((start, key), values) in &exact {
+                let (count, buckets) = &merged[&(*start, key.clone())];
+                assert_eq!(*count, values.len() as u64, "seed {seed}: count of {key} at {start}");
+                let mut sorted = values.clone();
+                sorted.sort_unstable();
+                let stats = merge_values(
+                    api::ValueStats::default(),
+                    &api::ValueStats {
+                        count: *count,
+                        min: sorted[0],
+                        max: *sorted.last().unwrap(),
+                        histogram_values: buckets.iter().map(|b| b.0).collect(),
+                        histogram_counts: buckets.iter().map(|b| b.1).collect(),
+                        ..api::ValueStats::default()
+                    },
+                );
+                let want = sorted[((0.95 * sorted.len() as f64).ceil() as usize).max(1) - 1];
+                let h = precision.histogram();
+                assert_eq!(
+                    h.lowest_equivalent(stats.p95),
+                    h.lowest_equivalent(want),
+                    "seed {seed}: p95 of {key} at {start} within the histogram's precision"
+                );
+            }
+        }
+        assert!(corrected > 1000, "the cases make late events: {corrected}");
     }
 
     #[test]

@@ -98,6 +98,11 @@ pub trait Filter: Send {
     fn flushes(&self) -> bool {
         false
     }
+
+    /// Says which source the next batch's events come from (a stable number per file,
+    /// 0 for a stream without one), before any of them is applied. Aggregating filters
+    /// keep a watermark per source; the rest ignore it.
+    fn source(&mut self, _source: u64) {}
 }
 
 /// What filter constructors may need from outside the config text.
@@ -353,6 +358,11 @@ impl FilterNode {
     /// The counts since the last call, resetting them.
     pub fn take_counts(&mut self) -> NodeCounts {
         std::mem::take(&mut self.counts)
+    }
+
+    /// Tells the filter the next batch's source (see [`Filter::source`]).
+    pub fn source(&mut self, source: u64) {
+        self.filter.source(source);
     }
 
     /// The events the filter emits by itself (see [`Filter::flush`]). For a filter

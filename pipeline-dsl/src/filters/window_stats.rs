@@ -27,8 +27,12 @@
 //! | `group_by` | none | fields whose values make the key; a missing field counts as `_none` |
 //! | `value` / `value_scale` | none / 1 | numeric field recorded (times the scale, rounded; negative values are not recorded) |
 //! | `window` | 10 s | window length (event time, aligned to the Unix epoch) |
-//! | `allowed_lateness` | 5 s | how long after the newest event time a window stays open |
-//! | `idle_flush` | window + lateness | close every window after this long without events (wall clock) |
+//! | `allowed_lateness` | 5 s | how long after the watermark's event time a window stays open |
+//! | `idle_flush` | window + lateness | close every window after this long without events (wall clock); a source (file) that sent nothing this long no longer holds the watermark back |
+//! | `max_hold` | the window, at least 60 s | how far the slowest source may hold the watermark behind the newest event time |
+//! | `late_horizon` | 2 h | how far behind the newest event time a late event is still aggregated (as a correction); older ones are only counted |
+//! | `late_flush` | 10 s | how long late events gather before their corrections are emitted (wall clock) |
+//! | `max_late_keys` | 100,000 | corrections are emitted early once they hold this many keys |
 //! | `error_if`, `cache_hit_if`, `cache_miss_if` | none | conditions, in the config's condition syntax |
 //! | `bytes` | none | numeric field summed |
 //! | `sum` / `count_if` / `ratio` | none | named sums of fields, counts of conditions, and ratios of any two figures (`count`, `errors`, `cache_hits`, `cache_misses`, `bytes`, `value_count`, `value_sum`, or a `sum`/`count_if` name) |
@@ -47,20 +51,50 @@
 //! `sum.*`, `count_if.*` and `ratio.*`. Metric events skip the remaining filters and go
 //! straight to output routing.
 //!
-//! Events that arrive after their window closed are counted (`late_events` in the
-//! snapshot and on the key's next window), never silently ignored; the event itself
-//! passes on unchanged like every other. One filter block has one watermark: give each
-//! independently-timed stream (say, each log kind) its own block.
+//! **Watermark.** Each source (a file, known by its content fingerprint; standard input
+//! is one source) has its newest event time. The block's watermark is that of the
+//! slowest source that sent events within `idle_flush`, but never more than `max_hold`
+//! behind the newest event time of all; a window closes when the watermark, less
+//! `allowed_lateness`, passes its end. So files read side by side (CloudFront files of
+//! the same hour) fill their windows together, a finished file does not hold the others
+//! back, and one file far ahead does not make the rest late. With one source in order
+//! (an edge log) this is the newest event time, as it always was.
+//!
+//! **Late events.** An event for a window already emitted, within `late_horizon` of the
+//! newest event time, is aggregated into a *correction*: an extra document for the same
+//! window and key, with `metric.correction` (the round, 1, 2 …) and an id of its own
+//! (the window's id followed by `-c{run}.{round}`, unique per agent run). A correction
+//! holds only the figures that add up across documents: `count`, `errors`,
+//! `cache.{hits,misses}`, `bytes`, `value.{count,sum,min,max,clamped,histogram}`,
+//! `sum.*`, `count_if.*` and `ratio_parts.*`; no rates, means or percentiles. A window's
+//! truth is the merge of its documents: counts and sums add up, histograms merge
+//! (Elasticsearch's `histogram` field does this in percentile aggregations; the console's
+//! fleet view merges them itself), ratios come from the summed parts. The `p50`…`p99_9`,
+//! `mean` and rate fields of the window's own document describe only that document, so
+//! dashboards read percentiles from `metric.value.histogram` and rates from summed
+//! counts. The control API's recent windows take their corrections in (percentiles
+//! recomputed from the merged histograms). Events beyond `late_horizon` are counted
+//! (`late_events` in the snapshot and on the key in the oldest open window), never
+//! silently ignored. Every event passes on unchanged like every other.
+//!
+//! After a run that read files with checkpoints (`--once` included), the block's clock
+//! (newest event time, windows emitted) is saved with the open windows, so a later run
+//! over older lines (the next CloudFront delivery of the same hour) corrects the windows
+//! already emitted rather than emitting them again under the same ids.
 //!
 //! When the agent is stopped, windows still open are not emitted: the agent saves them
 //! and the next start continues them (`Flush::Stop`, [`crate::aggregation::SavedAggregation`]),
-//! so a window spanning a restart is emitted once and whole. Windows are matched to
-//! their block by `id`.
+//! so a window spanning a restart is emitted once and whole; corrections gathering are
+//! emitted before the stop. Windows are matched to their block by `id`. After a crash
+//! (`kill -9`) the open windows and gathering corrections are lost, as they are not
+//! saved until a stop.
 //!
 //! Memory: a key holds its values exactly (8 bytes each) while they take less than a
 //! quarter of a dense histogram (see `Precision::exact_limit`: 1,664 values for
 //! `significant_figures` 3 over 1–3,600,000, whose histogram takes 53 KB), then that
-//! histogram; `max_keys` bounds the keys per window. BENCHMARKS.md has measured figures.
+//! histogram; `max_keys` bounds the keys per window, `max_hold` and `late_horizon` the
+//! open windows, `max_late_keys` the gathering corrections. Closed windows are not kept
+//! (corrections do not need them). BENCHMARKS.md has measured figures.
 
 use super::{BuildContext, Filter, Flush, Outcome};
 use crate::aggregation::{
@@ -89,6 +123,8 @@ pub struct WindowStats {
     sums: Vec<FieldRef>,
     counts: Vec<Condition>,
     pending: Observations,
+    /// The source of the batch being applied.
+    source: u64,
     /// The last `@timestamp` text parsed and its time: consecutive events mostly share it.
     last_time: (String, i64),
 }
@@ -106,6 +142,10 @@ impl WindowStats {
         let window = positive(s, "window", Duration::from_secs(10));
         let lateness = s.duration("allowed_lateness").unwrap_or(Duration::from_secs(5));
         let idle_flush = s.duration("idle_flush").unwrap_or(window + lateness);
+        let late_horizon = s.duration("late_horizon").unwrap_or(Duration::from_secs(2 * 3600));
+        let late_flush = positive(s, "late_flush", Duration::from_secs(10));
+        let max_late_keys = s.int("max_late_keys").unwrap_or(100_000).max(1) as usize;
+        let max_hold = s.duration("max_hold").unwrap_or(window.max(Duration::from_secs(60)));
         let error_if = s.condition("error_if");
         let cache_hit_if = s.condition("cache_hit_if");
         let cache_miss_if = s.condition("cache_miss_if");
@@ -174,6 +214,10 @@ impl WindowStats {
             group_names,
             window_ms: window.as_millis().max(1) as i64,
             lateness_ms: lateness.as_millis() as i64,
+            late_horizon_ms: late_horizon.as_millis().min(i64::MAX as u128) as i64,
+            late_flush,
+            max_late_keys,
+            max_hold_ms: max_hold.as_millis().min(i64::MAX as u128) as i64,
             idle_flush,
             max_keys,
             precision,
@@ -202,6 +246,7 @@ impl WindowStats {
             sums,
             counts,
             pending: Observations::default(),
+            source: 0,
             last_time: (String::new(), 0),
         }
     }
@@ -285,12 +330,17 @@ impl Filter for WindowStats {
     }
 
     fn flush(&mut self, when: Flush, emit: &mut dyn FnMut(Event)) -> bool {
-        let observations = std::mem::take(&mut self.pending);
+        let mut observations = std::mem::take(&mut self.pending);
+        observations.source = self.source;
         self.aggregator.submit(when, observations, chrono::Utc::now().timestamp_millis(), emit)
     }
 
     fn flushes(&self) -> bool {
         true
+    }
+
+    fn source(&mut self, source: u64) {
+        self.source = source;
     }
 }
 
