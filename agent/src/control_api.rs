@@ -2,7 +2,8 @@
 //! metrics for Prometheus, and the JSON snapshot the console polls every second.
 //!
 //! - `GET /health`: `{"status":"ok"}`, or `"degraded"` with the outputs that cannot
-//!   deliver and the filters that panicked on an event (still HTTP 200: the agent itself
+//!   deliver, those whose server turned away more than a tenth of the items in the last
+//!   10 s, and the filters that panicked on an event (still HTTP 200: the agent itself
 //!   is alive and holding data safely);
 //! - `GET /metrics`: OpenMetrics text (see [`crate::metrics`]);
 //! - `GET /api/v1/snapshot`: [`pipeline_dsl::api::Snapshot`] as JSON.
@@ -58,17 +59,26 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Rejection rate above which an output makes `/health` degraded.
+const REJECTING: f64 = 0.1;
+
 async fn health(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     let snapshot = m.snapshot();
-    let down: Vec<String> = snapshot.outputs.into_iter().filter(|o| !o.up).map(|o| o.id).collect();
+    let down: Vec<String> = snapshot.outputs.iter().filter(|o| !o.up).map(|o| o.id.clone()).collect();
+    // A cluster that turns away more than a tenth of what it is sent is struggling:
+    // delivery goes on (rejected items are sent again), but slower.
+    let rejecting: Vec<String> =
+        snapshot.outputs.into_iter().filter(|o| o.rejection_rate > REJECTING).map(|o| o.id).collect();
     // A filter that panicked is a bug that tags events instead of parsing them: the
     // agent stays degraded until it restarts, so that the bug is seen and reported.
     let faulted: Vec<String> = snapshot.pipeline.filters.into_iter().filter(|f| f.faults > 0).map(|f| f.id).collect();
     let encode_faults = snapshot.pipeline.encode_faults;
-    let status = if down.is_empty() && faulted.is_empty() && encode_faults == 0 { "ok" } else { "degraded" };
+    let healthy = down.is_empty() && rejecting.is_empty() && faulted.is_empty() && encode_faults == 0;
+    let status = if healthy { "ok" } else { "degraded" };
     Json(serde_json::json!({
         "status": status,
         "outputs_down": down,
+        "outputs_rejecting": rejecting,
         "filters_faulted": faulted,
         "encode_faults": encode_faults,
     }))

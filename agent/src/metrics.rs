@@ -115,6 +115,13 @@ pub struct OutputStats {
     pub requests: Counter,
     /// Sum of request latencies, in microseconds (for the snapshot's mean).
     pub request_micros: Counter,
+    /// Requests the output allows itself in flight now (it adapts to the server).
+    pub concurrency: Gauge,
+    /// Share of the items sent in the last 10 s that the server did not take (per-item
+    /// 429/5xx, failed requests), in thousandths.
+    pub rejection_permille: Gauge,
+    /// Items waiting to be sent again.
+    pub retry_queue: Gauge,
 }
 
 impl OutputStats {
@@ -151,6 +158,9 @@ pub struct Metrics {
     output_seconds: Family<IdLabel, Histogram>,
     output_requests: Family<IdLabel, Counter>,
     output_micros: Family<IdLabel, Counter>,
+    output_concurrency: Family<IdLabel, Gauge>,
+    output_rejection: Family<IdLabel, Gauge>,
+    output_retry_queue: Family<IdLabel, Gauge>,
     queue_depth: Family<QueueLabel, Gauge>,
     queue_capacity: Family<QueueLabel, Gauge>,
     /// The filter stage totals.
@@ -209,6 +219,9 @@ impl Metrics {
             output_seconds: Family::new_with_constructor(request_buckets),
             output_requests: Family::default(),
             output_micros: Family::default(),
+            output_concurrency: Family::default(),
+            output_rejection: Family::default(),
+            output_retry_queue: Family::default(),
             queue_depth: Family::default(),
             queue_capacity: Family::default(),
             filters: FilterStats::default(),
@@ -268,6 +281,17 @@ impl Metrics {
         registry.register("output_retries", "Items or requests retried", m.output_retries.clone());
         registry.register("output_up", "Whether an output can deliver (1) or not (0)", m.output_up.clone());
         registry.register("output_request_seconds", "Output request latency", m.output_seconds.clone());
+        registry.register(
+            "output_concurrency",
+            "Requests an output allows itself in flight now (adapted to the server)",
+            m.output_concurrency.clone(),
+        );
+        registry.register(
+            "output_rejection_permille",
+            "Thousandths of the items sent in the last 10 s that the server did not take",
+            m.output_rejection.clone(),
+        );
+        registry.register("output_retry_queue", "Items waiting to be sent again", m.output_retry_queue.clone());
         registry.register("queue_depth", "Batches waiting in a queue", m.queue_depth.clone());
         registry.register("queue_capacity", "Capacity of a queue, in batches", m.queue_capacity.clone());
         registry.register(
@@ -349,6 +373,9 @@ impl Metrics {
             request_seconds: self.output_seconds.get_or_create(&l).clone(),
             requests: self.output_requests.get_or_create(&l).clone(),
             request_micros: self.output_micros.get_or_create(&l).clone(),
+            concurrency: self.output_concurrency.get_or_create(&l).clone(),
+            rejection_permille: self.output_rejection.get_or_create(&l).clone(),
+            retry_queue: self.output_retry_queue.get_or_create(&l).clone(),
         };
         s.up.set(1);
         lock(&self.outputs).push(s.clone());
@@ -460,6 +487,9 @@ impl Metrics {
                     } else {
                         o.request_micros.get() as f64 / o.requests.get() as f64 / 1000.0
                     },
+                    concurrency: o.concurrency.get().max(0) as u64,
+                    rejection_rate: o.rejection_permille.get().max(0) as f64 / 1000.0,
+                    retry_queue: o.retry_queue.get().max(0) as u64,
                 })
                 .collect(),
             queues: queues.into_iter().map(|(name, depth, capacity)| QueueSnapshot { name, depth, capacity }).collect(),

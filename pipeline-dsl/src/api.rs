@@ -98,6 +98,15 @@ pub struct OutputSnapshot {
     pub requests: u64,
     /// Mean request latency in milliseconds.
     pub mean_latency_ms: f64,
+    /// Requests the output allows itself in flight now (it adapts to the server).
+    #[serde(default)]
+    pub concurrency: u64,
+    /// Share of the items sent in the last 10 s that the server did not take.
+    #[serde(default)]
+    pub rejection_rate: f64,
+    /// Items waiting to be sent again.
+    #[serde(default)]
+    pub retry_queue: u64,
 }
 
 /// One queue between stages.

@@ -1,4 +1,5 @@
-//! A minimal Elasticsearch bulk endpoint on loopback, for tests and benchmarks.
+//! A minimal Elasticsearch bulk endpoint on loopback, for tests and benchmarks, and a
+//! fault-injecting proxy ([`proxy`]) to put in front of a real server.
 //!
 //! It speaks just enough HTTP/1.1 (keep-alive, `Content-Length`, gzip request bodies)
 //! to serve `POST /_bulk`, `PUT /_index_template/…` and `GET /`, and answers each bulk
@@ -7,6 +8,8 @@
 //! documents it accepted and the headers of every bulk request. It does no indexing at
 //! all, so a benchmark against it measures the agent's output path alone.
 #![deny(missing_docs)]
+
+pub mod proxy;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -5,9 +5,10 @@
 use super::count;
 use crate::app::App;
 use pipeline_dsl::api::Snapshot;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::style::{Modifier, Style};
-use ratatui::widgets::{Block, Borders, Row, Table, TableState};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 /// Draws the plugin table into `area`.
@@ -73,8 +74,29 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     )
     .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
     .block(Block::new().borders(Borders::ALL).title(" plugins (↑↓ scroll) "));
+    // Below the table, how each output keeps pace with its server: requests it allows
+    // itself in flight, the share of items turned away lately, documents waiting to
+    // be sent again.
+    let pace: Vec<Line> = s
+        .outputs
+        .iter()
+        .map(|o| {
+            let line = format!(
+                " output {}: {} in flight, {:.1} % rejected (10 s), {} to retry",
+                o.id,
+                o.concurrency,
+                o.rejection_rate * 100.0,
+                count(o.retry_queue)
+            );
+            let style = if o.rejection_rate > 0.1 { Style::new().fg(Color::Red) } else { Style::new() };
+            Line::styled(line, style)
+        })
+        .collect();
+    let [table_area, pace_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(pace.len() as u16)]).areas(area);
     let mut state = TableState::default().with_selected(Some(app.selected));
-    frame.render_stateful_widget(table, area, &mut state);
+    frame.render_stateful_widget(table, table_area, &mut state);
+    frame.render_widget(Paragraph::new(pace), pace_area);
 }
 
 /// A filter's estimated microseconds per event that reached it ("-" before any).

@@ -22,7 +22,8 @@ impl PartCounter {
         Arc::new(Self { remaining: AtomicUsize::new(1), ack })
     }
 
-    fn hold(&self) {
+    /// Takes one more hold (a bulk or a document waiting to be sent again).
+    pub fn hold(&self) {
         self.remaining.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -42,17 +43,23 @@ pub struct Bulk {
     pub records: Vec<Range<usize>>,
     /// The batches with records in this bulk (each held once).
     pub counters: Vec<Arc<PartCounter>>,
+    /// For each record, its batch's place in `counters`.
+    pub owners: Vec<usize>,
+    /// For each record, how many sends of it failed before.
+    pub attempts: Vec<u32>,
 }
 
 impl Bulk {
     /// An empty bulk writing into `buffer` (a recycled one, typically).
     pub fn new(mut buffer: Vec<u8>) -> Self {
         buffer.clear();
-        Self { body: buffer, records: Vec::new(), counters: Vec::new() }
+        Self { body: buffer, records: Vec::new(), counters: Vec::new(), owners: Vec::new(), attempts: Vec::new() }
     }
 
-    /// Adds a record of the batch `counter` stands for.
-    pub fn push(&mut self, record: &[u8], counter: &Arc<PartCounter>) {
+    /// Adds a record of the batch `counter` stands for, whose sends failed `attempts`
+    /// times before.
+    pub fn push(&mut self, record: &[u8], counter: &Arc<PartCounter>, attempts: u32) {
+        self.attempts.push(attempts);
         let start = self.body.len();
         self.body.extend_from_slice(record);
         self.records.push(start..self.body.len());
@@ -60,6 +67,12 @@ impl Bulk {
             counter.hold();
             self.counters.push(counter.clone());
         }
+        self.owners.push(self.counters.len() - 1);
+    }
+
+    /// The whole record `i` (action line and document, newline-terminated) and its batch.
+    pub fn raw_record(&self, i: usize) -> (&[u8], &Arc<PartCounter>) {
+        (&self.body[self.records[i].clone()], &self.counters[self.owners[i]])
     }
 
     /// Number of documents.
@@ -102,6 +115,8 @@ pub enum ItemOutcome {
     Delivered,
     /// Worth retrying (429, 5xx).
     Retry,
+    /// Not answered: the whole request failed (worth retrying).
+    Failed,
     /// Refused for good: status and the server's reason.
     Rejected(u16, String),
 }
@@ -197,8 +212,8 @@ mod tests {
         let ack = BatchAck::new(1, None);
         let c = PartCounter::new(ack);
         let mut b = Bulk::new(Vec::new());
-        b.push(b"{\"create\":{}}\n{\"a\":1}\n", &c);
-        b.push(b"{\"create\":{}}\n{\"b\":2}\n", &c);
+        b.push(b"{\"create\":{}}\n{\"a\":1}\n", &c, 0);
+        b.push(b"{\"create\":{}}\n{\"b\":2}\n", &c, 0);
         assert_eq!(b.counters.len(), 1, "one hold per batch per bulk");
         assert_eq!(b.record(1), (&b"{\"create\":{}}"[..], &b"{\"b\":2}"[..]));
         let retry = b.subset(&[1], Vec::new());

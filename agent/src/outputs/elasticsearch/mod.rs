@@ -15,12 +15,23 @@
 //! | `http_compression` | `true` | gzip request bodies (level 1) |
 //! | `bulk_max_events` / `bulk_max_bytes` | 1000 / 5 MiB | bounds of one bulk request |
 //! | `flush_interval` | 1 s | a partial bulk is sent after this long |
-//! | `max_in_flight` | 2 | bulk requests outstanding at once |
-//! | `retry_initial_interval` / `retry_max_interval` | 1 s / 64 s | exponential backoff with jitter |
+//! | `max_in_flight` | 2 | most bulk requests outstanding at once; fewer while the server struggles (see below) |
+//! | `retry_initial_interval` / `retry_max_interval` | 1 s / 64 s | a document the server did not take is sent again after a backoff from a tenth of the initial interval, doubling per failure up to the maximum, with jitter; while every request fails, requests start at most one per initial interval |
 //! | `timeout` | 60 s | per request |
 //! | `dead_letter_path` | `<data dir>/dead_letter/<id>.jsonl` | documents rejected for good (4xx other than 409/429) |
 //! | `data_stream` | `false` | write to the data stream `<type>-<dataset>-<namespace>` (`data_stream_type`, `data_stream_dataset`, `data_stream_namespace`, default `logs`, `generic`, `default`) |
 //! | `manage_template` | `true` | install our index templates at start: `logship-*` (events) and `logship-metrics-*` (window metrics; its histogram field where the server has the type) |
+//!
+//! A server under write pressure answers some items 429 and some requests 503, or
+//! drops connections. Documents it did not take go back into the queue and ride in the
+//! following bulks; no request slot waits out a backoff. The output adapts how many
+//! requests it keeps in flight (halved when a request fails or a quarter of its items
+//! are turned away, grown by one per round of clean answers), so a struggling cluster
+//! is not hammered and full speed returns as soon as it recovers. `/metrics` and the
+//! snapshot show per output the requests allowed in flight, the share of items turned
+//! away in the last 10 s and the documents waiting to be sent again; `/health` is
+//! degraded while that share is above a tenth. A batch's checkpoint moves once each of
+//! its documents is delivered or dead-lettered, in whatever order.
 //!
 //! Credentials are never logged.
 

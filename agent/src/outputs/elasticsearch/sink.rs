@@ -1,13 +1,21 @@
 //! The output's delivery loop: fills bulks from incoming batches (bounded by count and
-//! bytes, sent after `flush_interval` when partial), keeps up to `max_in_flight` bulks
-//! outstanding, and drives each bulk until every document in it is delivered or
-//! dead-lettered.
+//! bytes, sent after `flush_interval` when partial), sends them while the server keeps
+//! up, and puts every document the server did not take back into the queue, to ride in
+//! a following bulk.
 //!
 //! Retries never resend a document that the server confirmed: only the items answered
-//! 429 or 5xx (or the whole bulk, when no per-item answer arrived) go again, with
-//! exponential backoff and jitter, for as long as it takes. Because every document has
-//! a deterministic id and the default action is `create`, even a bulk that was indexed
-//! but whose answer was lost is harmless to resend: its documents come back 409.
+//! 429 or 5xx (or the whole bulk, when no per-item answer arrived) go again. Because
+//! every document has a deterministic id and the default action is `create`, even a
+//! bulk that was indexed but whose answer was lost is harmless to resend: its documents
+//! come back 409. A batch is acknowledged once each of its documents is delivered or
+//! dead-lettered, in whatever order that happens.
+//!
+//! No request slot ever waits in a sleep. A document to retry waits in the retry queue
+//! (its own exponential backoff with jitter, from a tenth of `retry_initial_interval`)
+//! while other bulks go out. How many requests go out at once follows the server
+//! ([`Pace`]): halved when a request fails or most of its items are turned away, grown
+//! by one per round of clean answers up to `max_in_flight`, and, while every request
+//! fails at one in flight, spaced out up to `retry_initial_interval` apart.
 
 use super::bulk::{item_outcomes, Bulk, ItemOutcome, PartCounter};
 use super::client::{Client, Reply};
@@ -19,6 +27,7 @@ use crate::outputs::SinkContext;
 use crate::shutdown::Shutdown;
 use anyhow::Context;
 use elasticsearch::http::Method;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
@@ -43,6 +52,28 @@ struct Delivery {
     buffers: BufferPool,
 }
 
+/// A document the server did not take, waiting to be sent again.
+struct Retry {
+    /// Action line and document, newline-terminated.
+    record: Vec<u8>,
+    /// Its batch, held until the document is delivered or dead-lettered.
+    counter: Arc<PartCounter>,
+    /// Sends that failed so far.
+    attempts: u32,
+}
+
+/// What became of one request.
+struct Sent {
+    /// When it started.
+    started: Instant,
+    /// Documents in it.
+    items: usize,
+    /// Documents the server did not take.
+    retry: Vec<Retry>,
+    /// Whether it failed as a whole (no per-item answer).
+    failed: bool,
+}
+
 impl ElasticsearchSink {
     /// A sink for validated settings.
     pub fn new(config: EsConfig) -> Self {
@@ -50,7 +81,7 @@ impl ElasticsearchSink {
     }
 
     /// Delivers batches until the sequencer closes the channel; then finishes the
-    /// bulks in flight.
+    /// bulks in flight and the documents waiting to be sent again.
     pub async fn run(self, mut ctx: SinkContext, shutdown: Shutdown) -> anyhow::Result<()> {
         let config = self.config;
         let client = Arc::new(Client::new(&config)?);
@@ -67,121 +98,326 @@ impl ElasticsearchSink {
             config: config.clone(),
             stats: ctx.stats.clone(),
             dead_letter: Arc::new(DeadLetter { path: dead_letter_path, file: Mutex::new(None) }),
-            // A body being filled, one per bulk in flight, and their request payloads.
-            buffers: BufferPool::new(2 * config.max_in_flight + 2, 4 * config.bulk_max_bytes.max(1 << 20)),
+            // Bodies being filled or waiting, one per bulk in flight, and their payloads.
+            buffers: BufferPool::new(2 * config.max_in_flight + 4, 4 * config.bulk_max_bytes.max(1 << 20)),
         });
         if config.manage_template && !install_templates(&delivery, &shutdown).await {
             health.abort();
             return Ok(());
         }
 
-        let mut bulk = Bulk::new(delivery.buffers.take());
-        let mut in_flight: JoinSet<()> = JoinSet::new();
-        let mut flush_at: Option<Instant> = None;
+        let mut out = Outbox::new(delivery.clone());
+        let mut closed = false;
         loop {
-            let flush_sleep =
-                tokio::time::sleep_until(flush_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)));
+            let now = Instant::now();
+            out.pace.refresh(now, &out.delivery.stats);
+            out.take_due_retries(now);
+            if out.ready_to_send(now, closed) {
+                out.send(now);
+                continue;
+            }
+            if closed && out.is_empty() {
+                break;
+            }
+            let accept = !closed && out.has_room();
+            let wake = out.next_wake(now, closed);
+            let sleep = tokio::time::sleep_until(wake.unwrap_or_else(|| now + Duration::from_secs(3600)));
             tokio::select! {
-                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    done.context("a bulk delivery task failed")?;
+                Some(done) = out.in_flight.join_next(), if !out.in_flight.is_empty() => {
+                    out.finished(done.context("a bulk delivery task failed")?);
                 }
-                received = ctx.receiver.recv(), if in_flight.len() < config.max_in_flight => {
-                    let Some(batch) = received else { break };
+                received = ctx.receiver.recv(), if accept => {
+                    let Some(batch) = received else {
+                        closed = true;
+                        continue;
+                    };
                     let counter = PartCounter::new(batch.ack);
                     for i in 0..batch.encoded.len() {
-                        let record = batch.encoded.record(i);
-                        let full = bulk.len() >= config.bulk_max_events
-                            || (!bulk.is_empty() && bulk.body.len() + record.len() > config.bulk_max_bytes);
-                        if full {
-                            while in_flight.len() >= config.max_in_flight {
-                                if let Some(done) = in_flight.join_next().await {
-                                    done.context("a bulk delivery task failed")?;
-                                }
-                            }
-                            let full = std::mem::replace(&mut bulk, Bulk::new(delivery.buffers.take()));
-                            in_flight.spawn(delivery.clone().deliver(full));
-                            flush_at = None;
-                        }
-                        bulk.push(record, &counter);
+                        out.push(batch.encoded.record(i), &counter, 0, now);
                     }
                     counter.release();
                     ctx.buffers.give(batch.encoded.data);
-                    if !bulk.is_empty() && flush_at.is_none() {
-                        flush_at = Some(Instant::now() + config.flush_interval);
-                    }
                 }
-                _ = flush_sleep, if flush_at.is_some() => {
-                    flush_at = None;
-                    while in_flight.len() >= config.max_in_flight {
-                        if let Some(done) = in_flight.join_next().await {
-                            done.context("a bulk delivery task failed")?;
-                        }
-                    }
-                    if !bulk.is_empty() {
-                        let ready = std::mem::replace(&mut bulk, Bulk::new(delivery.buffers.take()));
-                        in_flight.spawn(delivery.clone().deliver(ready));
-                    }
-                }
+                _ = sleep, if wake.is_some() => {}
             }
-        }
-        if !bulk.is_empty() {
-            in_flight.spawn(delivery.clone().deliver(bulk));
-        }
-        while let Some(done) = in_flight.join_next().await {
-            done.context("a bulk delivery task failed")?;
         }
         health.abort();
         Ok(())
     }
 }
 
-impl Delivery {
-    /// Sends `bulk` until each of its documents is delivered or dead-lettered, then
-    /// releases the batches it carried.
-    async fn deliver(self: Arc<Self>, bulk: Bulk) {
-        // Retries carry only the documents still pending, in a smaller bulk of their own.
-        let mut retrying: Option<Bulk> = None;
-        let mut attempt = 0u32;
-        loop {
-            let pending = retrying.as_ref().unwrap_or(&bulk);
-            let outcomes = self.attempt(pending).await;
-            self.stats.up.set(i64::from(self.client.any_up()));
-            let mut retry = Vec::new();
-            let mut rejected = Vec::new();
-            let mut delivered = 0u64;
-            for (i, item) in outcomes.into_iter().enumerate() {
-                match item {
-                    ItemOutcome::Delivered => delivered += 1,
-                    ItemOutcome::Retry => retry.push(i),
-                    ItemOutcome::Rejected(status, reason) => {
-                        let (action, doc) = pending.record(i);
-                        rejected.push((status, reason, action, doc));
-                    }
-                }
-            }
-            self.stats.events.inc_by(delivered);
-            if !rejected.is_empty() {
-                self.dead_letter.write(&rejected);
-                self.stats.dead_lettered.inc_by(rejected.len() as u64);
-            }
-            if retry.is_empty() {
+/// The delivery loop's state: the bulk being filled, full bulks waiting for a slot,
+/// documents waiting to be sent again, requests in flight and the pace.
+struct Outbox {
+    delivery: Arc<Delivery>,
+    bulk: Bulk,
+    /// When the bulk being filled goes out even if not full.
+    flush_at: Option<Instant>,
+    /// Full bulks waiting for a request slot.
+    ready: VecDeque<Bulk>,
+    /// Documents to send again, by when they may go (and a tie-breaking number).
+    retries: BTreeMap<(Instant, u64), Retry>,
+    retry_bytes: usize,
+    retry_number: u64,
+    in_flight: JoinSet<Sent>,
+    pace: Pace,
+}
+
+impl Outbox {
+    fn new(delivery: Arc<Delivery>) -> Self {
+        let config = delivery.config.clone();
+        delivery.stats.concurrency.set(config.max_in_flight as i64);
+        Self {
+            bulk: Bulk::new(delivery.buffers.take()),
+            delivery,
+            flush_at: None,
+            ready: VecDeque::new(),
+            retries: BTreeMap::new(),
+            retry_bytes: 0,
+            retry_number: 0,
+            in_flight: JoinSet::new(),
+            pace: Pace::new(config.max_in_flight, config.retry_initial),
+        }
+    }
+
+    /// Whether nothing is left to deliver.
+    fn is_empty(&self) -> bool {
+        self.bulk.is_empty() && self.ready.is_empty() && self.retries.is_empty() && self.in_flight.is_empty()
+    }
+
+    /// Whether another batch may come in: a full bulk at most waits for a slot, and
+    /// the documents waiting to be sent again stay within a few bulks (so a cluster
+    /// that turns everything away holds the inputs back instead of filling memory).
+    fn has_room(&self) -> bool {
+        let c = &self.delivery.config;
+        self.ready.is_empty()
+            && self.retries.len() < 4 * c.bulk_max_events.max(1) * c.max_in_flight
+            && self.retry_bytes < 4 * c.bulk_max_bytes.max(1 << 20)
+    }
+
+    fn full(&self, extra: usize) -> bool {
+        let c = &self.delivery.config;
+        self.bulk.len() >= c.bulk_max_events
+            || (!self.bulk.is_empty() && self.bulk.body.len() + extra > c.bulk_max_bytes)
+    }
+
+    /// Adds one record of the batch `counter` stands for, whose sends failed
+    /// `attempts` times before.
+    fn push(&mut self, record: &[u8], counter: &Arc<PartCounter>, attempts: u32, now: Instant) {
+        if self.full(record.len()) {
+            let full = std::mem::replace(&mut self.bulk, Bulk::new(self.delivery.buffers.take()));
+            self.ready.push_back(full);
+            self.flush_at = None;
+        }
+        self.bulk.push(record, counter, attempts);
+        if self.flush_at.is_none() {
+            self.flush_at = Some(now + self.delivery.config.flush_interval);
+        }
+    }
+
+    /// Moves the documents whose backoff is over into the bulk being filled.
+    fn take_due_retries(&mut self, now: Instant) {
+        while self.ready.is_empty() {
+            let Some(entry) = self.retries.first_entry() else { break };
+            if entry.key().0 > now {
                 break;
             }
-            self.stats.retries.inc_by(retry.len() as u64);
-            let next = pending.subset(&retry, self.buffers.take());
-            if let Some(old) = retrying.replace(next) {
-                self.buffers.give(old.body);
-            }
-            tokio::time::sleep(backoff(self.config.retry_initial, self.config.retry_max, attempt)).await;
-            attempt = attempt.saturating_add(1);
+            let retry = entry.remove();
+            self.retry_bytes -= retry.record.len();
+            self.push(&retry.record, &retry.counter, retry.attempts, now);
+            // The bulk holds the batch now; the waiting document's hold goes.
+            retry.counter.release();
         }
+        self.delivery.stats.retry_queue.set(self.retries.len() as i64);
+    }
+
+    /// Whether a request should start now.
+    fn ready_to_send(&self, now: Instant, closed: bool) -> bool {
+        let has_bulk =
+            !self.ready.is_empty() || (!self.bulk.is_empty() && (closed || self.flush_at.is_some_and(|t| t <= now)));
+        has_bulk && self.in_flight.len() < self.pace.limit() && now >= self.pace.next_start
+    }
+
+    /// When the loop must look again without any event: the flush time, the next
+    /// retry's end of backoff, or the end of the pace's pause.
+    fn next_wake(&self, now: Instant, closed: bool) -> Option<Instant> {
+        let waiting = !self.ready.is_empty() || (!self.bulk.is_empty() && closed);
+        let pause = (waiting && self.in_flight.len() < self.pace.limit()).then_some(self.pace.next_start.max(now));
+        let retry = self.retries.keys().next().map(|k| k.0);
+        [self.flush_at, retry, pause, self.pace.next_expiry()].into_iter().flatten().min()
+    }
+
+    fn send(&mut self, now: Instant) {
+        let bulk = match self.ready.pop_front() {
+            Some(b) => b,
+            None => {
+                self.flush_at = None;
+                std::mem::replace(&mut self.bulk, Bulk::new(self.delivery.buffers.take()))
+            }
+        };
+        self.pace.started(now);
+        self.in_flight.spawn(self.delivery.clone().deliver(bulk));
+    }
+
+    /// Takes a request's result: its documents to retry join the queue, each after its
+    /// own backoff, and the pace learns from it.
+    fn finished(&mut self, sent: Sent) {
+        let now = Instant::now();
+        let c = &self.delivery.config;
+        if self.pace.finished(&sent, now, &self.delivery.stats) {
+            // The server takes documents again: those that backed off while it refused
+            // everything go now, not after backoffs grown during the outage.
+            let waiting = std::mem::take(&mut self.retries);
+            for ((_, number), retry) in waiting {
+                self.retries.insert((now, number), retry);
+            }
+        }
+        for retry in sent.retry {
+            let wait = backoff(c.retry_initial / 10, c.retry_max, retry.attempts.saturating_sub(1));
+            self.retry_bytes += retry.record.len();
+            self.retry_number += 1;
+            self.retries.insert((now + wait, self.retry_number), retry);
+        }
+        self.delivery.stats.retry_queue.set(self.retries.len() as i64);
+    }
+}
+/// How many requests go out at once and how soon the next may start, learnt from the
+/// server's answers (additive increase, multiplicative decrease, as TCP and Vector's
+/// adaptive concurrency do), and the recent rejection rate.
+struct Pace {
+    /// Requests allowed in flight, 1 to `max`.
+    limit: f64,
+    max: f64,
+    /// The wait before the next request while every request fails at one in flight.
+    pause: Duration,
+    /// The longest such wait.
+    longest_pause: Duration,
+    next_start: Instant,
+    /// Answers to requests started before this do not lower the limit again: one
+    /// decrease per round of requests.
+    last_decrease: Instant,
+    /// (when, items sent, items not taken) per answer, the last 10 s.
+    recent: VecDeque<(Instant, usize, usize)>,
+}
+
+/// Share of a bulk's items turned away from which the server counts as overloaded.
+const OVERLOADED: f64 = 0.25;
+/// Share from which nothing is getting through: requests are spaced out.
+const REFUSING: f64 = 0.5;
+/// How far back the rejection rate looks.
+const RECENT: Duration = Duration::from_secs(10);
+
+impl Pace {
+    fn new(max_in_flight: usize, longest_pause: Duration) -> Self {
+        let now = Instant::now();
+        let max = max_in_flight.max(1) as f64;
+        Self {
+            limit: max,
+            max,
+            pause: Duration::ZERO,
+            longest_pause: longest_pause.max(Duration::from_millis(100)),
+            next_start: now,
+            last_decrease: now,
+            recent: VecDeque::new(),
+        }
+    }
+
+    fn limit(&self) -> usize {
+        (self.limit as usize).max(1)
+    }
+
+    fn started(&mut self, now: Instant) {
+        self.next_start = now + self.pause;
+    }
+
+    /// Learns from one answer; true when it is the first clean one after requests
+    /// were being spaced out (the server has recovered).
+    fn finished(&mut self, sent: &Sent, now: Instant, stats: &OutputStats) -> bool {
+        let mut recovered = false;
+        let turned_away = if sent.failed { sent.items } else { sent.retry.len() };
+        let share = if sent.items == 0 { 0.0 } else { turned_away as f64 / sent.items as f64 };
+        if sent.failed || share >= OVERLOADED {
+            if sent.started >= self.last_decrease {
+                self.limit = (self.limit / 2.0).max(1.0);
+                self.last_decrease = now;
+            }
+            if (sent.failed || share >= REFUSING) && self.limit <= 1.0 {
+                let doubled = (self.pause * 2).max(Duration::from_millis(50));
+                self.pause = doubled.min(self.longest_pause);
+                let jittered = self.pause.mul_f64(0.5 + fastrand::f64() * 0.5);
+                self.next_start = self.next_start.max(now + jittered);
+            }
+        } else {
+            self.limit = (self.limit + 1.0 / self.limit).min(self.max);
+            recovered = !self.pause.is_zero();
+            self.pause = Duration::ZERO;
+            self.next_start = now;
+        }
+        self.recent.push_back((now, sent.items, turned_away));
+        stats.concurrency.set(self.limit() as i64);
+        self.refresh(now, stats);
+        recovered
+    }
+
+    /// Forgets answers older than [`RECENT`] and publishes the rejection rate of the
+    /// rest (none left: 0, so that a cluster that recovered while nothing was sent
+    /// does not look rejecting for ever).
+    fn refresh(&mut self, now: Instant, stats: &OutputStats) {
+        while self.recent.front().is_some_and(|(t, _, _)| now.duration_since(*t) >= RECENT) {
+            self.recent.pop_front();
+        }
+        let (items, away) = self.recent.iter().fold((0, 0), |(i, a), r| (i + r.1, a + r.2));
+        stats.rejection_permille.set((away * 1000).checked_div(items).unwrap_or(0) as i64);
+    }
+
+    /// When the oldest remembered answer is to be forgotten.
+    fn next_expiry(&self) -> Option<Instant> {
+        self.recent.front().map(|(t, _, _)| *t + RECENT)
+    }
+}
+
+impl Delivery {
+    /// Sends `bulk` once: delivered documents are counted, refused ones dead-lettered,
+    /// the rest come back to be sent again (each holding its batch); then the bulk's
+    /// holds on its batches go.
+    async fn deliver(self: Arc<Self>, bulk: Bulk) -> Sent {
+        let started = Instant::now();
+        let outcomes = self.attempt(&bulk).await;
+        self.stats.up.set(i64::from(self.client.any_up()));
+        let failed = !outcomes.is_empty() && outcomes.iter().all(|o| *o == ItemOutcome::Failed);
+        let mut retry = Vec::new();
+        let mut rejected = Vec::new();
+        let mut delivered = 0u64;
+        for (i, item) in outcomes.into_iter().enumerate() {
+            match item {
+                ItemOutcome::Delivered => delivered += 1,
+                ItemOutcome::Retry | ItemOutcome::Failed => {
+                    let (record, counter) = bulk.raw_record(i);
+                    counter.hold();
+                    retry.push(Retry {
+                        record: record.to_vec(),
+                        counter: counter.clone(),
+                        attempts: bulk.attempts[i].saturating_add(1),
+                    });
+                }
+                ItemOutcome::Rejected(status, reason) => {
+                    let (action, doc) = bulk.record(i);
+                    rejected.push((status, reason, action, doc));
+                }
+            }
+        }
+        self.stats.events.inc_by(delivered);
+        if !rejected.is_empty() {
+            self.dead_letter.write(&rejected);
+            self.stats.dead_lettered.inc_by(rejected.len() as u64);
+        }
+        self.stats.retries.inc_by(retry.len() as u64);
         for c in &bulk.counters {
             c.release();
         }
-        if let Some(r) = retrying {
-            self.buffers.give(r.body);
-        }
+        let items = bulk.len();
         self.buffers.give(bulk.body);
+        Sent { started, items, retry, failed }
     }
 
     /// Sends `bulk` once and returns what became of each document. A request that
@@ -221,7 +457,7 @@ impl Delivery {
                 Err(e) => format!("{e:#}"),
             };
             tracing::warn!(output = %self.config.id, error = %failure, documents = n, "Bulk request failed; retrying");
-            vec![ItemOutcome::Retry; n]
+            vec![ItemOutcome::Failed; n]
         })
     }
 }
