@@ -240,12 +240,13 @@ fn serve(stream: TcpStream, upstream: &str, state: &Mutex<State>, started: Insta
         }
         let n_rejected = rejected.iter().filter(|&&r| r).count();
         if n_rejected > 0 {
-            let kept: Vec<u8> = lines
-                .chunks(2)
-                .zip(&rejected)
-                .filter(|(_, &r)| !r)
-                .flat_map(|(pair, _)| pair.iter().flat_map(|l| l.iter().copied().chain(std::iter::once(b'\n'))))
-                .collect();
+            let mut kept = Vec::with_capacity(request.body.len());
+            for (pair, _) in lines.chunks(2).zip(&rejected).filter(|(_, &r)| !r) {
+                for line in pair {
+                    kept.extend_from_slice(line);
+                    kept.push(b'\n');
+                }
+            }
             request.body = kept;
         }
         let reply = if n_rejected == items && items > 0 {
@@ -274,23 +275,90 @@ fn serve(stream: TcpStream, upstream: &str, state: &Mutex<State>, started: Insta
 }
 
 /// The upstream answer for the items forwarded, with a 429 item put back in the place
-/// of each item the proxy rejected.
+/// of each item the proxy rejected. The items are spliced as text (a bulk answer is
+/// large, and parsing it would make the proxy the slowest part of a benchmark).
 fn splice_rejections(mut reply: Message, rejected: &[bool]) -> anyhow::Result<Message> {
-    let mut parsed: serde_json::Value = serde_json::from_slice(&reply.body)?;
-    let upstream: Vec<serde_json::Value> = parsed["items"].as_array().cloned().unwrap_or_default();
-    let mut forwarded = upstream.into_iter();
-    let items: Vec<serde_json::Value> = rejected
-        .iter()
-        .map(|&r| {
-            if r {
-                serde_json::json!({"create": {"status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "injected"}}})
-            } else {
-                forwarded.next().unwrap_or(serde_json::Value::Null)
+    const REJECTED: &[u8] =
+        br#"{"create":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"injected"}}}"#;
+    let body = &reply.body;
+    let open = find(body, b"\"items\"")
+        .and_then(|i| body[i..].iter().position(|&b| b == b'[').map(|j| i + j + 1))
+        .ok_or_else(|| anyhow::anyhow!("no items in the bulk answer"))?;
+    let forwarded = top_level_objects(body, open)?;
+    let mut out = Vec::with_capacity(body.len() + rejected.len() * REJECTED.len());
+    out.extend_from_slice(br#"{"took":1,"errors":true,"items":["#);
+    let mut next = forwarded.iter();
+    for (i, &r) in rejected.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match (r, next.clone().next()) {
+            (true, _) | (false, None) => out.extend_from_slice(REJECTED),
+            (false, Some(range)) => {
+                out.extend_from_slice(&body[range.clone()]);
+                next.next();
             }
-        })
-        .collect();
-    parsed["items"] = serde_json::Value::Array(items);
-    parsed["errors"] = serde_json::Value::Bool(true);
-    reply.body = serde_json::to_vec(&parsed)?;
+        }
+    }
+    out.extend_from_slice(b"]}");
+    reply.body = out;
     Ok(reply)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The byte ranges of the objects of the JSON array starting at `start` (just after its
+/// `[`).
+fn top_level_objects(body: &[u8], start: usize) -> anyhow::Result<Vec<std::ops::Range<usize>>> {
+    let (mut depth, mut in_string, mut escaped, mut from) = (0usize, false, false, 0);
+    let mut objects = Vec::new();
+    for (i, &b) in body.iter().enumerate().skip(start) {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                if depth == 0 {
+                    from = i;
+                }
+                depth += 1;
+            }
+            b'}' | b']' if depth == 0 => return Ok(objects),
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    objects.push(from..i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    anyhow::bail!("the bulk answer's items do not end")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejected_items_are_put_back_in_their_places() {
+        let upstream = br#"{"took":3,"errors":false,"items":[{"create":{"_id":"a","status":201}},{"create":{"_id":"c]}","status":201}}]}"#;
+        let reply = Message { start: "HTTP/1.1 200 OK".into(), headers: Vec::new(), body: upstream.to_vec() };
+        let spliced = splice_rejections(reply, &[false, true, false]).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&spliced.body).unwrap();
+        let statuses: Vec<u64> =
+            v["items"].as_array().unwrap().iter().map(|i| i["create"]["status"].as_u64().unwrap()).collect();
+        assert_eq!(statuses, [201, 429, 201]);
+        assert_eq!(v["items"][2]["create"]["_id"], "c]}");
+        assert_eq!(v["errors"], true);
+    }
 }

@@ -215,8 +215,13 @@ impl Outbox {
         }
     }
 
-    /// Moves the documents whose backoff is over into the bulk being filled.
+    /// Moves the documents whose backoff is over into the bulk being filled. A bulk of
+    /// retried documents only (no new ones are coming) goes out within
+    /// [`RETRY_GATHER`] rather than `flush_interval`: they have waited their backoff
+    /// already (and, with `--once`, the run's end waits for them). Mixed with new
+    /// documents, they go when the bulk is full or due, as any bulk.
     fn take_due_retries(&mut self, now: Instant) {
+        let mut moved = false;
         while self.ready.is_empty() {
             let Some(entry) = self.retries.first_entry() else { break };
             if entry.key().0 > now {
@@ -227,6 +232,11 @@ impl Outbox {
             self.push(&retry.record, &retry.counter, retry.attempts, now);
             // The bulk holds the batch now; the waiting document's hold goes.
             retry.counter.release();
+            moved = true;
+        }
+        if moved && self.bulk.attempts.iter().all(|&a| a > 0) {
+            let soon = now + RETRY_GATHER;
+            self.flush_at = Some(self.flush_at.map_or(soon, |t| t.min(soon)));
         }
         self.delivery.stats.retry_queue.set(self.retries.len() as i64);
     }
@@ -238,13 +248,18 @@ impl Outbox {
         has_bulk && self.in_flight.len() < self.pace.limit() && now >= self.pace.next_start
     }
 
-    /// When the loop must look again without any event: the flush time, the next
-    /// retry's end of backoff, or the end of the pace's pause.
+    /// When the loop must look again without any event: the flush time or the end of
+    /// the pace's pause (with a request slot free), the next retry's end of backoff
+    /// (with room in the bulk being filled), the rejection rate's next expiry. Only
+    /// times after which something can be done: a time that has passed with nothing
+    /// to do would spin the loop.
     fn next_wake(&self, now: Instant, closed: bool) -> Option<Instant> {
+        let slot = self.in_flight.len() < self.pace.limit();
         let waiting = !self.ready.is_empty() || (!self.bulk.is_empty() && closed);
-        let pause = (waiting && self.in_flight.len() < self.pace.limit()).then_some(self.pace.next_start.max(now));
-        let retry = self.retries.keys().next().map(|k| k.0);
-        [self.flush_at, retry, pause, self.pace.next_expiry()].into_iter().flatten().min()
+        let pause = (waiting && slot).then_some(self.pace.next_start.max(now));
+        let flush = self.flush_at.filter(|_| slot).map(|t| t.max(self.pace.next_start));
+        let retry = self.retries.keys().next().map(|k| k.0).filter(|_| self.ready.is_empty());
+        [flush, retry, pause, self.pace.next_expiry()].into_iter().flatten().min()
     }
 
     fn send(&mut self, now: Instant) {
@@ -296,14 +311,18 @@ struct Pace {
     /// Answers to requests started before this do not lower the limit again: one
     /// decrease per round of requests.
     last_decrease: Instant,
-    /// (when, items sent, items not taken) per answer, the last 10 s.
+    /// (when, items sent, items not taken) per answer, the last 10 s, and their sums.
     recent: VecDeque<(Instant, usize, usize)>,
+    recent_items: usize,
+    recent_away: usize,
 }
 
 /// Share of a bulk's items turned away from which the server counts as overloaded.
 const OVERLOADED: f64 = 0.25;
 /// Share from which nothing is getting through: requests are spaced out.
 const REFUSING: f64 = 0.5;
+/// How long documents due for a retry wait for others to share their bulk.
+const RETRY_GATHER: Duration = Duration::from_millis(20);
 /// How far back the rejection rate looks.
 const RECENT: Duration = Duration::from_secs(10);
 
@@ -319,6 +338,8 @@ impl Pace {
             next_start: now,
             last_decrease: now,
             recent: VecDeque::new(),
+            recent_items: 0,
+            recent_away: 0,
         }
     }
 
@@ -354,6 +375,8 @@ impl Pace {
             self.next_start = now;
         }
         self.recent.push_back((now, sent.items, turned_away));
+        self.recent_items += sent.items;
+        self.recent_away += turned_away;
         stats.concurrency.set(self.limit() as i64);
         self.refresh(now, stats);
         recovered
@@ -363,11 +386,16 @@ impl Pace {
     /// rest (none left: 0, so that a cluster that recovered while nothing was sent
     /// does not look rejecting for ever).
     fn refresh(&mut self, now: Instant, stats: &OutputStats) {
-        while self.recent.front().is_some_and(|(t, _, _)| now.duration_since(*t) >= RECENT) {
+        while let Some(&(t, items, away)) = self.recent.front() {
+            if now.duration_since(t) < RECENT {
+                break;
+            }
             self.recent.pop_front();
+            self.recent_items -= items;
+            self.recent_away -= away;
         }
-        let (items, away) = self.recent.iter().fold((0, 0), |(i, a), r| (i + r.1, a + r.2));
-        stats.rejection_permille.set((away * 1000).checked_div(items).unwrap_or(0) as i64);
+        let permille = (self.recent_away * 1000).checked_div(self.recent_items).unwrap_or(0);
+        stats.rejection_permille.set(permille as i64);
     }
 
     /// When the oldest remembered answer is to be forgotten.
