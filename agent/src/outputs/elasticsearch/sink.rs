@@ -296,6 +296,7 @@ impl Outbox {
         self.delivery.stats.retry_queue.set(self.retries.len() as i64);
     }
 }
+
 /// How many requests go out at once and how soon the next may start, learnt from the
 /// server's answers (additive increase, multiplicative decrease, as TCP and Vector's
 /// adaptive concurrency do), and the recent rejection rate.
