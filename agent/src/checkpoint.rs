@@ -193,18 +193,21 @@ impl Checkpoints {
         }
     }
 
-    /// Registers a new file starting with `prefix`, read from `start`; the record is
-    /// written to disk before any of its events can be shipped, so that their document
-    /// ids are stable across a crash. A fingerprint already in use by another record
-    /// gets a salt, so two files never share document ids.
+    /// Registers a new file starting with `prefix`, read from `start`, claimed. The
+    /// caller must [`save`](Checkpoints::save) before any of its events can be shipped,
+    /// so that their document ids are stable across a crash (the file reader saves
+    /// once for all the files a discovery registers, not once per file: on a host of
+    /// thousands of files, that was a write of every record per new file). A
+    /// fingerprint already in use by another record gets a salt, so two files never
+    /// share document ids.
     pub fn register(
         &self,
         prefix: &[u8],
         dev_inode: (u64, u64),
         path: &str,
         start: u64,
-    ) -> anyhow::Result<(Identity, Arc<AckTracker>)> {
-        let (identity, tracker) = {
+    ) -> (Identity, Arc<AckTracker>) {
+        {
             let mut files = self.files();
             let mut identity = Identity::of(prefix);
             while files.iter().any(|t| t.identity.fingerprint == identity.fingerprint) {
@@ -222,14 +225,7 @@ impl Checkpoints {
                 tracker: tracker.clone(),
             });
             (identity, tracker)
-        };
-        // Not saved (out of descriptors, a full disk): the file is not opened now, and
-        // the record waits unclaimed for the next attempt, which claims it.
-        if let Err(e) = self.save() {
-            self.release(&identity);
-            return Err(e);
         }
-        Ok((identity, tracker))
     }
 
     /// Releases the claim of an open file that was closed (its record stays).
@@ -358,7 +354,7 @@ mod tests {
         let dir = temp_dir("ckpt-reload");
         let path = dir.join("sincedb");
         let db = Checkpoints::load(Some(path.clone())).unwrap();
-        let (id, tracker) = db.register(b"first line\nsecond", (1, 42), "/x/a.log", 0).unwrap();
+        let (id, tracker) = db.register(b"first line\nsecond", (1, 42), "/x/a.log", 0);
         let t = tracker.register(11);
         tracker.ack(t);
         db.save().unwrap();
@@ -385,8 +381,8 @@ mod tests {
     #[test]
     fn files_with_the_same_first_bytes_get_distinct_identities() {
         let db = Checkpoints::load(None).unwrap();
-        let (a, _) = db.register(b"#Version: 1.0\n", (1, 1), "a", 0).unwrap();
-        let (b, _) = db.register(b"#Version: 1.0\n", (1, 2), "b", 0).unwrap();
+        let (a, _) = db.register(b"#Version: 1.0\n", (1, 1), "a", 0);
+        let (b, _) = db.register(b"#Version: 1.0\n", (1, 2), "b", 0);
         assert_ne!(a.fingerprint, b.fingerprint);
         assert!(a.matches(b"#Version: 1.0\nmore") && b.matches(b"#Version: 1.0\nmore"));
     }
@@ -394,7 +390,7 @@ mod tests {
     #[test]
     fn a_truncated_file_never_resumes_under_its_old_record_even_with_the_same_first_bytes() {
         let db = Checkpoints::load(None).unwrap();
-        let (id, tracker) = db.register(b"#Version: 1.0\n", (1, 5), "a", 0).unwrap();
+        let (id, tracker) = db.register(b"#Version: 1.0\n", (1, 5), "a", 0);
         let t = tracker.register(14);
         tracker.ack(t);
         db.retire(&id, (1, 5));
@@ -410,7 +406,8 @@ mod tests {
         let dir = temp_dir("ckpt-unchanged");
         let path = dir.join("sincedb");
         let db = Checkpoints::load(Some(path.clone())).unwrap();
-        db.register(b"abc\n", (1, 9), "x", 0).unwrap();
+        db.register(b"abc\n", (1, 9), "x", 0);
+        db.save().unwrap();
         std::fs::remove_file(&path).unwrap();
         db.save().unwrap();
         assert!(!path.exists(), "nothing changed since the last write");

@@ -81,6 +81,9 @@ struct OpenFile<'a> {
     last_activity: Instant,
     /// Size last seen (at discovery or at end of file), for the lag gauge.
     size: u64,
+    /// Registered by this discovery, its record not saved yet: nothing of it is read
+    /// before the save.
+    unsaved: bool,
 }
 
 /// Runs a `file` input until it is stopped (or, in `--once` mode, until every file
@@ -224,6 +227,10 @@ impl<'a> Reader<'a, '_> {
                 }
             }
         }
+        if at_startup {
+            self.recover_renamed(&found);
+        }
+        self.save_registrations();
         if self.waiting > 0 && was_waiting == 0 {
             tracing::warn!(
                 waiting = self.waiting,
@@ -232,11 +239,29 @@ impl<'a> Reader<'a, '_> {
             );
         }
         self.ctx.stats.files_waiting.set(self.waiting as i64);
-
-        if at_startup {
-            self.recover_renamed(&found);
-        }
         Ok(())
+    }
+
+    /// Saves the records of the files this discovery registered, once for all, before
+    /// any of them is read. Should that fail (out of descriptors, a full disk), they
+    /// are closed again and their claims given back; they wait for the next discovery,
+    /// which claims their records.
+    fn save_registrations(&mut self) {
+        let new = self.files.iter().filter(|f| f.unsaved).count();
+        if new == 0 {
+            return;
+        }
+        match self.checkpoints.save() {
+            Ok(()) => self.files.iter_mut().for_each(|f| f.unsaved = false),
+            Err(e) => {
+                tracing::warn!(files = new, error = %format!("{e:#}"), "Cannot save the checkpoints of new files; they wait for the next look");
+                for f in self.files.iter().filter(|f| f.unsaved) {
+                    self.checkpoints.release(&f.identity);
+                }
+                self.files.retain(|f| !f.unsaved);
+                self.waiting += new;
+            }
+        }
     }
 
     /// Finds files renamed out of the globs while the agent was down (the path names
@@ -305,6 +330,7 @@ impl<'a> Reader<'a, '_> {
         let key = (meta.dev(), meta.ino());
         let shown = path.display().to_string();
         let size_bound = if gz { u64::MAX } else { meta.len() };
+        let mut registered = false;
         let (identity, tracker) = match self.checkpoints.claim(&prefix, key, &shown, size_bound) {
             Ok(found) => found,
             Err(true) => return Ok(None),
@@ -314,7 +340,8 @@ impl<'a> Reader<'a, '_> {
                     && self.input.mode == Mode::Tail
                     && self.input.start_position == StartPosition::End;
                 let start = if at_end { meta.len() } else { 0 };
-                self.checkpoints.register(&prefix, key, &shown, start)?
+                registered = true;
+                self.checkpoints.register(&prefix, key, &shown, start)
             }
         };
         let start = tracker.committed();
@@ -372,6 +399,7 @@ impl<'a> Reader<'a, '_> {
             truncated: false,
             last_activity: Instant::now(),
             size: meta.len(),
+            unsaved: registered,
         }))
     }
 
