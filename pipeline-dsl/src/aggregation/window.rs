@@ -503,9 +503,8 @@ impl Aggregator {
             let Some(done) = state.closing.pop_front() else { break };
             if done.round > 0 {
                 state.counts.correction_events += done.keys.len() as u64;
-                let correction = self.window_snapshot(done);
-                if let Some(window) = state.history.iter_mut().find(|h| h.start_ms == correction.start_ms) {
-                    self.merge_snapshot(window, correction);
+                if let Some(window) = state.history.iter_mut().find(|h| h.start_ms == done.start) {
+                    self.merge_correction(window, &done);
                 }
                 continue;
             }
@@ -519,29 +518,42 @@ impl Aggregator {
         false
     }
 
-    /// Adds a correction's figures (a snapshot of the late events of `window`'s time)
-    /// to `window`: every figure of the keys shown and the totals adds up exactly, and
-    /// percentiles are recomputed from the merged histograms. A corrected key the
-    /// window does not show is added while it shows fewer than `snapshot_keys`.
-    fn merge_snapshot(&self, window: &mut api::WindowSnapshot, correction: api::WindowSnapshot) {
+    /// Adds a correction (the late events of `window`'s time) to `window`: the totals
+    /// and every key it shows add up exactly, percentiles are recomputed from the
+    /// merged histograms, and corrected keys it does not show are added while it shows
+    /// fewer than `snapshot_keys`.
+    fn merge_correction(&self, window: &mut api::WindowSnapshot, correction: &Closing) {
         let c = &self.config;
-        self.merge_view(&mut window.totals, &correction.totals);
+        let view = |key: &str, s: &KeyStats| {
+            let summary = s.value.summarise(&c.precision);
+            self.key_view(key, s, summary.as_ref(), true)
+        };
+        self.merge_view(&mut window.totals, &view("_all", &correction.totals));
+        let by_key: HashMap<String, usize> =
+            correction.keys.iter().enumerate().map(|(i, (k, _))| (display_key(k), i)).collect();
+        let mut merged = vec![false; correction.keys.len()];
+        for shown in window.keys.iter_mut() {
+            if let Some(&i) = by_key.get(&shown.key) {
+                let late = view(&shown.key, &correction.keys[i].1);
+                self.merge_view(shown, &late);
+                merged[i] = true;
+            }
+        }
+        // A window that showed all its keys knows that the others are new to it.
         let shown_all = window.keys.len() as u64 == window.key_count;
-        for late in &correction.keys {
-            if let Some(view) = window.keys.iter_mut().find(|v| v.key == late.key) {
-                self.merge_view(view, late);
-            } else if window.keys.len() < c.snapshot_keys {
-                window.keys.push(late.clone());
-                if shown_all {
-                    window.key_count += 1;
-                }
+        for (key, stats) in correction.keys.iter().zip(&merged).filter(|(_, &m)| !m).map(|(ks, _)| ks) {
+            if shown_all {
+                window.key_count += 1;
+            }
+            if window.keys.len() < c.snapshot_keys {
+                window.keys.push(view(&display_key(key), stats));
             }
         }
         let keep = window.keys.len();
-        let totals = window.totals.clone();
-        let merged =
-            window_snapshot(window.start_ms, window.end_ms, true, totals, std::mem::take(&mut window.keys), keep);
-        *window = api::WindowSnapshot { key_count: window.key_count.max(merged.key_count), ..merged };
+        let (start, end, totals, keys) =
+            (window.start_ms, window.end_ms, window.totals.clone(), std::mem::take(&mut window.keys));
+        let key_count = window.key_count;
+        *window = api::WindowSnapshot { key_count, ..window_snapshot(start, end, true, totals, keys, keep) };
     }
 
     /// Adds `b`'s figures to `a` and recomputes what is derived from them.
@@ -1256,6 +1268,29 @@ mod tests {
         let v = key_a.value.as_ref().unwrap();
         assert_eq!((key_a.count, v.count, v.min, v.max, v.p99), (3, 3, 5, 100, 100));
         assert_eq!(snap.counters.correction_events, 1);
+    }
+
+    #[test]
+    fn the_live_view_takes_in_every_corrected_key_it_shows() {
+        let a = Aggregator::new(config(100));
+        let mut out = Vec::new();
+        let on_time: Vec<(String, i64, u64)> = (0..5).map(|i| (format!("z{i}"), 1, 5)).collect();
+        let borrowed: Vec<(&str, i64, u64)> = on_time.iter().map(|(k, t, v)| (k.as_str(), *t, *v)).collect();
+        a.submit(Flush::Batch(0), turn(&borrowed), NOW, &mut |e| out.push(e));
+        a.submit(Flush::Batch(1), turn(&[("z0", 30, 1)]), NOW, &mut |e| out.push(e));
+        // Late: fourteen new keys with two events each, and one event of z4, the
+        // correction's least busy key.
+        let late: Vec<(String, i64, u64)> =
+            (0..14).flat_map(|i| [(format!("a{i:02}"), 2, 7), (format!("a{i:02}"), 3, 9)]).collect();
+        let mut borrowed: Vec<(&str, i64, u64)> = late.iter().map(|(k, t, v)| (k.as_str(), *t, *v)).collect();
+        borrowed.push(("z4", 4, 100));
+        a.submit(Flush::Batch(2), turn(&borrowed), NOW, &mut |e| out.push(e));
+        a.submit(Flush::Final(3), Observations::default(), NOW, &mut |e| out.push(e));
+        let snap = a.snapshot();
+        let w = snap.recent.iter().find(|w| w.start_ms == 0).unwrap();
+        assert_eq!((w.totals.count, w.key_count, w.keys.len()), (34, 19, 10));
+        let z4 = w.keys.iter().find(|k| k.key == "z4").expect("z4 is still shown");
+        assert_eq!((z4.count, z4.value.as_ref().unwrap().max), (2, 100));
     }
 
     #[test]
