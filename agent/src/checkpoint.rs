@@ -195,9 +195,9 @@ impl Checkpoints {
 
     /// Registers a new file starting with `prefix`, read from `start`, claimed. The
     /// caller must [`save`](Checkpoints::save) before any of its events can be shipped,
-    /// so that their document ids are stable across a crash (the file reader saves
-    /// once for all the files a discovery registers, not once per file: on a host of
-    /// thousands of files, that was a write of every record per new file). A
+    /// so that their document ids are stable across a crash. The file reader saves once
+    /// for all the files a discovery registers: a save per file would write every
+    /// record once per new file, quadratic on a host of thousands of files. A
     /// fingerprint already in use by another record gets a salt, so two files never
     /// share document ids.
     pub fn register(
