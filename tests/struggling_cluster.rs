@@ -31,11 +31,19 @@ fn every_line_is_indexed_once_through_a_storm_of_faults() {
     let osmem = Osmem::start("127.0.0.1:0");
     let storm =
         Faults { item_429: 0.2, request_503: 0.1, reset_after: 0.05, stall: 0.02, stall_for: Duration::from_secs(1) };
-    let proxy = FaultProxy::start("127.0.0.1:0", &osmem.addr, storm, seed()).unwrap();
+    // Each kind of fault surely happens: a reset after indexing first, then a 503,
+    // then the storm's random mix (drawn from the seed) to the end.
+    let proxy =
+        FaultProxy::start("127.0.0.1:0", &osmem.addr, Faults { reset_after: 1.0, ..storm.clone() }, seed()).unwrap();
     let dir = temp_dir("storm");
     let input = r#"file { path => "sample-logs/cdn-edge.log" mode => "read" }"#;
     let config = config(&dir, input, &proxy, "storm");
     let agent = Agent::start(&config, &dir.join("data"), &["--once"]);
+    let seen = |o: &str| proxy.seen().iter().filter(|s| s.outcome == o).count();
+    wait_for("a connection reset after indexing", || seen("reset") > 0);
+    proxy.set_faults(Faults { request_503: 1.0, ..storm.clone() });
+    wait_for("a request answered 503", || seen("503") > 0);
+    proxy.set_faults(storm);
     let status = agent.wait();
     assert!(status.success(), "{status}");
     let lines = read("sample-logs/cdn-edge.log").split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() as u64;
