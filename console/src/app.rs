@@ -2,8 +2,8 @@
 //! (view, sort, filter, selection), and the rows each view shows, derived from the
 //! snapshots. Pure: no terminal and no network, so it is tested directly.
 
-use crate::histogram::Merged;
 use pipeline_dsl::aggregation::ratio;
+use pipeline_dsl::aggregation::Merged;
 use pipeline_dsl::api::{AggregationSnapshot, KeyStats, Snapshot, WindowSnapshot};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::{BTreeMap, VecDeque};

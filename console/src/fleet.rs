@@ -7,9 +7,9 @@
 //! `_source`).
 
 use crate::client::Endpoint;
-use crate::histogram::Merged;
 use anyhow::Context;
 use pipeline_dsl::aggregation::ratio;
+use pipeline_dsl::aggregation::Merged;
 use pipeline_dsl::api::{AggregationSnapshot, KeyStats, Snapshot, ValueStats, WindowCounters, WindowSnapshot};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};

@@ -11,7 +11,6 @@
 pub mod app;
 pub mod client;
 pub mod fleet;
-pub mod histogram;
 pub mod views;
 
 use anyhow::Context;

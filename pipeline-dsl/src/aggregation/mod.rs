@@ -7,10 +7,12 @@
 //! `compile`), so a window sees every event whichever worker filtered it. Workers record
 //! observations locally and fold them in once per batch, under one lock.
 
+mod merged;
 mod recorder;
 mod saved;
 mod window;
 
+pub use merged::Merged;
 pub use recorder::{Precision, Recorder, Summary, QUANTILES};
 pub use saved::{SavedAggregation, SavedKey, SavedValues, SavedWindow};
 pub use window::{

@@ -1,6 +1,7 @@
 //! Event-time windows of one aggregation: recording, closing on the watermark, the
 //! metric events emitted at close, and the live view for the control API.
 
+use super::merged::Merged;
 use super::recorder::{Precision, Recorder, Summary};
 use super::saved::{SavedAggregation, SavedKey, SavedWindow};
 use crate::api;
@@ -693,52 +694,38 @@ impl Aggregator {
         }
         metric.push_new(&k.late_events, Value::from(s.late));
         if c.has_cache {
-            let cache = if whole {
-                object([
-                    (&k.hits, Value::from(s.hits)),
-                    (&k.misses, Value::from(s.misses)),
-                    (&k.hit_ratio, float(ratio(s.hits as f64, (s.hits + s.misses) as f64))),
-                ])
-            } else {
-                object([(&k.hits, Value::from(s.hits)), (&k.misses, Value::from(s.misses))])
-            };
-            metric.push_new(&k.cache, cache);
+            let mut cache = Map::with_capacity(3);
+            cache.push_new(&k.hits, Value::from(s.hits));
+            cache.push_new(&k.misses, Value::from(s.misses));
+            if whole {
+                cache.push_new(&k.hit_ratio, float(ratio(s.hits as f64, (s.hits + s.misses) as f64)));
+            }
+            metric.push_new(&k.cache, Value::Object(cache));
         }
         if c.has_bytes {
             metric.push_new(&k.bytes, number(s.bytes));
         }
         if let Some(m) = summary {
-            let p = |i: usize| Value::from(m.percentiles[i]);
             let histogram = object([
                 (&k.values, Value::Array(m.values.iter().map(|&v| Value::Float(v)).collect())),
                 (&k.counts, Value::Array(m.counts.iter().map(|&n| Value::from(n)).collect())),
             ]);
-            let value = if whole {
-                object([
-                    (&k.count, Value::from(m.count)),
-                    (&k.min, Value::from(m.min)),
-                    (&k.max, Value::from(m.max)),
-                    (&k.mean, Value::Float(m.mean)),
-                    (&k.sum, Value::Float(m.sum)),
-                    (&k.p50, p(0)),
-                    (&k.p90, p(1)),
-                    (&k.p95, p(2)),
-                    (&k.p99, p(3)),
-                    (&k.p99_9, p(4)),
-                    (&k.clamped, Value::from(m.clamped)),
-                    (&k.histogram, histogram),
-                ])
-            } else {
-                object([
-                    (&k.count, Value::from(m.count)),
-                    (&k.min, Value::from(m.min)),
-                    (&k.max, Value::from(m.max)),
-                    (&k.sum, Value::Float(m.sum)),
-                    (&k.clamped, Value::from(m.clamped)),
-                    (&k.histogram, histogram),
-                ])
-            };
-            metric.push_new(&k.value, value);
+            let mut value = Map::with_capacity(12);
+            value.push_new(&k.count, Value::from(m.count));
+            value.push_new(&k.min, Value::from(m.min));
+            value.push_new(&k.max, Value::from(m.max));
+            if whole {
+                value.push_new(&k.mean, Value::Float(m.mean));
+            }
+            value.push_new(&k.sum, Value::Float(m.sum));
+            if whole {
+                for (name, &p) in [&k.p50, &k.p90, &k.p95, &k.p99, &k.p99_9].into_iter().zip(&m.percentiles) {
+                    value.push_new(name, Value::from(p));
+                }
+            }
+            value.push_new(&k.clamped, Value::from(m.clamped));
+            value.push_new(&k.histogram, histogram);
+            metric.push_new(&k.value, Value::Object(value));
         } else if c.has_value {
             metric.push_new(&k.value, object([(&k.count, Value::Int(0))]));
         }
@@ -1012,30 +999,15 @@ fn merge_values(a: api::ValueStats, b: &api::ValueStats) -> api::ValueStats {
     let count = a.count + b.count;
     let mean = if count == 0 { 0.0 } else { (a.mean * a.count as f64 + b.mean * b.count as f64) / count as f64 };
     let (min, max) = (a.min.min(b.min), a.max.max(b.max));
-    let mut buckets: Vec<(f64, u64)> =
-        a.histogram_values.iter().copied().zip(a.histogram_counts.iter().copied()).collect();
-    buckets.extend(b.histogram_values.iter().copied().zip(b.histogram_counts.iter().copied()));
-    buckets.sort_by(|x, y| x.0.total_cmp(&y.0));
-    buckets.dedup_by(|later, first| {
-        let same = later.0 == first.0;
-        if same {
-            first.1 += later.1;
+    let mut merged = Merged::default();
+    for v in [&a, b] {
+        for (&value, &n) in v.histogram_values.iter().zip(&v.histogram_counts) {
+            merged.add(value, n);
         }
-        same
-    });
-    let held: u64 = buckets.iter().map(|b| b.1).sum();
-    let at = |q: f64| -> u64 {
-        let rank = ((q * held as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for &(value, n) in &buckets {
-            seen += n;
-            if seen >= rank {
-                return (value.round() as u64).clamp(min, max);
-            }
-        }
-        max
-    };
+    }
+    let at = |q: f64| merged.percentile(q).map_or(max, |p| p.clamp(min, max));
     let [p50, p90, p95, p99, p99_9] = super::QUANTILES.map(at);
+    let buckets = merged.buckets();
     api::ValueStats {
         count,
         min,
